@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test: the full suite through CTest, the unit tests again under
+# ASan+UBSan, the threaded tests under TSan, and each libFuzzer target for a bounded time.
+# Installs what is missing itself (Debian packages, via sudo when not root). Idempotent.
+#
+# Environment: BUILD_ROOT (default ./build), FUZZ_SECONDS (default 30; 0 skips fuzzing),
+#              SSE_SKIP_SANITIZERS=1 to skip the sanitizer builds.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$SSE_ROOT"
+
+BUILD_ROOT="${BUILD_ROOT:-$SSE_ROOT/build}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+
+ensure_packages scripts/packages-build.txt scripts/packages-test.txt
+[ -x scripts/test-setup.sh ] && scripts/test-setup.sh   # npm packages and the like, if any
+
+log "build: tests (warnings are errors)"
+configure "$BUILD_ROOT/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSE_WARNINGS_AS_ERRORS=ON
+cmake --build "$BUILD_ROOT/test" -j "$JOBS"
+
+status=0
+if [ "${SSE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  log "build: ASan+UBSan (unit tests)"
+  configure "$BUILD_ROOT/asan" -DCMAKE_BUILD_TYPE=Debug -DSSE_WARNINGS_AS_ERRORS=ON \
+    -DSSE_SANITIZE=address,undefined -DSSE_BUILD_EXAMPLES=OFF -DSSE_BUILD_BENCHMARKS=OFF -DSSE_BUILD_TOOLS=OFF
+  cmake --build "$BUILD_ROOT/asan" -j "$JOBS"
+  log "run: ASan+UBSan"
+  (cd "$BUILD_ROOT/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest -L unit -j "$JOBS" --output-on-failure) || status=1
+
+  log "build: TSan (threaded tests)"
+  configure "$BUILD_ROOT/tsan" -DCMAKE_BUILD_TYPE=Debug -DSSE_WARNINGS_AS_ERRORS=ON \
+    -DSSE_SANITIZE=thread -DSSE_BUILD_EXAMPLES=OFF -DSSE_BUILD_BENCHMARKS=OFF -DSSE_BUILD_TOOLS=OFF
+  cmake --build "$BUILD_ROOT/tsan" -j "$JOBS"
+  log "run: TSan"
+  (cd "$BUILD_ROOT/tsan" && TSAN_OPTIONS=halt_on_error=1 ctest -L threaded -j "$JOBS" --output-on-failure --no-tests=ignore) || status=1
+fi
+
+if [ "$FUZZ_SECONDS" != 0 ] && command -v clang++-14 >/dev/null 2>&1; then
+  scripts/fuzz.sh "$FUZZ_SECONDS" || status=1
+fi
+
+log "run: full test suite"
+(cd "$BUILD_ROOT/test" && ctest -j "$JOBS" --output-on-failure) || status=1
+exit $status
