@@ -9,3 +9,6 @@
 #include "sse/event.hpp"
 #include "sse/encoder.hpp"
 #include "sse/parser.hpp"
+#include "sse/http/error.hpp"
+#include "sse/http/request_parser.hpp"
+#include "sse/http/response.hpp"
