@@ -12,3 +12,6 @@
 #include "sse/http/error.hpp"
 #include "sse/http/request_parser.hpp"
 #include "sse/http/response.hpp"
+#include "sse/http/response_parser.hpp"
+#include "sse/url.hpp"
+#include "sse/client.hpp"

@@ -1,0 +1,71 @@
+// Test support for sse::client: run an io_context with a deadline, and record every callback.
+#pragma once
+
+#include "sse/client.hpp"
+
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace sse_test {
+
+/// Runs `io` until `done()` holds, `io` runs out of work, or `limit` passes. Returns done().
+inline bool run_until(asio::io_context& io, const std::function<bool()>& done,
+                      std::chrono::milliseconds limit = std::chrono::seconds(8)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    if (io.run_one_for(std::chrono::milliseconds(20)) == 0 && io.stopped()) break;
+  }
+  return done();
+}
+
+struct rec_event {
+  std::string type, data, id;
+  bool operator==(const rec_event&) const = default;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const rec_event& e) {
+  return os << "{type=" << e.type << " data=" << e.data << " id=" << e.id << "}";
+}
+
+/// The events id=first..last with data "event <id>", as the client should see them.
+inline std::vector<rec_event> expected_numbered(int first, int last) {
+  std::vector<rec_event> out;
+  for (int i = first; i <= last; ++i) out.push_back({"message", "event " + std::to_string(i), std::to_string(i)});
+  return out;
+}
+
+struct recorder {
+  using clock = std::chrono::steady_clock;
+  std::vector<rec_event> events;
+  std::vector<int> opens;
+  std::vector<sse::client_error> retries;
+  std::vector<std::chrono::milliseconds> delays;
+  std::vector<clock::time_point> retry_times, connect_times;
+  std::vector<std::string> connect_urls;
+  std::optional<sse::client_error> closed;
+
+  void attach(sse::client& c) {
+    c.on_connecting([this](const sse::url& u, unsigned) {
+       connect_times.push_back(clock::now());
+       connect_urls.push_back(u.to_string());
+     })
+        .on_open([this](const sse::http::response_head& h) { opens.push_back(h.status); })
+        .on_event([this](const sse::received_event& ev) {
+          events.push_back({std::string(ev.type), std::string(ev.data), std::string(ev.id)});
+        })
+        .on_retrying([this](const sse::client_error& e, std::chrono::milliseconds d) {
+          retries.push_back(e);
+          delays.push_back(d);
+          retry_times.push_back(clock::now());
+        })
+        .on_closed([this](const sse::client_error& e) { closed = e; });
+  }
+};
+
+}  // namespace sse_test
