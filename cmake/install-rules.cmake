@@ -5,6 +5,9 @@ set(SSE_INSTALL_CMAKEDIR "${CMAKE_INSTALL_DATADIR}/sse" CACHE STRING "Where sse'
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/sse" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(TARGETS sse EXPORT sse-targets)
+if(TARGET sse_tls)
+  install(TARGETS sse_tls EXPORT sse-targets)
+endif()
 install(EXPORT sse-targets NAMESPACE sse:: DESTINATION "${SSE_INSTALL_CMAKEDIR}")
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/sse-config.cmake.in"

@@ -1,0 +1,422 @@
+/**
+ * @file hub.hpp
+ * @brief sse::hub: topics, each with a bounded log, fanned out to streams sharded per executor.
+ *
+ * publish(topic, event), from any thread: under the topic's mutex (the only lock on the path; topic
+ * lookup uses a striped map, no global lock) the hub assigns the next sequence number, encodes the
+ * event ONCE with `id: <epoch>-<seq>` into one shared immutable buffer, appends it to the log and
+ * posts it once to each shard (executor) that has subscribers of that topic. Posting under the topic
+ * mutex keeps every shard's queue in publish order. Each shard walks its local subscribers on its own
+ * executor; a publisher never waits for a client.
+ *
+ * subscribe(stream, topic, last_event_id) runs on the stream's shard: under the topic mutex it takes
+ * the log's answer for the id (entries up to head H) and registers the stream with next_seq = H+1; a
+ * live event reaches a subscriber only if its seq >= next_seq. So an event published during the
+ * replay arrives exactly once: either in the replay or live, never both, never neither.
+ * For an unknown or too-old id the stream first gets the in-band `event: reset` (see
+ * sse::make_reset_event), then everything retained, then live events.
+ *
+ * Shards are executors, each run by one thread (N threads each running an io_context), or a single
+ * user io_context. A stream must live on one of the hub's executors (create its socket on
+ * `hub.next_executor()` or `hub.shard(i)`).
+ */
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "sse/detail/rt_buffer.hpp"
+#include "sse/detail/rt_logger.hpp"
+#include "sse/encoder.hpp"
+#include "sse/event.hpp"
+#include "sse/keepalive.hpp"
+#include "sse/log.hpp"
+#include "sse/metrics.hpp"
+#include "sse/stream.hpp"
+
+namespace sse {
+
+/// Errors of hub operations that are not argument errors.
+enum class hub_errc {
+  too_many_topics = 1,  ///< creating the topic would pass hub_options::max_topics
+  invalid_topic,        ///< the topic name is empty, too long or has bytes outside 0x21..0x7E
+  id_not_allowed,       ///< the event has an id; the hub assigns ids
+  foreign_executor,     ///< the stream's executor is none of the hub's shards
+};
+
+}  // namespace sse
+
+template <>
+struct std::is_error_code_enum<sse::hub_errc> : std::true_type {};
+
+namespace sse {
+
+namespace detail {
+class rt_hub_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sse.hub"; }
+  std::string message(int ev) const override {
+    switch (static_cast<hub_errc>(ev)) {
+      case hub_errc::too_many_topics: return "too many topics";
+      case hub_errc::invalid_topic: return "invalid topic name";
+      case hub_errc::id_not_allowed: return "the hub assigns event ids; leave event::id unset";
+      case hub_errc::foreign_executor: return "the stream's executor is not one of the hub's shards";
+    }
+    return "unknown sse.hub error";
+  }
+};
+}  // namespace detail
+
+inline const std::error_category& hub_category() noexcept {
+  static const detail::rt_hub_category category;
+  return category;
+}
+
+inline std::error_code make_error_code(hub_errc e) noexcept { return {static_cast<int>(e), hub_category()}; }
+
+/// Thrown when the topic limit is reached (a resource limit, not an argument error).
+class hub_error : public std::system_error {
+ public:
+  explicit hub_error(std::error_code ec) : std::system_error(ec) {}
+};
+
+/// Thrown for invalid arguments (bad topic name, event with an id, stream on a foreign executor).
+class hub_argument_error : public std::invalid_argument {
+ public:
+  explicit hub_argument_error(std::error_code ec) : std::invalid_argument(ec.message()), code_(ec) {}
+  const std::error_code& code() const noexcept { return code_; }
+
+ private:
+  std::error_code code_;
+};
+
+struct hub_options {
+  std::size_t max_topics = 10000;        ///< topics that may exist at once
+  std::size_t max_topic_bytes = 200;     ///< longest topic name
+  log_options log = {};                  ///< bounds of each topic's log (epoch "" = random per topic)
+  std::optional<keepalive_options> keepalive = keepalive_options{};  ///< one scheduler per shard; nullopt = none
+  sse::metrics* metrics = nullptr;       ///< counters, or nullptr
+  logger on_log = {};                    ///< logging hook, or empty
+};
+
+/// True if `name` is a valid topic name: 1..max bytes, each printable ASCII without space.
+inline bool is_valid_topic(std::string_view name, std::size_t max_bytes = 200) noexcept {
+  if (name.empty() || name.size() > max_bytes) return false;
+  for (const char c : name)
+    if (c < 0x21 || c > 0x7E) return false;
+  return true;
+}
+
+namespace detail {
+
+struct rt_subscriber {
+  std::shared_ptr<stream_base> stream;
+  std::uint64_t next_seq = 0;
+  std::uint64_t id = 0;
+};
+
+struct rt_topic {
+  rt_topic(std::string n, const log_options& lo, std::size_t shards)
+      : name(std::move(n)), log(lo), counts(shards, 0), local(shards) {}
+  const std::string name;
+  std::mutex mu;
+  event_log log;                      // guarded by mu
+  std::vector<std::size_t> counts;    // guarded by mu: subscribers per shard
+  bool erased = false;                // guarded by mu
+  // local[i] is touched only on shard i's executor (and registration also holds mu).
+  std::vector<std::vector<rt_subscriber>> local;
+};
+
+}  // namespace detail
+
+class hub {
+  static constexpr std::size_t stripes = 64;
+
+  struct core {
+    std::vector<asio::any_io_executor> shards;
+    hub_options opts;
+    std::vector<std::shared_ptr<keepalive_scheduler>> keepalives;
+    struct stripe {
+      std::mutex mu;
+      std::unordered_map<std::string, std::shared_ptr<detail::rt_topic>> topics;
+    };
+    std::array<stripe, stripes> map;
+    std::atomic<std::size_t> topic_count{0};
+    std::atomic<std::uint64_t> next_sub_id{1};
+    std::atomic<std::size_t> round_robin{0};
+  };
+
+ public:
+  /// A hub over the given shard executors (at least one). Creates no threads.
+  explicit hub(std::vector<asio::any_io_executor> shards, hub_options opts = {}) : core_(std::make_shared<core>()) {
+    if (shards.empty()) throw std::invalid_argument("sse::hub: needs at least one executor");
+    core_->shards = std::move(shards);
+    core_->opts = std::move(opts);
+    if (core_->opts.keepalive)
+      for (const auto& ex : core_->shards)
+        core_->keepalives.push_back(keepalive_scheduler::create(ex, *core_->opts.keepalive, core_->opts.on_log));
+  }
+
+  /// A hub with one shard: the user's io_context.
+  explicit hub(asio::io_context& ioc, hub_options opts = {})
+      : hub(std::vector<asio::any_io_executor>{ioc.get_executor()}, std::move(opts)) {}
+
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  /// Stops the keepalive timers. Streams stay open; call close_all() first for a clean shutdown.
+  ~hub() {
+    for (auto& k : core_->keepalives) k->stop();
+  }
+
+  std::size_t shard_count() const noexcept { return core_->shards.size(); }
+  const asio::any_io_executor& shard(std::size_t i) const { return core_->shards.at(i); }
+  /// Shards in turn, for an accept loop spreading connections.
+  const asio::any_io_executor& next_executor() noexcept {
+    return core_->shards[core_->round_robin.fetch_add(1, std::memory_order_relaxed) % core_->shards.size()];
+  }
+  /// The keepalive scheduler of shard i (nullptr when keepalive is off).
+  std::shared_ptr<keepalive_scheduler> keepalive(std::size_t i) const {
+    return core_->keepalives.empty() ? nullptr : core_->keepalives.at(i);
+  }
+  const hub_options& options() const noexcept { return core_->opts; }
+
+  /// Publishes `ev` (its id must be unset) to `topic`, creating the topic if needed. Any thread.
+  /// Returns the assigned id. Throws hub_argument_error / sse::invalid_event on bad arguments and
+  /// hub_error when the topic limit is reached.
+  std::string publish(std::string_view topic, event ev) {
+    std::error_code ec;
+    std::string id = publish(topic, std::move(ev), ec);
+    if (ec) throw_for(ec);
+    return id;
+  }
+
+  /// As above, reporting errors through `ec` (returns "" then).
+  std::string publish(std::string_view topic, event ev, std::error_code& ec) {
+    ec = {};
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
+      ec = hub_errc::invalid_topic;
+    else if (ev.id)
+      ec = hub_errc::id_not_allowed;
+    else
+      ec = validate(ev);
+    if (ec) return {};
+    auto t = find_or_create(topic, ec);
+    if (ec) return {};
+    std::string id;
+    {
+      std::lock_guard lk(t->mu);
+      const std::uint64_t seq = t->log.next_seq();
+      id = t->log.make_id(seq);
+      ev.id = id;
+      auto enc = make_shared_event(encode(ev), id);
+      t->log.append(seq, enc);
+      for (std::size_t i = 0; i < t->counts.size(); ++i) {
+        if (t->counts[i] == 0) continue;
+        asio::post(core_->shards[i], [t, i, seq, enc] {
+          for (auto& sub : t->local[i]) {
+            if (seq < sub.next_seq) continue;  // already in its replay
+            sub.next_seq = seq + 1;
+            sub.stream->send(enc);
+          }
+        });
+      }
+    }
+    if (auto* m = core_->opts.metrics) metrics::add(m->events_published);
+    return id;
+  }
+
+  /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed,
+  /// and starts the stream. Runs on the stream's shard. Any thread.
+  /// Throws hub_argument_error (bad topic, foreign executor) or hub_error (topic limit).
+  void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id = {}) {
+    if (!s) throw std::invalid_argument("sse::hub::subscribe: null stream");
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
+    const std::size_t shard = shard_of(s->get_executor());
+    std::error_code ec;
+    auto t = find_or_create(topic, ec);
+    if (ec) throw_for(ec);
+    asio::dispatch(core_->shards[shard], [c = core_, t = std::move(t), s = std::move(s), shard,
+                                          last = std::string(last_event_id)]() mutable {
+      do_subscribe(c, std::move(t), std::move(s), shard, last);
+    });
+  }
+
+  /// What the log answers for `last_event_id` on `topic` (for a polling endpoint). Any thread.
+  /// nullopt when the topic does not exist.
+  std::optional<resume_result> since(std::string_view topic, std::string_view last_event_id) const {
+    auto t = find(topic);
+    if (!t) return std::nullopt;
+    std::lock_guard lk(t->mu);
+    return t->log.since(last_event_id);
+  }
+
+  /// The id of the last event published on `topic` ("" when none or no such topic).
+  std::string last_id(std::string_view topic) const {
+    auto t = find(topic);
+    if (!t) return {};
+    std::lock_guard lk(t->mu);
+    return t->log.head() == 0 ? std::string() : t->log.make_id(t->log.head());
+  }
+
+  /// The epoch of `topic`'s log ("" when no such topic); `<epoch>-0` resumes from the very start.
+  std::string epoch(std::string_view topic) const {
+    auto t = find(topic);
+    if (!t) return {};
+    std::lock_guard lk(t->mu);
+    return t->log.epoch();
+  }
+
+  std::size_t topic_count() const noexcept { return core_->topic_count.load(std::memory_order_relaxed); }
+
+  /// Removes a topic (its log is dropped; its subscribers are closed gracefully). Any thread.
+  bool erase_topic(std::string_view topic, std::optional<std::chrono::milliseconds> retry = std::nullopt) {
+    auto& st = stripe_of(topic);
+    std::shared_ptr<detail::rt_topic> t;
+    {
+      std::lock_guard lk(st.mu);
+      auto it = st.topics.find(std::string(topic));
+      if (it == st.topics.end()) return false;
+      t = std::move(it->second);
+      st.topics.erase(it);
+    }
+    core_->topic_count.fetch_sub(1, std::memory_order_relaxed);
+    if (auto* m = core_->opts.metrics) metrics::add(m->topics, std::int64_t{-1});
+    {
+      std::lock_guard lk(t->mu);
+      t->erased = true;
+    }
+    close_topic(t, retry);
+    return true;
+  }
+
+  /// Closes every subscribed stream gracefully (with an optional final `retry:` hint). Any thread.
+  void close_all(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
+    for (auto& st : core_->map) {
+      std::vector<std::shared_ptr<detail::rt_topic>> ts;
+      {
+        std::lock_guard lk(st.mu);
+        for (auto& [name, t] : st.topics) ts.push_back(t);
+      }
+      for (auto& t : ts) close_topic(t, retry);
+    }
+  }
+
+ private:
+  [[noreturn]] static void throw_for(std::error_code ec) {
+    if (ec == hub_errc::too_many_topics) throw hub_error(ec);
+    if (ec.category() == hub_category()) throw hub_argument_error(ec);
+    throw invalid_event(ec);
+  }
+
+  core::stripe& stripe_of(std::string_view topic) const {
+    return core_->map[std::hash<std::string_view>{}(topic) % stripes];
+  }
+
+  std::size_t shard_of(const asio::any_io_executor& ex) const {
+    for (std::size_t i = 0; i < core_->shards.size(); ++i)
+      if (core_->shards[i] == ex) return i;
+    throw_for(hub_errc::foreign_executor);
+  }
+
+  std::shared_ptr<detail::rt_topic> find(std::string_view topic) const {
+    auto& st = stripe_of(topic);
+    std::lock_guard lk(st.mu);
+    auto it = st.topics.find(std::string(topic));
+    return it == st.topics.end() ? nullptr : it->second;
+  }
+
+  std::shared_ptr<detail::rt_topic> find_or_create(std::string_view topic, std::error_code& ec) {
+    auto& st = stripe_of(topic);
+    std::lock_guard lk(st.mu);
+    auto it = st.topics.find(std::string(topic));
+    if (it != st.topics.end()) return it->second;
+    if (core_->topic_count.fetch_add(1, std::memory_order_relaxed) >= core_->opts.max_topics) {
+      core_->topic_count.fetch_sub(1, std::memory_order_relaxed);
+      ec = hub_errc::too_many_topics;
+      detail::rt_log(core_->opts.on_log, log_level::warn, "sse hub: topic limit {} reached, refusing '{}'",
+                     core_->opts.max_topics, topic);
+      return nullptr;
+    }
+    if (auto* m = core_->opts.metrics) metrics::add(m->topics);
+    auto t = std::make_shared<detail::rt_topic>(std::string(topic), core_->opts.log, core_->shards.size());
+    st.topics.emplace(t->name, t);
+    return t;
+  }
+
+  void close_topic(const std::shared_ptr<detail::rt_topic>& t, std::optional<std::chrono::milliseconds> retry) {
+    for (std::size_t i = 0; i < core_->shards.size(); ++i)
+      asio::dispatch(core_->shards[i], [t, i, retry] {
+        for (auto& sub : t->local[i]) sub.stream->close(retry);
+      });
+  }
+
+  static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::rt_topic> t,
+                           std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last) {
+    if (s->is_closed()) return;
+    const std::uint64_t sub_id = c->next_sub_id.fetch_add(1, std::memory_order_relaxed);
+    resume_result r;
+    {
+      std::lock_guard lk(t->mu);
+      if (t->erased) {
+        s->close();
+        return;
+      }
+      r = t->log.since(last);
+      t->counts[shard] += 1;
+      t->local[shard].push_back(detail::rt_subscriber{s, r.head + 1, sub_id});
+    }
+    std::vector<shared_event> rep;
+    rep.reserve(r.entries.size() + 1);
+    if (r.status == resume_status::reset) rep.push_back(make_reset_event(r));
+    for (auto& e : r.entries) rep.push_back(std::move(e.event));
+    if (auto* m = c->opts.metrics) {
+      if (r.status == resume_status::reset) metrics::add(m->resets);
+      if (r.status != resume_status::live) metrics::add(m->replays);
+      metrics::add(m->replayed_events, r.entries.size());
+    }
+    if (r.status == resume_status::reset)
+      detail::rt_log(c->opts.on_log, log_level::info,
+                     "sse hub: topic '{}': Last-Event-ID '{}' is {}, resetting with {} retained events", t->name,
+                     last, to_string(r.reason), r.entries.size());
+    s->start();
+    if (!rep.empty()) s->replay(std::move(rep));
+    std::weak_ptr<detail::rt_topic> wt = t;
+    s->on_close([wt, shard, sub_id](std::error_code) {
+      auto t = wt.lock();
+      if (!t) return;
+      std::lock_guard lk(t->mu);
+      auto& v = t->local[shard];
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i].id != sub_id) continue;
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+        t->counts[shard] -= 1;
+        break;
+      }
+    });
+    if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
+  }
+
+  std::shared_ptr<core> core_;
+};
+
+}  // namespace sse

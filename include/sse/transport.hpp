@@ -1,0 +1,47 @@
+/**
+ * @file transport.hpp
+ * @brief The Transport concept: an asynchronous byte sink that can be closed.
+ *
+ * Models: sse::tcp_transport, sse::unix_transport, sse::tls_transport (sse/transport/tls.hpp),
+ * sse::memory_transport (tests), sse::sink_transport (someone else's HTTP server). Plain
+ * `asio::ip::tcp::socket` and `asio::local::stream_protocol::socket` model it as well.
+ * A transport that can also be read (`readable_transport`) lets a stream notice at once that the
+ * peer went away, instead of at the next failed write.
+ */
+#pragma once
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <system_error>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/buffer.hpp>
+
+namespace sse {
+
+namespace detail {
+/// A completion handler used only to check the concepts.
+struct rt_probe_handler {
+  void operator()(std::error_code, std::size_t) const {}
+};
+}  // namespace detail
+
+/// An asynchronous byte sink with Asio's AsyncWriteStream shape, plus `close(error_code&)`.
+/// `async_write_some` follows Asio's rules: at most one in flight, completion never inline.
+template <class T>
+concept transport = requires(T& t, std::error_code& ec, const std::vector<asio::const_buffer>& bufs) {
+  typename T::executor_type;
+  { t.get_executor() } -> std::convertible_to<asio::any_io_executor>;
+  t.async_write_some(bufs, detail::rt_probe_handler{});
+  t.close(ec);
+};
+
+/// A transport that also reads; streams use one read to notice the peer closing.
+template <class T>
+concept readable_transport = transport<T> && requires(T& t, std::array<asio::mutable_buffer, 1> b) {
+  t.async_read_some(b, detail::rt_probe_handler{});
+};
+
+}  // namespace sse

@@ -1,0 +1,217 @@
+#include "sse/hub.hpp"
+
+#include <doctest/doctest.h>
+
+#include <asio/io_context.hpp>
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rt_test_util.hpp"
+#include "sse/transport/memory.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  asio::io_context ioc;
+  sse::metrics m;
+  std::vector<std::shared_ptr<sse::memory_stream>> streams;
+  std::vector<sse::memory_transport> ts;
+
+  std::shared_ptr<sse::memory_stream> stream(sse::stream_options so = {.body_framing = sse::framing::close_delimited,
+                                                                       .initial_comment = std::nullopt}) {
+    ts.emplace_back(ioc.get_executor());
+    so.metrics = &m;
+    streams.push_back(sse::memory_stream::create(ts.back(), std::move(so)));
+    return streams.back();
+  }
+  void run() {
+    ioc.restart();
+    ioc.run();
+  }
+  ~fixture() {
+    for (auto& s : streams) s->abort();
+    run();
+  }
+};
+
+sse::hub_options opts(sse::metrics* m, std::size_t max_events = 1000) {
+  return {.log = {.max_events = max_events, .epoch = "ep"}, .keepalive = std::nullopt, .metrics = m};
+}
+
+std::string wire(const std::string& id, const std::string& data) { return "id: " + id + "\ndata: " + data + "\n\n"; }
+
+}  // namespace
+
+TEST_SUITE("runtime.hub") {
+  TEST_CASE("many subscribers get identical events in order, encoded once") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    for (int i = 0; i < 50; ++i) hub.subscribe(f.stream(), "news");
+    f.run();
+    std::string expected;
+    for (int i = 1; i <= 100; ++i) {
+      const std::string id = hub.publish("news", sse::event{.data = fmt::format("n{}", i)});
+      CHECK(id == fmt::format("ep-{}", i));
+      expected += wire(id, fmt::format("n{}", i));
+      if (i % 10 == 0) f.run();
+    }
+    f.run();
+    for (auto& t : f.ts) CHECK(t.data() == expected);
+    CHECK(f.m.events_published == 100);
+    CHECK(f.m.events_delivered == 5000);
+    CHECK(f.m.connections_open == 50);
+    CHECK(f.m.topics == 1);
+    CHECK(hub.topic_count() == 1);
+    CHECK(hub.last_id("news") == "ep-100");
+  }
+
+  TEST_CASE("resume from the middle, from the head, and live only") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    for (int i = 1; i <= 10; ++i) hub.publish("t", sse::event{.data = std::to_string(i)});
+    auto mid = f.stream(), at_head = f.stream(), live = f.stream();
+    hub.subscribe(mid, "t", "ep-7");
+    hub.subscribe(at_head, "t", "ep-10");
+    hub.subscribe(live, "t", "");
+    f.run();
+    hub.publish("t", sse::event{.data = "11"});
+    f.run();
+    CHECK(f.ts[0].data() == wire("ep-8", "8") + wire("ep-9", "9") + wire("ep-10", "10") + wire("ep-11", "11"));
+    CHECK(f.ts[1].data() == wire("ep-11", "11"));
+    CHECK(f.ts[2].data() == wire("ep-11", "11"));
+    CHECK(f.m.replays == 2);
+    CHECK(f.m.replayed_events == 3);
+    CHECK(f.m.resets == 0);
+  }
+
+  TEST_CASE("reset when too old or unknown, then everything retained, then live") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m, 5));
+    for (int i = 1; i <= 10; ++i) hub.publish("t", sse::event{.data = std::to_string(i)});  // retains 6..10
+    auto old = f.stream(), unknown = f.stream(), garbage = f.stream();
+    hub.subscribe(old, "t", "ep-2");
+    hub.subscribe(unknown, "t", "restarted-9");
+    hub.subscribe(garbage, "t", "\x01zz");
+    f.run();
+    hub.publish("t", sse::event{.data = "11"});
+    f.run();
+    std::string retained;
+    for (int i = 6; i <= 11; ++i) retained += wire(fmt::format("ep-{}", i), std::to_string(i));
+    CHECK(f.ts[0].data() == "event: reset\ndata: {\"reason\":\"too-old\",\"oldest\":\"ep-6\",\"lost\":3}\n\n" + retained);
+    CHECK(f.ts[1].data() == "event: reset\ndata: {\"reason\":\"unknown-id\",\"oldest\":\"ep-6\"}\n\n" + retained);
+    CHECK(f.ts[2].data() == f.ts[1].data());
+    CHECK(f.m.resets == 3);
+    CHECK(f.m.replayed_events == 15);
+  }
+
+  TEST_CASE("chunked stream with head: exact bytes through the hub") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    hub.publish("t", sse::event{.type = "x", .data = "a"});
+    auto s = f.stream({.head = "HEAD\r\n\r\n", .retry = 2000ms});
+    hub.subscribe(s, "t", "ep-0");
+    f.run();
+    hub.publish("t", sse::event{.data = "b"});
+    f.run();
+    CHECK(f.ts[0].data() == "HEAD\r\n\r\n"
+                            "12\r\n: ok\nretry: 2000\n\n\r\n"
+                            "1b\r\nid: ep-1\nevent: x\ndata: a\n\n\r\n"
+                            "12\r\nid: ep-2\ndata: b\n\n\r\n");
+    hub.close_all(10000ms);
+    f.run();
+    const std::string tail = "e\r\nretry: 10000\n\n\r\n0\r\n\r\n";
+    CHECK(f.ts[0].data().substr(f.ts[0].data().size() - tail.size()) == tail);
+    CHECK(s->is_closed());
+    CHECK(f.m.connections_open == 0);
+  }
+
+  TEST_CASE("closed subscribers are removed; others keep receiving") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    auto a = f.stream(), b = f.stream();
+    hub.subscribe(a, "t");
+    hub.subscribe(b, "t");
+    f.run();
+    a->abort();
+    f.run();
+    hub.publish("t", sse::event{.data = "1"});
+    f.run();
+    CHECK(f.ts[0].data().empty());
+    CHECK(f.ts[1].data() == wire("ep-1", "1"));
+    CHECK(f.m.events_delivered == 1);
+    auto late = f.stream();
+    late->abort();
+    hub.subscribe(late, "t");  // already closed: ignored
+    f.run();
+    hub.publish("t", sse::event{.data = "2"});
+    f.run();
+    CHECK(f.m.events_delivered == 2);
+  }
+
+  TEST_CASE("errors: bad topic, event with id or CR/LF, topic limit, foreign executor") {
+    fixture f;
+    sse::hub hub(f.ioc, {.max_topics = 2, .keepalive = std::nullopt, .metrics = &f.m});
+    CHECK_THROWS_AS(hub.publish("", sse::event{}), sse::hub_argument_error);
+    CHECK_THROWS_AS(hub.publish("a b", sse::event{}), std::invalid_argument);
+    CHECK_THROWS_AS(hub.publish(std::string(201, 'x'), sse::event{}), sse::hub_argument_error);
+    CHECK_THROWS_AS(hub.publish("t", sse::event{.data = "x", .id = "1"}), sse::hub_argument_error);
+    CHECK_THROWS_AS(hub.publish("t", sse::event{.type = "a\rb"}), sse::invalid_event);
+    CHECK(hub.topic_count() == 0);
+    hub.publish("one", sse::event{});
+    hub.publish("two", sse::event{});
+    CHECK_THROWS_AS(hub.publish("three", sse::event{}), sse::hub_error);
+    std::error_code ec;
+    CHECK(hub.publish("three", sse::event{}, ec).empty());
+    CHECK(ec == sse::hub_errc::too_many_topics);
+    CHECK_THROWS_AS(hub.subscribe(f.stream(), "three"), sse::hub_error);
+    CHECK(hub.publish("one", sse::event{}, ec) != "");
+    CHECK_FALSE(ec);
+    CHECK(hub.erase_topic("two"));
+    CHECK_FALSE(hub.erase_topic("two"));
+    CHECK(hub.topic_count() == 1);
+    CHECK(f.m.topics == 1);
+    hub.publish("three", sse::event{});
+    asio::io_context other;
+    sse::memory_transport t(other.get_executor());
+    auto foreign = sse::memory_stream::create(t, {});
+    CHECK_THROWS_AS(hub.subscribe(foreign, "one"), sse::hub_argument_error);
+  }
+
+  TEST_CASE("erase_topic closes its subscribers gracefully; since() for polling") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    auto s = f.stream();
+    hub.subscribe(s, "job");
+    f.run();  // registered: live events from here on
+    hub.publish("job", sse::event{.data = "x"});
+    f.run();
+    const auto r = hub.since("job", "ep-0");
+    REQUIRE(r);
+    CHECK(r->entries.size() == 1);
+    CHECK_FALSE(hub.since("nope", ""));
+    CHECK(hub.epoch("job") == "ep");
+    CHECK(hub.epoch("nope").empty());
+    CHECK(hub.erase_topic("job"));
+    f.run();
+    CHECK(s->is_closed());
+    CHECK(f.ts[0].data() == wire("ep-1", "x"));
+  }
+
+  TEST_CASE("keepalive schedulers per shard watch subscribed streams") {
+    fixture f;
+    sse::hub hub(f.ioc, {.log = {.epoch = "ep"}, .keepalive = sse::keepalive_options{.interval = 1s, .timer = false}});
+    auto s = f.stream();
+    hub.subscribe(s, "t");
+    f.run();
+    REQUIRE(hub.keepalive(0));
+    CHECK(hub.keepalive(0)->size() == 1);
+    CHECK(hub.keepalive(0)->tick(std::chrono::steady_clock::now() + 2s) == 1);
+    f.run();
+    CHECK(f.ts[0].data().rfind(": ping ", 0) == 0);
+  }
+}

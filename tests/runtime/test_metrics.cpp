@@ -1,0 +1,39 @@
+#include "sse/metrics.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+TEST_SUITE("runtime.metrics") {
+  TEST_CASE("prometheus text exposition") {
+    sse::metrics m;
+    sse::metrics::add(m.connections_open, std::int64_t{3});
+    sse::metrics::add(m.connections_total, 7);
+    sse::metrics::add(m.events_published, 11);
+    const std::string text = sse::render_prometheus(m);
+    CHECK(text.find("# HELP sse_connections_open Streams currently open.\n"
+                    "# TYPE sse_connections_open gauge\n"
+                    "sse_connections_open 3\n") == 0);
+    CHECK(text.find("# TYPE sse_connections_total counter\nsse_connections_total 7\n") != std::string::npos);
+    CHECK(text.find("\nsse_events_published_total 11\n") != std::string::npos);
+    CHECK(text.find("\nsse_pings_sent_total 0\n") != std::string::npos);
+    CHECK(text.find("\nsse_slow_consumer_disconnects_total 0\n") != std::string::npos);
+    CHECK(text.find("\nsse_resets_total 0\n") != std::string::npos);
+    // Every sample line is preceded by its HELP and TYPE lines, and every name starts with sse_.
+    std::size_t samples = 0, helps = 0, types = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const auto nl = text.find('\n', pos);
+      const std::string line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (line.rfind("# HELP sse_", 0) == 0) ++helps;
+      else if (line.rfind("# TYPE sse_", 0) == 0) ++types;
+      else if (line.rfind("sse_", 0) == 0) ++samples;
+      else FAIL("unexpected line: " << line);
+    }
+    CHECK(samples == 15);
+    CHECK(helps == 15);
+    CHECK(types == 15);
+    CHECK(text.back() == '\n');
+  }
+}
