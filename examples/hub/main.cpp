@@ -1,0 +1,141 @@
+// sse-hub: a generic publish/subscribe SSE server.
+//   GET  /events/{topic}    the topic's event stream (resumable with Last-Event-ID or ?lastEventId=)
+//   POST /publish/{topic}   body = event data, ?event=type; answers 202 {"id":"..."}
+//   GET  /metrics, /healthz
+#include <sse/server.hpp>
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr const char* usage = R"(usage: sse-hub [options]
+
+A publish/subscribe Server-Sent Events server.
+  GET  /events/{topic}     subscribe (Last-Event-ID header or ?lastEventId= resumes)
+  POST /publish/{topic}    publish; body = data, ?event=TYPE; answers 202 {"id":"..."}
+  GET  /metrics            Prometheus text format;  GET /healthz
+
+options:
+  --bind ADDR              address to listen on (default 127.0.0.1)
+  --port N                 TCP port (default 8080; 0 = any free port, printed at start)
+  --unix PATH              listen on a Unix-domain socket instead of TCP
+  --threads N              executor threads (default: hardware threads)
+  --ping-interval S        ping streams idle for S seconds (default 15; fractions allowed)
+  --ping-form FORM         comment (": ping <id>", default) or event ("event: ping")
+  --history N              events retained per topic for resume (default 1000)
+  --history-bytes N        encoded bytes retained per topic (default 4194304)
+  --max-queue-bytes N      per-client write queue bound; a slower client is disconnected and
+                           resumes from history (default 1048576)
+  --slow-policy P          disconnect (default) or drop (skip to live with an "event: gap")
+  --retry MS               retry: hint sent to each new stream (default: none)
+  --padding N              padding comment of N bytes at stream start, for old proxies (default 0)
+  --max-connections N      open connections at most; beyond that 503 (default 10000)
+  --max-body-bytes N       largest publish body; beyond that 413 (default 65536)
+  --publish-token TOKEN    require "Authorization: Bearer TOKEN" to publish
+  --allow-origin ORIGIN    CORS: allow this origin ("*" for any); repeatable
+  --log-level LEVEL        trace, debug (traces pings), info (default), warn, error
+  --help                   this text
+)";
+
+[[noreturn]] void die(const std::string& msg) {
+  fmt::print(stderr, "sse-hub: {}\n(see sse-hub --help)\n", msg);
+  std::exit(2);
+}
+
+template <class T>
+T number(std::string_view flag, std::string_view v) {
+  T out{};
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc{} || p != v.data() + v.size()) die(fmt::format("{} takes a number, not '{}'", flag, v));
+  return out;
+}
+
+sse::log_level parse_level(std::string_view v) {
+  if (v == "trace") return sse::log_level::trace;
+  if (v == "debug") return sse::log_level::debug;
+  if (v == "info") return sse::log_level::info;
+  if (v == "warn") return sse::log_level::warn;
+  if (v == "error") return sse::log_level::error;
+  die(fmt::format("unknown log level '{}'", v));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sse::server_options opts;
+  sse::keepalive_options keepalive;
+  std::string publish_token;
+  sse::log_level min_level = sse::log_level::info;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) die(fmt::format("{} needs a value", flag));
+      return argv[++i];
+    };
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (flag == "--bind") opts.bind = value();
+    else if (flag == "--port") opts.port = number<unsigned short>(flag, value());
+    else if (flag == "--unix") opts.unix_path = value();
+    else if (flag == "--threads") opts.threads = number<std::size_t>(flag, value());
+    else if (flag == "--ping-interval") {
+      const double s = number<double>(flag, value());
+      if (s <= 0) die("--ping-interval must be positive");
+      keepalive.interval = std::chrono::milliseconds(static_cast<long long>(s * 1000));
+    } else if (flag == "--ping-form") {
+      const auto v = value();
+      if (v == "comment") keepalive.form = sse::ping_form::comment;
+      else if (v == "event") keepalive.form = sse::ping_form::event;
+      else die(fmt::format("--ping-form is comment or event, not '{}'", v));
+    } else if (flag == "--history") opts.hub.log.max_events = number<std::size_t>(flag, value());
+    else if (flag == "--history-bytes") opts.hub.log.max_bytes = number<std::size_t>(flag, value());
+    else if (flag == "--max-queue-bytes") opts.stream.max_queued_bytes = number<std::size_t>(flag, value());
+    else if (flag == "--slow-policy") {
+      const auto v = value();
+      if (v == "disconnect") opts.stream.on_overflow = sse::overflow_policy::disconnect;
+      else if (v == "drop") opts.stream.on_overflow = sse::overflow_policy::drop;
+      else die(fmt::format("--slow-policy is disconnect or drop, not '{}'", v));
+    } else if (flag == "--retry") opts.stream.retry = std::chrono::milliseconds(number<long long>(flag, value()));
+    else if (flag == "--padding") opts.stream.padding = number<std::size_t>(flag, value());
+    else if (flag == "--max-connections") opts.max_connections = number<std::size_t>(flag, value());
+    else if (flag == "--max-body-bytes") opts.max_body_bytes = number<std::size_t>(flag, value());
+    else if (flag == "--publish-token") publish_token = value();
+    else if (flag == "--allow-origin") opts.allow_origins.emplace_back(value());
+    else if (flag == "--log-level") min_level = parse_level(value());
+    else die(fmt::format("unknown option '{}'", flag));
+  }
+  opts.hub.keepalive = keepalive;
+  opts.on_log = [min_level](sse::log_level level, std::string_view msg) {
+    if (level < min_level) return;
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char ts[32];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fmt::print(stderr, "{} {:5} {}\n", ts, sse::to_string(level), msg);
+  };
+
+  try {
+    sse::server server(opts);
+    server.sse_route("/events/{topic}");
+    server.publish_route("/publish/{topic}", publish_token.empty() ? sse::auth_hook{} : sse::bearer_token(publish_token));
+    server.start();
+    // The bound address on stdout, so scripts using --port 0 can find it.
+    fmt::print("sse-hub listening on {}\n", server.listen_address());
+    std::fflush(stdout);
+    server.run();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sse-hub: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
