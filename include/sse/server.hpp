@@ -82,6 +82,18 @@ class io_pool {
       if (t.joinable()) t.join();
     threads_.clear();
   }
+  /// Waits up to `timeout` for every context to run out of work (after release()), then joins.
+  /// Returns false, joining nothing, if one is still busy.
+  bool join_for(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (auto& c : contexts_)
+      while (!c->stopped()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    join();
+    return true;
+  }
   std::vector<asio::any_io_executor> executors() const {
     std::vector<asio::any_io_executor> out;
     for (auto& c : contexts_) out.push_back(c->get_executor());
@@ -129,6 +141,10 @@ using request_handler = std::function<response(const request_context&)>;
 struct subscription {
   std::string topic;
   std::optional<std::string> last_event_id = {};  ///< overrides the request's Last-Event-ID
+  /// End the stream gracefully once the replay is written (a finished, closed topic such as a
+  /// completed job): no live events follow. The optional `retry:` hint is written last.
+  bool close_after_replay = false;
+  std::optional<std::chrono::milliseconds> close_retry = {};
 };
 using subscribe_handler = std::function<std::variant<subscription, response>(const request_context&)>;
 
@@ -244,11 +260,21 @@ class server {
     init({ioc.get_executor()});
   }
 
+  /// Ends every connection at once (call stop() first for a graceful end). With owned threads it
+  /// then lets the executors run out of work, so no socket outlives its io_context. With a borrowed
+  /// io_context, destroy the server before the io_context and keep running it until it returns.
   ~server() {
     stop(std::chrono::milliseconds(0));
+    state_->abort_everything();
+    for (std::size_t i = 0; i < hub_->shard_count(); ++i)  // timers would keep the executors busy
+      if (auto k = hub_->keepalive(i)) k->stop();
     if (pool_) {
-      pool_->stop();
-      pool_->join();
+      pool_->release();
+      if (!pool_->join_for(std::chrono::seconds(10))) {
+        log(log_level::error, "shutdown: executors still busy after 10 s; stopping them");
+        pool_->stop();
+        pool_->join();
+      }
     }
   }
   server(const server&) = delete;
@@ -376,6 +402,7 @@ class server {
   struct closable {
     virtual ~closable() = default;
     virtual void shutdown_if_idle() = 0;
+    virtual void shutdown_now() = 0;
   };
 
   struct shared_state {
@@ -387,6 +414,7 @@ class server {
     // Live HTTP connections (not yet streams), so stop() can end idle keep-alive ones at once.
     std::mutex conns_mu;
     std::vector<std::weak_ptr<closable>> conns;  // guarded by conns_mu; expired entries pruned lazily
+    std::vector<std::weak_ptr<stream_base>> streams;  // guarded by conns_mu; likewise
 
     bool acquire(std::size_t max) {
       std::lock_guard lk(mu);
@@ -406,6 +434,26 @@ class server {
       if (conns.size() >= 64 && conns.size() == conns.capacity())
         std::erase_if(conns, [](const auto& w) { return w.expired(); });
       conns.push_back(std::move(c));
+    }
+    void track_stream(std::weak_ptr<stream_base> st) {
+      std::lock_guard lk(conns_mu);
+      if (streams.size() >= 64 && streams.size() == streams.capacity())
+        std::erase_if(streams, [](const auto& w) { return w.expired(); });
+      streams.push_back(std::move(st));
+    }
+    /// Ends every connection and stream at once (their pending operations then complete).
+    void abort_everything() {
+      std::vector<std::weak_ptr<closable>> cs;
+      std::vector<std::weak_ptr<stream_base>> ss;
+      {
+        std::lock_guard lk(conns_mu);
+        cs.swap(conns);
+        ss.swap(streams);
+      }
+      for (auto& w : cs)
+        if (auto c = w.lock()) c->shutdown_now();
+      for (auto& w : ss)
+        if (auto st = w.lock()) st->abort();
     }
     void close_idle_connections() {
       std::vector<std::weak_ptr<closable>> all;
@@ -581,6 +629,12 @@ class server::connection final : public server::closable,
 
   /// On stop(): a connection waiting for its next request closes now; one mid-request finishes
   /// (its response says Connection: close).
+  void shutdown_now() override {
+    asio::post(socket_.get_executor(), [w = std::weak_ptr<connection>(self())] {
+      if (auto s = w.lock(); s && !s->handed_off_) s->close();
+    });
+  }
+
   void shutdown_if_idle() override {
     asio::post(socket_.get_executor(), [w = std::weak_ptr<connection>(self())] {
       if (auto s = w.lock(); s && s->idle_ && !s->handed_off_) s->close();
@@ -723,6 +777,7 @@ class server::connection final : public server::closable,
   }
 
   void start_stream(const http::request& req, subscription sub, const std::string& origin) {
+    if (state_->stopping.load()) return respond_error(503, "server shutting down, retry later");
     stream_options so = srv_.opts_.stream;
     http::sse_head_options ho;
     ho.version_minor = req.version_minor;
@@ -738,9 +793,12 @@ class server::connection final : public server::closable,
     // The stream now holds the connection slot: release it when the stream closes.
     counted_ = false;
     stream->on_close([st = state_](std::error_code) { st->release(); });
+    state_->track_stream(stream);
     srv_.log(log_level::debug, fmt::format("{} subscribed to '{}' (Last-Event-ID '{}')", remote_, sub.topic, last));
     try {
       srv_.hub_->subscribe(stream, sub.topic, last);
+      // subscribe() ran the replay inline (this is the stream's executor), so close() comes after it.
+      if (sub.close_after_replay) stream->close(sub.close_retry);
     } catch (const std::exception& e) {
       srv_.log(log_level::warn, fmt::format("subscribe to '{}' failed: {}", sub.topic, e.what()));
       stream->abort();
