@@ -614,7 +614,7 @@ template <class Protocol>
 class server::connection final : public server::closable,
                                  public std::enable_shared_from_this<server::connection<Protocol>> {
   using socket_type = typename Protocol::socket;
-  using transport_type = std::conditional_t<std::is_same_v<Protocol, asio::ip::tcp>, tcp_transport, unix_transport>;
+  using transport_type = socket_transport<Protocol>;
 
  public:
   connection(server& srv, socket_type sock)
