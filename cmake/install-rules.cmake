@@ -8,6 +8,9 @@ install(TARGETS sse EXPORT sse-targets)
 if(TARGET sse_tls)
   install(TARGETS sse_tls EXPORT sse-targets)
 endif()
+if(TARGET sse_sqlite)
+  install(TARGETS sse_sqlite EXPORT sse-targets)
+endif()
 install(EXPORT sse-targets NAMESPACE sse:: DESTINATION "${SSE_INSTALL_CMAKEDIR}")
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/sse-config.cmake.in"

@@ -14,12 +14,14 @@ ensure_packages scripts/packages-build.txt
 
 log "build: Release"
 configure "$BUILD_ROOT/release" -DCMAKE_BUILD_TYPE=Release -DSSE_BUILD_TESTS=OFF -DSSE_BUILD_BENCHMARKS=OFF
-cmake --build "$BUILD_ROOT/release" -j "$JOBS" --target sse-hub
+cmake --build "$BUILD_ROOT/release" -j "$JOBS" --target sse-installer sse-hub
 
-log "starting sse-hub on http://$BIND:$PORT/ (Ctrl-C to stop)"
+log "starting sse-installer on http://$BIND:$PORT/ (Ctrl-C to stop)"
 cat >&2 <<EOT
-  subscribe: curl -N http://$BIND:$PORT/events/demo
-  publish:   curl -X POST --data 'hello' http://$BIND:$PORT/publish/demo
-  metrics:   curl http://$BIND:$PORT/metrics
+  the page:  http://$BIND:$PORT/
+  install:   curl -X POST http://$BIND:$PORT/api/components/core-runtime/install
+  stream:    curl -N http://$BIND:$PORT/api/jobs/<job>/events
+  data, logs and installed components: $BUILD_ROOT/installer-data
 EOT
-exec "$BUILD_ROOT/release/examples/hub/sse-hub" --bind "$BIND" --port "$PORT" "$@"
+exec "$BUILD_ROOT/release/examples/installer/sse-installer" --bind "$BIND" --port "$PORT" \
+  --data-dir "$BUILD_ROOT/installer-data" "$@"

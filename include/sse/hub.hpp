@@ -16,6 +16,15 @@
  * For an unknown or too-old id the stream first gets the in-band `event: reset` (see
  * sse::make_reset_event), then everything retained, then live events.
  *
+ * With a durable store (hub_options::store, see sse/store.hpp) a topic created by the hub takes its
+ * epoch and head from the store, so ids continue `<epoch>-<head+1>` after a restart; publish()
+ * hands every event to the store (which queues and batches it off the hot path) before it is
+ * appended to the log; and a Last-Event-ID older than the in-memory log (always the case after a
+ * restart) is replayed from the store instead of getting a reset: stored events up to the log's
+ * oldest entry, then the log's entries, then live events, with the same exact boundary as above.
+ * When the store cannot give the whole range (more than store_replay_limit events, or a hole), the
+ * subscriber gets the usual reset instead, never a silent gap.
+ *
  * Shards are executors, each run by one thread (N threads each running an io_context), or a single
  * user io_context. A stream must live on one of the hub's executors (create its socket on
  * `hub.next_executor()` or `hub.shard(i)`).
@@ -51,6 +60,7 @@
 #include "sse/keepalive.hpp"
 #include "sse/log.hpp"
 #include "sse/metrics.hpp"
+#include "sse/store.hpp"
 #include "sse/stream.hpp"
 
 namespace sse {
@@ -61,6 +71,7 @@ enum class hub_errc {
   invalid_topic,        ///< the topic name is empty, too long or has bytes outside 0x21..0x7E
   id_not_allowed,       ///< the event has an id; the hub assigns ids
   foreign_executor,     ///< the stream's executor is none of the hub's shards
+  topic_sealed,         ///< the topic was sealed (hub::seal): it takes no more events
 };
 
 }  // namespace sse
@@ -80,6 +91,7 @@ class rt_hub_category final : public std::error_category {
       case hub_errc::invalid_topic: return "invalid topic name";
       case hub_errc::id_not_allowed: return "the hub assigns event ids; leave event::id unset";
       case hub_errc::foreign_executor: return "the stream's executor is not one of the hub's shards";
+      case hub_errc::topic_sealed: return "the topic is sealed: it takes no more events";
     }
     return "unknown sse.hub error";
   }
@@ -93,7 +105,7 @@ inline const std::error_category& hub_category() noexcept {
 
 inline std::error_code make_error_code(hub_errc e) noexcept { return {static_cast<int>(e), hub_category()}; }
 
-/// Thrown when the topic limit is reached (a resource limit, not an argument error).
+/// Thrown when the topic limit is reached or the store refuses (resource problems, not argument errors).
 class hub_error : public std::system_error {
  public:
   explicit hub_error(std::error_code ec) : std::system_error(ec) {}
@@ -116,6 +128,8 @@ struct hub_options {
   std::optional<keepalive_options> keepalive = keepalive_options{};  ///< one scheduler per shard; nullopt = none
   sse::metrics* metrics = nullptr;       ///< counters, or nullptr
   logger on_log = {};                    ///< logging hook, or empty
+  std::shared_ptr<event_store> store = {};  ///< durable log (replay across restarts), or none
+  std::size_t store_replay_limit = 10000;   ///< most events replayed from the store for one subscriber
 };
 
 /// True if `name` is a valid topic name: 1..max bytes, each printable ASCII without space.
@@ -135,13 +149,17 @@ struct rt_subscriber {
 };
 
 struct rt_topic {
-  rt_topic(std::string n, const log_options& lo, std::size_t shards)
-      : name(std::move(n)), log(lo), counts(shards, 0), local(shards) {}
+  rt_topic(std::string n, const log_options& lo, std::size_t shards, std::uint64_t head = 0)
+      : name(std::move(n)), log(lo), counts(shards, 0), local(shards) {
+    if (head != 0) log.restore_head(head);
+  }
   const std::string name;
   std::mutex mu;
   event_log log;                      // guarded by mu
   std::vector<std::size_t> counts;    // guarded by mu: subscribers per shard
   bool erased = false;                // guarded by mu
+  bool sealed = false;                // guarded by mu
+  std::optional<std::chrono::milliseconds> seal_retry;  // guarded by mu
   // local[i] is touched only on shard i's executor (and registration also holds mu).
   std::vector<std::vector<rt_subscriber>> local;
 };
@@ -202,7 +220,9 @@ class hub {
 
   /// Publishes `ev` (its id must be unset) to `topic`, creating the topic if needed. Any thread.
   /// Returns the assigned id. Throws hub_argument_error / sse::invalid_event on bad arguments and
-  /// hub_error when the topic limit is reached.
+  /// hub_error when the topic limit is reached, the topic is sealed, or the store refuses the event
+  /// (then nothing is published and the id is not used). With a store, this may wait for the
+  /// store's bounded enqueue wait (sse::sqlite: 100 ms by default) when its queue is full.
   std::string publish(std::string_view topic, event ev) {
     std::error_code ec;
     std::string id = publish(topic, std::move(ev), ec);
@@ -225,10 +245,23 @@ class hub {
     std::string id;
     {
       std::lock_guard lk(t->mu);
+      if (t->sealed) {
+        ec = hub_errc::topic_sealed;
+        return {};
+      }
       const std::uint64_t seq = t->log.next_seq();
       id = t->log.make_id(seq);
       ev.id = id;
       auto enc = make_shared_event(encode(ev), id);
+      if (const auto& store = core_->opts.store) {
+        // Queued by the store (bounded wait at most); refused = not published at all.
+        store->append(topic, stored_event{seq, id, std::move(ev.type), std::move(ev.data), enc, 0}, ec);
+        if (ec) {
+          detail::rt_log(core_->opts.on_log, log_level::warn, "sse hub: topic '{}': the store refused event {}: {}",
+                         topic, id, ec.message());
+          return {};
+        }
+      }
       t->log.append(seq, enc);
       for (std::size_t i = 0; i < t->counts.size(); ++i) {
         if (t->counts[i] == 0) continue;
@@ -286,6 +319,17 @@ class hub {
     return t->log.epoch();
   }
 
+  /// Creates `topic` if needed (from the store when there is one) and returns its epoch; an id
+  /// `<epoch>-0` then resumes from the very first event. Throws like publish().
+  std::string open_topic(std::string_view topic) {
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
+    std::error_code ec;
+    auto t = find_or_create(topic, ec);
+    if (ec) throw_for(ec);
+    std::lock_guard lk(t->mu);
+    return t->log.epoch();
+  }
+
   std::size_t topic_count() const noexcept { return core_->topic_count.load(std::memory_order_relaxed); }
 
   /// Removes a topic (its log is dropped; its subscribers are closed gracefully). Any thread.
@@ -309,6 +353,30 @@ class hub {
     return true;
   }
 
+  /// Ends a topic for good (a finished job, a closed ticket): its subscribers get what is queued and
+  /// are closed gracefully (with an optional final `retry:` hint); later subscribers get their
+  /// replay and are closed the same way; publish() fails with hub_errc::topic_sealed. The topic and
+  /// its log stay. Returns false when there is no such topic. Any thread.
+  bool seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry = std::nullopt) {
+    auto t = find(topic);
+    if (!t) return false;
+    {
+      std::lock_guard lk(t->mu);
+      t->sealed = true;
+      t->seal_retry = retry;
+    }
+    close_topic(t, retry);
+    return true;
+  }
+
+  /// True when `topic` exists and is sealed.
+  bool is_sealed(std::string_view topic) const {
+    auto t = find(topic);
+    if (!t) return false;
+    std::lock_guard lk(t->mu);
+    return t->sealed;
+  }
+
   /// Closes every subscribed stream gracefully (with an optional final `retry:` hint). Any thread.
   void close_all(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
     for (auto& st : core_->map) {
@@ -323,9 +391,12 @@ class hub {
 
  private:
   [[noreturn]] static void throw_for(std::error_code ec) {
-    if (ec == hub_errc::too_many_topics) throw hub_error(ec);
-    if (ec.category() == hub_category()) throw hub_argument_error(ec);
-    throw invalid_event(ec);
+    if (ec.category() == hub_category()) {
+      if (ec == hub_errc::too_many_topics || ec == hub_errc::topic_sealed) throw hub_error(ec);
+      throw hub_argument_error(ec);
+    }
+    if (ec.category() == error_category()) throw invalid_event(ec);
+    throw hub_error(ec);  // the store's errors: a resource problem, not an argument error
   }
 
   core::stripe& stripe_of(std::string_view topic) const {
@@ -357,8 +428,23 @@ class hub {
                      core_->opts.max_topics, topic);
       return nullptr;
     }
+    log_options lo = core_->opts.log;
+    std::uint64_t head = 0;
+    if (const auto& store = core_->opts.store) {
+      const std::string proposed = lo.epoch.empty() ? make_epoch() : lo.epoch;
+      store_topic st = store->open_topic(topic, proposed, ec);
+      if (!ec && (st.epoch.empty() || detail::has_line_break_or_nul(st.epoch))) ec = store_errc::failed;
+      if (ec) {
+        core_->topic_count.fetch_sub(1, std::memory_order_relaxed);
+        detail::rt_log(core_->opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}", topic,
+                       ec.message());
+        return nullptr;
+      }
+      lo.epoch = std::move(st.epoch);
+      head = st.head;
+    }
     if (auto* m = core_->opts.metrics) metrics::add(m->topics);
-    auto t = std::make_shared<detail::rt_topic>(std::string(topic), core_->opts.log, core_->shards.size());
+    auto t = std::make_shared<detail::rt_topic>(std::string(topic), lo, core_->shards.size(), head);
     st.topics.emplace(t->name, t);
     return t;
   }
@@ -375,8 +461,12 @@ class hub {
     if (s->is_closed()) return;
     const std::uint64_t sub_id = c->next_sub_id.fetch_add(1, std::memory_order_relaxed);
     resume_result r;
+    bool sealed = false;
+    std::optional<std::chrono::milliseconds> seal_retry;
     {
       std::lock_guard lk(t->mu);
+      sealed = t->sealed;
+      seal_retry = t->seal_retry;
       if (t->erased) {
         s->close();
         return;
@@ -385,6 +475,9 @@ class hub {
       t->counts[shard] += 1;
       t->local[shard].push_back(detail::rt_subscriber{s, r.head + 1, sub_id});
     }
+    std::size_t from_store = 0;
+    if (c->opts.store && r.status == resume_status::reset && r.reason == reset_reason::too_old)
+      from_store = replay_from_store(*c, *t, last, r);
     std::vector<shared_event> rep;
     rep.reserve(r.entries.size() + 1);
     if (r.status == resume_status::reset) rep.push_back(make_reset_event(r));
@@ -392,14 +485,19 @@ class hub {
     if (auto* m = c->opts.metrics) {
       if (r.status == resume_status::reset) metrics::add(m->resets);
       if (r.status != resume_status::live) metrics::add(m->replays);
-      metrics::add(m->replayed_events, r.entries.size());
+      metrics::add(m->replayed_events, r.entries.size() + from_store);
     }
     if (r.status == resume_status::reset)
       detail::rt_log(c->opts.on_log, log_level::info,
                      "sse hub: topic '{}': Last-Event-ID '{}' is {}, resetting with {} retained events", t->name,
                      last, to_string(r.reason), r.entries.size());
     s->start();
+    if (from_store > 0)
+      detail::rt_log(c->opts.on_log, log_level::debug,
+                     "sse hub: topic '{}': Last-Event-ID '{}' resumed with {} stored + {} retained events", t->name,
+                     last, from_store, r.entries.size() - from_store);
     if (!rep.empty()) s->replay(std::move(rep));
+    if (sealed) s->close(seal_retry);  // after the replay: the stream ends once it is written
     std::weak_ptr<detail::rt_topic> wt = t;
     s->on_close([wt, shard, sub_id](std::error_code) {
       auto t = wt.lock();
@@ -414,6 +512,46 @@ class hub {
       }
     });
     if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
+  }
+
+  /// Turns a too-old reset into a replay when the store holds every event between the client's id
+  /// and the log's oldest entry: prepends them to r.entries. Returns how many came from the store
+  /// (0 = r unchanged). Runs outside the topic mutex: those events are older than anything the log
+  /// holds, so they were handed to the store before the subscriber was registered.
+  static std::size_t replay_from_store(const core& c, const detail::rt_topic& t, const std::string& last,
+                                       resume_result& r) {
+    const auto after = t.log.parse_id(last);  // the epoch is immutable: no lock needed
+    if (!after) return 0;
+    const std::uint64_t oldest = r.entries.empty() ? r.head + 1 : r.entries.front().seq;
+    if (oldest <= *after + 1) return 0;
+    const std::uint64_t need = oldest - 1 - *after;
+    if (need > c.opts.store_replay_limit) {
+      detail::rt_log(c.opts.on_log, log_level::info,
+                     "sse hub: topic '{}': {} events to replay from the store is above the limit of {}", t.name, need,
+                     c.opts.store_replay_limit);
+      return 0;
+    }
+    std::error_code ec;
+    auto stored = c.opts.store->load(t.name, *after, static_cast<std::size_t>(need), ec);
+    bool whole = !ec && stored.size() == need;
+    for (std::size_t i = 0; whole && i < stored.size(); ++i)
+      whole = stored[i].seq == *after + 1 + i && stored[i].wire != nullptr;
+    if (!whole) {
+      detail::rt_log(c.opts.on_log, log_level::warn,
+                     "sse hub: topic '{}': the store could not replay events {}..{} ({}), resetting", t.name,
+                     *after + 1, oldest - 1, ec ? ec.message() : std::string("incomplete"));
+      return 0;
+    }
+    std::vector<log_entry> entries;
+    entries.reserve(stored.size() + r.entries.size());
+    for (auto& e : stored) entries.push_back(log_entry{e.seq, std::move(e.wire)});
+    for (auto& e : r.entries) entries.push_back(std::move(e));
+    r.entries = std::move(entries);
+    r.status = resume_status::replay;
+    r.reason = reset_reason::none;
+    r.lost.reset();
+    r.oldest_id.clear();
+    return static_cast<std::size_t>(need);
   }
 
   std::shared_ptr<core> core_;

@@ -89,6 +89,17 @@ inline shared_event make_reset_event(const resume_result& r) {
   return make_shared_event(encode(event{.type = "reset", .data = std::move(data)}));
 }
 
+/// A fresh random epoch: 16 lowercase hex digits.
+inline std::string make_epoch() {
+  std::random_device rd;
+  std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  // Mix in the clock in case random_device is deterministic on this platform.
+  v ^= static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 0xF];
+  return s;
+}
+
 /// A bounded, in-memory log of one topic's events.
 class event_log {
  public:
@@ -134,6 +145,14 @@ class event_log {
       v = v * 10 + d;
     }
     return v;
+  }
+
+  /// Continues a log whose first `head` events live elsewhere (a durable store, after a restart):
+  /// the next append gets head + 1, and ids up to `head` count as "too old" (evicted), not unknown.
+  /// Only while nothing has been appended; throws std::logic_error otherwise.
+  void restore_head(std::uint64_t head) {
+    if (head_ != 0 || !entries_.empty()) throw std::logic_error("sse::event_log::restore_head: the log is not empty");
+    head_ = head;
   }
 
   /// Appends the entry `seq`, which must be next_seq(); evicts the oldest entries past the bounds.
@@ -187,15 +206,7 @@ class event_log {
   }
 
  private:
-  static std::string random_epoch() {
-    std::random_device rd;
-    std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    // Mix in the clock in case random_device is deterministic on this platform.
-    v ^= static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-    std::string s(16, '0');
-    for (int i = 15; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 0xF];
-    return s;
-  }
+  static std::string random_epoch() { return make_epoch(); }
 
   log_options opts_;
   std::deque<log_entry> entries_;

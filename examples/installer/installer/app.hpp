@@ -1,0 +1,646 @@
+// sse-installer: the HTTP API, the jobs, and the wiring of sse::server + sse::sqlite + the daily log.
+// See examples/installer/README.md for the API.
+#pragma once
+
+#include <sse/server.hpp>
+#include <sse/sqlite/event_store.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "catalog.hpp"
+#include "daily_log.hpp"
+#include "jobs_db.hpp"
+#include "process.hpp"
+
+namespace installer {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct options {
+  std::string bind = "127.0.0.1";
+  unsigned short port = 8080;
+  std::size_t threads = 2;
+  fs::path data_dir = "installer-data";
+  fs::path catalog_file;
+  fs::path web_dir;
+  fs::path log_dir;  ///< "" = data_dir
+  std::chrono::milliseconds ping_interval = 10s;
+  sse::ping_form ping_form = sse::ping_form::event;
+  std::string token;
+  sse::log_level log_level = sse::log_level::info;
+  std::chrono::milliseconds step_delay = 200ms;
+  std::size_t max_body_bytes = 16 * 1024;
+  bool echo_log = true;  ///< also write log lines to stderr
+};
+
+// ---- small JSON writers (the data is ours; strings are escaped) ----
+inline std::string jstr(std::string_view s) {
+  std::string out;
+  sse::detail::rt_json_string_to(out, s);
+  return out;
+}
+inline std::string jopt(const std::optional<std::string>& s) { return s ? jstr(*s) : "null"; }
+inline std::string jopt(std::optional<std::string_view> s) { return s ? jstr(*s) : "null"; }
+
+inline sse::response json(int status, std::string body) { return sse::response::json(status, std::move(body)); }
+inline sse::response json_error(int status, std::string_view msg, std::string extra = {}) {
+  return json(status, "{\"error\":" + jstr(msg) + extra + "}");
+}
+
+/// Job ids are ours: 1..64 of [A-Za-z0-9_-].
+inline bool is_job_id(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (const char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+/// Parses `<epoch>-<seq>` of the given epoch: strict decimal, no sign, no leading zero.
+inline std::optional<std::uint64_t> parse_event_id(std::string_view id, std::string_view epoch) {
+  if (id.size() < epoch.size() + 2 || id.substr(0, epoch.size()) != epoch || id[epoch.size()] != '-') return std::nullopt;
+  const auto digits = id.substr(epoch.size() + 1);
+  if (digits.size() > 19 || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
+  std::uint64_t v = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+class app {
+  struct job {
+    std::mutex mu;
+    job_row row;  // guarded by mu
+    const component* comp = nullptr;
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> exited{false};
+    std::condition_variable cv;
+    std::thread thread;
+  };
+
+ public:
+  explicit app(options o) : opts_(std::move(o)) {
+    if (opts_.log_dir.empty()) opts_.log_dir = opts_.data_dir;
+    fs::create_directories(opts_.data_dir);
+    fs::create_directories(opts_.data_dir / "installed");
+    log_ = std::make_unique<daily_log>(opts_.log_dir, opts_.log_level, sys_clock_fn{}, opts_.echo_log);
+    catalog_ = load_catalog(opts_.catalog_file);
+    store_ = std::make_shared<sse::sqlite::event_store>(sse::sqlite::store_options{
+        .path = (opts_.data_dir / "events.db").string(), .on_log = log_->hook()});
+    db_ = std::make_unique<jobs_db>((opts_.data_dir / "installer.db").string());
+
+    sse::server_options so;
+    so.bind = opts_.bind;
+    so.port = opts_.port;
+    so.threads = opts_.threads;
+    so.max_body_bytes = opts_.max_body_bytes;
+    so.shutdown_grace = 2s;
+    so.hub.keepalive = sse::keepalive_options{.interval = opts_.ping_interval, .form = opts_.ping_form};
+    so.hub.store = store_;
+    so.hub.log.max_events = 200;  // per job in memory; the store has the rest
+    so.on_log = log_->hook();
+    server_ = std::make_unique<sse::server>(std::move(so));
+    log(sse::log_level::info, fmt::format("catalog {}: {} components; data in {}", opts_.catalog_file.string(),
+                                          catalog_.components.size(), opts_.data_dir.string()));
+    recover();
+    add_routes();
+  }
+
+  ~app() { shutdown(); }
+  app(const app&) = delete;
+  app& operator=(const app&) = delete;
+
+  sse::server& server() { return *server_; }
+  unsigned short port() const { return server_->port(); }
+  daily_log& logfile() { return *log_; }
+
+  void start() { server_->start(); }
+
+  /// Blocks until SIGINT/SIGTERM, then stops the server and the jobs.
+  void run() {
+    server_->run();
+    shutdown();
+  }
+
+  /// Cancels running jobs (they end as failed: "interrupted: server shutting down"), waits for
+  /// them, and writes the store. Idempotent.
+  void shutdown() {
+    if (shut_.exchange(true)) return;
+    std::vector<std::shared_ptr<job>> all;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [id, j] : jobs_) all.push_back(j);
+    }
+    for (auto& j : all) {
+      j->cancel = true;
+      j->cv.notify_all();
+    }
+    for (auto& j : all)
+      if (j->thread.joinable()) j->thread.join();
+    server_->stop(0ms);
+    store_->close();
+    log(sse::log_level::info, "stopped");
+  }
+
+ private:
+  void log(sse::log_level l, std::string_view msg) { log_->write(l, msg); }
+
+  static std::string now_iso() { return iso_utc(std::chrono::system_clock::now()); }
+
+  std::string new_job_id() {
+    static std::atomic<unsigned> counter{0};
+    std::random_device rd;
+    const auto now = std::chrono::system_clock::now();
+    const std::string ts = iso_utc(now);  // 2026-11-27T10:00:00.123Z
+    std::string compact;
+    for (const char c : ts.substr(0, 19))
+      if (c != '-' && c != ':') compact.push_back(c == 'T' ? '-' : c);
+    return fmt::format("{}-{:04x}{:02x}", compact, rd() & 0xFFFF, counter.fetch_add(1) & 0xFF);
+  }
+
+  // ---- publishing (job mutex held) ----
+  std::string emit(job& j, std::string type, std::string data) {
+    std::string id = server_->hub().publish(j.row.topic, sse::event{.type = std::move(type), .data = std::move(data)});
+    j.row.last_id = id;
+    return id;
+  }
+  void emit_log(job& j, std::string_view level, std::string_view line) {
+    j.row.lines += 1;
+    emit(j, "log", fmt::format("{{\"seq\":{},\"ts\":{},\"level\":{},\"line\":{}}}", j.row.lines, jstr(now_iso()),
+                               jstr(level), jstr(line)));
+  }
+  void emit_progress(job& j, int percent, std::string_view step) {
+    emit(j, "progress", fmt::format("{{\"percent\":{},\"step\":{}}}", percent, jstr(step)));
+  }
+  void emit_status(job& j) {
+    emit(j, "status", fmt::format("{{\"state\":{},\"component\":{}}}", jstr(j.row.state), jstr(j.row.component)));
+  }
+  /// status + done, the row finished in the database, the topic sealed (streams end after `done`).
+  void finish(job& j, bool ok, int exit_code) {
+    {
+      // Before `done` goes out, so a client that saw it can start the next install (lock order: mu_, then a job's mu).
+      std::lock_guard lk(mu_);
+      if (auto it = running_.find(j.row.component); it != running_.end() && it->second == j.row.id) running_.erase(it);
+    }
+    std::lock_guard lk(j.mu);
+    j.row.state = ok ? "succeeded" : "failed";
+    j.row.exit_code = exit_code;
+    j.row.finished = now_iso();
+    emit_status(j);
+    emit(j, "done", fmt::format("{{\"state\":{},\"exit_code\":{},\"lines\":{}}}", jstr(j.row.state), exit_code,
+                                j.row.lines));
+    db_->finish(j.row);
+    server_->hub().seal(j.row.topic);
+  }
+
+  bool pause(job& j) {
+    if (opts_.step_delay.count() <= 0) return !j.cancel;
+    std::mutex m;
+    std::unique_lock lk(m);
+    j.cv.wait_for(lk, opts_.step_delay, [&] { return j.cancel.load(); });
+    return !j.cancel;
+  }
+
+  // ---- the job itself, on its own thread ----
+  void run_job(const std::shared_ptr<job>& jp) {
+    job& j = *jp;
+    const component& c = *j.comp;
+    const fs::path staging = opts_.data_dir / "installed" / (".staging-" + j.row.id);
+    const fs::path target = opts_.data_dir / "installed" / c.name;
+    bool ok = true;
+    int exit_code = 0;
+    auto line = [&](std::string_view level, std::string_view text) {
+      std::lock_guard lk(j.mu);
+      emit_log(j, level, text);
+    };
+    try {
+      std::error_code ec;
+      fs::remove_all(staging, ec);
+      fs::create_directories(staging);
+      const int n = static_cast<int>(c.steps.size());
+      line("info", fmt::format("installing {} {} into {}", c.name, c.version, target.string()));
+      for (int i = 0; i < n && ok; ++i) {
+        const step& s = c.steps[static_cast<std::size_t>(i)];
+        {
+          std::lock_guard lk(j.mu);
+          emit_progress(j, i * 100 / n, s.label);
+          emit_log(j, "info", fmt::format("step {}/{}: {}", i + 1, n, s.label));
+        }
+        log(sse::log_level::info, fmt::format("job {} ({}): step {}/{}: {}", j.row.id, c.name, i + 1, n, s.label));
+        if (!pause(j)) break;
+        if (s.what == step::kind::copy) {
+          ok = copy_step(j, c.payload / s.folder, staging, line);
+          if (!ok) exit_code = 1;
+        } else {
+          std::vector<std::string> argv;
+          for (std::string a : s.argv) {
+            for (auto [ph, val] : {std::pair<std::string_view, std::string>{"{payload}", fs::absolute(c.payload).string()},
+                                   {"{target}", fs::absolute(staging).string()}})
+              for (auto p = a.find(ph); p != std::string::npos; p = a.find(ph, p + val.size())) a.replace(p, ph.size(), val);
+            argv.push_back(std::move(a));
+          }
+          const auto r = run_program(
+              argv, staging,
+              [&](bool from_stderr, std::string text) {
+                std::string_view level = "info";
+                if (from_stderr) {
+                  std::string low = text.substr(0, 5);
+                  for (auto& ch : low) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                  level = low.starts_with("error") ? "error" : "warn";
+                }
+                line(level, text);
+                pause(j);
+              },
+              j.cancel);
+          if (j.cancel) break;
+          if (!r.error.empty()) line("error", r.error);
+          if (r.exit_code != 0) {
+            ok = false;
+            exit_code = r.exit_code;
+            line("error", fmt::format("step {}/{} failed: '{}' exited with code {}", i + 1, n, s.label, r.exit_code));
+            log(sse::log_level::warn, fmt::format("job {} ({}): step {}/{} failed with exit code {}", j.row.id, c.name,
+                                                  i + 1, n, r.exit_code));
+          }
+        }
+      }
+      if (j.cancel) {
+        ok = false;
+        exit_code = -1;
+        line("error", "interrupted: the server is shutting down");
+        log(sse::log_level::warn, fmt::format("job {} ({}): interrupted by shutdown", j.row.id, c.name));
+      }
+      if (ok) {
+        fs::remove_all(target, ec);
+        fs::rename(staging, target);
+        db_->mark_installed({c.name, c.version, now_iso(), j.row.id});
+        line("info", fmt::format("installed {} {} into {}", c.name, c.version, target.string()));
+        std::lock_guard lk(j.mu);
+        emit_progress(j, 100, "done");
+      } else {
+        fs::remove_all(staging, ec);
+        if (!j.cancel) line("error", fmt::format("installation of {} failed; nothing was installed", c.name));
+      }
+    } catch (const std::exception& e) {
+      ok = false;
+      exit_code = exit_code ? exit_code : 1;
+      log(sse::log_level::error, fmt::format("job {} ({}): {}", j.row.id, c.name, e.what()));
+      try {
+        line("error", std::string("internal error: ") + e.what());
+        std::error_code ec;
+        fs::remove_all(staging, ec);
+      } catch (const std::exception&) {
+      }
+    }
+    try {
+      finish(j, ok, exit_code);
+    } catch (const std::exception& e) {
+      log(sse::log_level::error, fmt::format("job {}: cannot record its end: {}", j.row.id, e.what()));
+    }
+    log(ok ? sse::log_level::info : sse::log_level::warn,
+        fmt::format("job {} ({}) finished: {} (exit code {}, {} lines)", j.row.id, c.name, ok ? "succeeded" : "failed",
+                    exit_code, j.row.lines));
+    j.exited = true;
+  }
+
+  template <class Line>
+  bool copy_step(job& j, const fs::path& from, const fs::path& to, Line& line) {
+    std::vector<fs::path> files;
+    for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it)
+      if (it->is_regular_file()) files.push_back(it->path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      if (j.cancel) return false;
+      const auto rel = fs::relative(f, from);
+      std::error_code ec;
+      fs::create_directories((to / rel).parent_path(), ec);
+      if (!ec) fs::copy_file(f, to / rel, fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        line("error", fmt::format("cannot copy {}: {}", rel.string(), ec.message()));
+        return false;
+      }
+      line("info", fmt::format("copied {} ({} bytes)", rel.string(), fs::file_size(f, ec)));
+      if (!pause(j)) return false;
+    }
+    return true;
+  }
+
+  /// Jobs left "running" by a previous process: complete their log and mark them failed.
+  void recover() {
+    for (auto& row : db_->running()) {
+      try {
+        server_->hub().open_topic(row.topic);  // ids continue after the stored head
+        std::error_code ec;
+        std::uint64_t lines = 0;
+        for (const auto& e : store_->load(row.topic, 0, 1000000, ec))
+          if (e.type == "log") ++lines;
+        auto j = std::make_shared<job>();
+        j->row = row;
+        j->row.lines = lines;
+        j->exited = true;
+        {
+          std::lock_guard lk(j->mu);
+          emit_log(*j, "error", "interrupted by server restart: the server stopped while this job was running");
+          j->row.state = "failed";
+          j->row.exit_code = -1;
+          j->row.finished = now_iso();
+          emit_status(*j);
+          emit(*j, "done", fmt::format("{{\"state\":\"failed\",\"exit_code\":-1,\"lines\":{}}}", j->row.lines));
+          db_->finish(j->row);
+          server_->hub().seal(j->row.topic);
+        }
+        fs::remove_all(opts_.data_dir / "installed" / (".staging-" + row.id), ec);
+        log(sse::log_level::warn, fmt::format("job {} ({}) was interrupted by a server restart: marked failed, its log "
+                                              "has {} lines",
+                                              row.id, row.component, j->row.lines));
+        std::lock_guard lk(mu_);
+        jobs_.emplace(row.id, std::move(j));
+      } catch (const std::exception& e) {
+        log(sse::log_level::error, fmt::format("job {}: cannot recover: {}", row.id, e.what()));
+      }
+    }
+  }
+
+  // ---- HTTP ----
+  std::optional<job_row> find_job(const std::string& id) {
+    {
+      std::lock_guard lk(mu_);
+      if (auto it = jobs_.find(id); it != jobs_.end()) {
+        std::lock_guard jl(it->second->mu);
+        return it->second->row;
+      }
+    }
+    return db_->get(id);
+  }
+
+  static std::string job_json(const job_row& j) {
+    return fmt::format(
+        "{{\"id\":{},\"component\":{},\"state\":{},\"started\":{},\"finished\":{},\"exit_code\":{},\"lines\":{},"
+        "\"last_id\":{}}}",
+        jstr(j.id), jstr(j.component), jstr(j.state), jstr(j.started), jopt(j.finished),
+        j.exit_code ? std::to_string(*j.exit_code) : "null", j.lines, jstr(j.last_id));
+  }
+
+  sse::auth_hook token_hook() {
+    if (opts_.token.empty()) return {};
+    auto check = sse::bearer_token(opts_.token);
+    return [check](const sse::request_context& ctx) -> std::optional<sse::response> {
+      if (!check(ctx)) return std::nullopt;
+      auto r = json_error(401, "a valid bearer token is required (Authorization: Bearer <token>)");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    };
+  }
+
+  void add_routes() {
+    auto& s = *server_;
+    s.route("POST", "/api/components/{name}/install", [this](const sse::request_context& c) { return install(c); },
+            token_hook());
+    s.route("GET", "/api/components", [this](const sse::request_context&) { return components(); });
+    s.route("GET", "/api/jobs", [this](const sse::request_context&) { return jobs(); });
+    s.route("GET", "/api/jobs/{id}", [this](const sse::request_context& c) { return job_status(c); });
+    s.route("GET", "/api/jobs/{id}/logs", [this](const sse::request_context& c) { return job_logs(c); });
+    s.sse_route("/api/jobs/{id}/events", [this](const sse::request_context& c) { return job_events(c); });
+    s.route("GET", "/api/diagnostics", [this](const sse::request_context& c) { return diagnostics(c); });
+    s.route("GET", "/", [this](const sse::request_context&) { return static_file(opts_.web_dir / "index.html"); });
+    s.route("GET", "/static/{file}", [this](const sse::request_context& c) {
+      const std::string name(c.param("file"));
+      const bool ok_name = !name.empty() && name.size() <= 128 && name.front() != '.' &&
+                           name.find("..") == std::string::npos &&
+                           std::all_of(name.begin(), name.end(), [](char ch) {
+                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_';
+                           });
+      if (!ok_name) return json_error(400, "bad file name");
+      return static_file(opts_.web_dir / "static" / name);
+    });
+  }
+
+  sse::response install(const sse::request_context& ctx) {
+    const std::string name(ctx.param("name"));
+    const component* comp = catalog_.find(name);
+    if (!comp) return json_error(404, fmt::format("no component named '{}' in the catalog", name));
+    std::shared_ptr<job> j;
+    {
+      std::lock_guard lk(mu_);
+      if (shut_) return json_error(503, "the server is shutting down");
+      if (auto it = running_.find(name); it != running_.end())
+        return json_error(409, fmt::format("component '{}' is being installed by job {}", name, it->second),
+                          ",\"job\":" + jstr(it->second));
+      // Reap the threads of jobs that have ended.
+      for (auto& [id, old] : jobs_)
+        if (old->exited && old->thread.joinable()) old->thread.join();
+      j = std::make_shared<job>();
+      j->comp = comp;
+      j->row.id = new_job_id();
+      j->row.component = name;
+      j->row.topic = "job/" + j->row.id;
+      j->row.started = now_iso();
+      j->row.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      j->row.epoch = server_->hub().open_topic(j->row.topic);
+      {
+        std::lock_guard jl(j->mu);
+        emit_status(*j);
+      }
+      db_->insert(j->row);
+      running_[name] = j->row.id;
+      jobs_[j->row.id] = j;
+      j->thread = std::thread([this, j] { run_job(j); });
+    }
+    log(sse::log_level::info, fmt::format("job {} started: install {} {} (from {})", j->row.id, name, comp->version,
+                                          ctx.remote));
+    const std::string base = "/api/jobs/" + j->row.id;
+    return json(202, fmt::format("{{\"job\":{},\"component\":{},\"events\":{},\"logs\":{},\"status\":{}}}", jstr(j->row.id),
+                                 jstr(name), jstr(base + "/events"), jstr(base + "/logs"), jstr(base)));
+  }
+
+  sse::response components() {
+    std::map<std::string, std::string> running;
+    {
+      std::lock_guard lk(mu_);
+      running = running_;
+    }
+    std::string out = "{\"components\":[";
+    bool first = true;
+    for (const auto& c : catalog_.components) {
+      auto inst = db_->installed(c.name);
+      // Installed = recorded after a successful install AND its folder really is there.
+      if (inst && !fs::is_directory(opts_.data_dir / "installed" / c.name)) inst.reset();
+      const auto run = running.find(c.name);
+      out += first ? "" : ",";
+      first = false;
+      out += fmt::format(
+          "{{\"name\":{},\"description\":{},\"version\":{},\"installed\":{},\"installed_version\":{},"
+          "\"installed_at\":{},\"running_job\":{}}}",
+          jstr(c.name), jstr(c.description), jstr(c.version), inst ? "true" : "false",
+          inst ? jstr(inst->version) : "null", inst ? jstr(inst->installed_at) : "null",
+          run != running.end() ? jstr(run->second) : "null");
+    }
+    return json(200, out + "]}");
+  }
+
+  sse::response jobs() {
+    auto rows = db_->newest(100);
+    std::string out = "{\"jobs\":[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (i) out += ",";
+      out += job_json(find_job(rows[i].id).value_or(rows[i]));
+    }
+    return json(200, out + "]}");
+  }
+
+  /// The job named by the route, or an error response.
+  std::variant<job_row, sse::response> job_from(const sse::request_context& ctx) {
+    const std::string id(ctx.param("id"));
+    if (!is_job_id(id)) return json_error(400, "malformed job id (expected 1-64 of A-Z, a-z, 0-9, '-', '_')");
+    auto j = find_job(id);
+    if (!j) return json_error(404, fmt::format("no job '{}'", id));
+    return *j;
+  }
+
+  sse::response job_status(const sse::request_context& ctx) {
+    auto j = job_from(ctx);
+    if (auto* r = std::get_if<sse::response>(&j)) return *r;
+    return json(200, job_json(std::get<job_row>(j)));
+  }
+
+  sse::response job_logs(const sse::request_context& ctx) {
+    auto jv = job_from(ctx);
+    if (auto* r = std::get_if<sse::response>(&jv)) return *r;
+    const job_row& j = std::get<job_row>(jv);
+    std::uint64_t after = 0;
+    std::string after_id = j.epoch + "-0";
+    if (auto a = ctx.request.query("after"); a && !a->empty()) {
+      auto seq = parse_event_id(*a, j.epoch);
+      if (!seq)
+        return json_error(400, fmt::format("after must be an event id of this job such as '{}-12', not '{}'", j.epoch,
+                                           a->substr(0, 80)));
+      after = *seq;
+      after_id = *a;
+    }
+    std::size_t limit = 500;
+    if (auto l = ctx.request.query("limit")) {
+      std::size_t v = 0;
+      bool ok = !l->empty() && l->size() <= 4;
+      for (const char ch : *l) ok = ok && ch >= '0' && ch <= '9';
+      if (ok) v = std::stoul(*l);
+      if (!ok || v < 1 || v > 1000) return json_error(400, "limit must be a number from 1 to 1000");
+      limit = v;
+    }
+    std::error_code ec;
+    auto evs = store_->load(j.topic, after, limit, ec);
+    if (ec) return json_error(500, "cannot read the job's log: " + ec.message());
+    std::string out = fmt::format("{{\"job\":{},\"state\":{},\"events\":[", jstr(j.id), jstr(j.state));
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      out += fmt::format("{}{{\"id\":{},\"type\":{},\"data\":{}}}", i ? "," : "", jstr(evs[i].id), jstr(evs[i].type),
+                         evs[i].data.empty() ? "null" : evs[i].data);
+    }
+    const std::string last = evs.empty() ? after_id : evs.back().id;
+    const bool done = j.state != "running" && last == j.last_id;
+    out += fmt::format("],\"last_id\":{},\"done\":{}}}", jstr(last), done ? "true" : "false");
+    return json(200, out);
+  }
+
+  std::variant<sse::subscription, sse::response> job_events(const sse::request_context& ctx) {
+    auto jv = job_from(ctx);
+    if (auto* r = std::get_if<sse::response>(&jv)) return *r;
+    const job_row& j = std::get<job_row>(jv);
+    sse::subscription sub{j.topic};
+    if (auto last = ctx.request.last_event_id()) {
+      if (!parse_event_id(*last, j.epoch))
+        return json_error(400, fmt::format("Last-Event-ID '{}' is not an event id of job {}", last->substr(0, 80), j.id));
+      // The client has seen `done`: nothing more will ever come. 204 stops an EventSource for good.
+      if (j.state != "running" && *last == j.last_id) return sse::response{204, "", {}, {}};
+      sub.last_event_id = *last;
+    } else {
+      sub.last_event_id = j.epoch + "-0";  // a job's stream starts at its first event
+    }
+    sub.close_after_replay = j.state != "running";
+    return sub;
+  }
+
+  sse::response diagnostics(const sse::request_context& ctx) {
+    const auto& rq = ctx.request;
+    auto h = [&](std::string_view name) -> std::optional<std::string_view> {
+      auto all = rq.find_all(name);
+      if (all.empty()) return std::nullopt;
+      return all.front();
+    };
+    auto joined = [&](std::string_view name) -> std::optional<std::string> {
+      auto all = rq.find_all(name);
+      if (all.empty()) return std::nullopt;
+      std::string v;
+      for (std::size_t i = 0; i < all.size(); ++i) v += (i ? ", " : "") + std::string(all[i]);
+      return v;
+    };
+    const auto via = joined("Via"), xff = joined("X-Forwarded-For"), fwd = joined("Forwarded");
+    const auto proto = h("X-Forwarded-Proto"), real = h("X-Real-IP");
+    const bool proxied = via || xff || fwd || proto || real || rq.header("X-Forwarded-Host");
+    return json(200, fmt::format(
+                         "{{\"http_version\":{},\"remote\":{},\"via\":{},\"x_forwarded_for\":{},\"x_forwarded_proto\":{},"
+                         "\"forwarded\":{},\"x_real_ip\":{},\"proxied\":{},\"server_time\":{},\"ping_interval_ms\":{},"
+                         "\"ping_form\":{}}}",
+                         jstr(fmt::format("{}.{}", rq.version_major, rq.version_minor)), jstr(ctx.remote), jopt(via),
+                         jopt(xff), jopt(proto), jopt(fwd), jopt(real), proxied ? "true" : "false", jstr(now_iso()),
+                         opts_.ping_interval.count(), jstr(opts_.ping_form == sse::ping_form::event ? "event" : "comment")));
+  }
+
+  static std::string content_type(const fs::path& p) {
+    const std::string ext = p.extension().string();
+    if (ext == ".html") return "text/html; charset=utf-8";
+    if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+    if (ext == ".css") return "text/css; charset=utf-8";
+    if (ext == ".json" || ext == ".map") return "application/json";
+    if (ext == ".svg") return "image/svg+xml";
+    if (ext == ".png") return "image/png";
+    if (ext == ".ico") return "image/x-icon";
+    if (ext == ".woff2") return "font/woff2";
+    if (ext == ".txt") return "text/plain; charset=utf-8";
+    return "application/octet-stream";
+  }
+
+  sse::response static_file(const fs::path& p) {
+    std::error_code ec;
+    if (!fs::is_regular_file(fs::symlink_status(p, ec)) || fs::file_size(p, ec) > (8u << 20))
+      return json_error(404, "no such file");
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    sse::response r{200, content_type(p), ss.str(), {}};
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    return r;
+  }
+
+  options opts_;
+  std::unique_ptr<daily_log> log_;
+  catalog catalog_;
+  std::shared_ptr<sse::sqlite::event_store> store_;
+  std::unique_ptr<jobs_db> db_;
+  std::unique_ptr<sse::server> server_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<job>> jobs_;  // guarded by mu_: this process's jobs
+  std::map<std::string, std::string> running_;        // guarded by mu_: component -> running job id
+  std::atomic<bool> shut_{false};
+};
+
+}  // namespace installer

@@ -1,0 +1,124 @@
+// sse-installer: live install logs over Server-Sent Events that survive proxies and restarts.
+// See examples/installer/README.md.
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include <fmt/core.h>
+
+#include "installer/app.hpp"
+
+#ifndef SSE_INSTALLER_SOURCE_DIR
+#define SSE_INSTALLER_SOURCE_DIR "."
+#endif
+
+namespace {
+
+constexpr const char* usage = R"(usage: sse-installer [options]
+
+Installs components from a catalog and streams each job's log live over Server-Sent Events,
+resumable (Last-Event-ID), with a JSON polling fallback, history in SQLite and a web page.
+  POST /api/components/{name}/install   start a job: 202 {"job","component","events","logs","status"}
+  GET  /api/jobs/{id}/events            the job's event stream (log, progress, status, done)
+  GET  /api/jobs/{id}/logs?after=ID&limit=N   the same events as JSON, for polling
+  GET  /api/jobs/{id}, /api/jobs, /api/components, /api/diagnostics
+  GET  /  and /static/{file}            the web page;  GET /metrics, /healthz
+
+options:
+  --bind ADDR          address to listen on (default 127.0.0.1)
+  --port N             TCP port (default 8080; 0 = any free port, printed at start)
+  --threads N          server threads (default 2)
+  --data-dir DIR       databases (events.db, installer.db) and installed components
+                       (DIR/installed/<name>/); default ./installer-data
+  --catalog FILE       the component catalog (default: the catalog shipped with the example)
+  --web-dir DIR        the web page's folder (index.html, static/); default: the source folder
+  --ping-interval S    ping streams idle for S seconds (default 10; fractions allowed)
+  --ping-form FORM     event ("event: ping", default; visible to a page's watchdog) or comment
+  --token TOKEN        require "Authorization: Bearer TOKEN" to start installs
+  --log-level LEVEL    trace, debug (adds ping traces), info (default), warn, error
+  --log-dir DIR        where installer-YYYY-MM-DD.log goes (default: the data dir); a new file
+                       starts when the UTC date changes
+  --step-delay MS      pause after each step, copied file and output line, so a demo shows a
+                       stream (default 200; 0 = full speed)
+  --quiet              do not copy log lines to stderr
+  --help               this text
+)";
+
+[[noreturn]] void die(const std::string& msg) {
+  fmt::print(stderr, "sse-installer: {}\n(see sse-installer --help)\n", msg);
+  std::exit(2);
+}
+
+template <class T>
+T number(std::string_view flag, std::string_view v) {
+  T out{};
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc{} || p != v.data() + v.size()) die(fmt::format("{} takes a number, not '{}'", flag, v));
+  return out;
+}
+
+sse::log_level parse_level(std::string_view v) {
+  if (v == "trace") return sse::log_level::trace;
+  if (v == "debug") return sse::log_level::debug;
+  if (v == "info") return sse::log_level::info;
+  if (v == "warn") return sse::log_level::warn;
+  if (v == "error") return sse::log_level::error;
+  die(fmt::format("unknown log level '{}'", v));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  installer::options o;
+  o.catalog_file = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / "catalog" / "catalog.ini";
+  o.web_dir = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / "web";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) die(fmt::format("{} needs a value", flag));
+      return argv[++i];
+    };
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (flag == "--bind") o.bind = value();
+    else if (flag == "--port") o.port = number<unsigned short>(flag, value());
+    else if (flag == "--threads") o.threads = std::max<std::size_t>(1, number<std::size_t>(flag, value()));
+    else if (flag == "--data-dir") o.data_dir = value();
+    else if (flag == "--catalog") o.catalog_file = value();
+    else if (flag == "--web-dir") o.web_dir = value();
+    else if (flag == "--log-dir") o.log_dir = value();
+    else if (flag == "--ping-interval") {
+      const double s = number<double>(flag, value());
+      if (!(s > 0)) die("--ping-interval must be positive");
+      o.ping_interval = std::chrono::milliseconds(std::max(1LL, static_cast<long long>(s * 1000)));
+    } else if (flag == "--ping-form") {
+      const auto v = value();
+      if (v == "comment") o.ping_form = sse::ping_form::comment;
+      else if (v == "event") o.ping_form = sse::ping_form::event;
+      else die(fmt::format("--ping-form is event or comment, not '{}'", v));
+    } else if (flag == "--token") {
+      o.token = value();
+      if (o.token.empty()) die("--token must not be empty");
+    } else if (flag == "--log-level") o.log_level = parse_level(value());
+    else if (flag == "--step-delay") o.step_delay = std::chrono::milliseconds(number<unsigned>(flag, value()));
+    else if (flag == "--quiet") o.echo_log = false;
+    else die(fmt::format("unknown option '{}'", flag));
+  }
+  try {
+    installer::app app(o);
+    app.start();
+    // The bound address on stdout, so scripts using --port 0 can find it.
+    fmt::print("sse-installer listening on http://{}:{}\n", o.bind, app.port());
+    std::fflush(stdout);
+    app.run();
+  } catch (const installer::catalog_error& e) {
+    fmt::print(stderr, "sse-installer: catalog: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sse-installer: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
