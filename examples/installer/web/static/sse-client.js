@@ -1,0 +1,596 @@
+/**
+ * sse-client.js - a resilient Server-Sent Events reader for the browser, built on EventSource.
+ * No dependencies, no build step. Load it with <script src="sse-client.js"> (it defines the global
+ * `SSEClient`) or require() it from Node (module.exports), where the pure helpers are unit-tested.
+ *
+ * Why: a native EventSource retries on its own after a dropped connection, but gives up for good
+ * when a reconnect is answered with anything but a 200 text/event-stream - and a proxy whose upstream
+ * is down answers 502 (nginx) or 503 (HAProxy). It also cannot tell a quiet stream from one that a
+ * buffering proxy holds back. ResilientStream:
+ *   - closes the EventSource on any error (no blind automatic retry) and asks the status endpoint
+ *     what really happened, then says it ("the stream was interrupted, for example by a proxy's 502;
+ *     the install continues on the server");
+ *   - reconnects with a new EventSource on `eventsUrl?lastEventId=<last id>` after a full-jitter
+ *     backoff (random in [0, min(maxMs, baseMs * 2^attempt)]);
+ *   - never delivers an event twice (deduplicated by id), so resuming can overlap safely;
+ *   - watches `ping` events: when nothing (no event, no ping) arrived for longer than the advertised
+ *     ping interval allows, or pings arrive in a burst, it asks the status endpoint; when the server
+ *     has events we have not seen, the stream is being buffered by a proxy, and it says so;
+ *   - after `maxStreamFailures` consecutive failures of the stream while the server itself answers
+ *     (or on buffering, or on a `reset` event), switches to polling `logsUrl?after=<last id>`, says so,
+ *     and tries streaming again now and then, going back to it as soon as it delivers;
+ *   - finishes only on the server's own `done` event (or the server's state when polling): the final
+ *     state always comes from the server.
+ *
+ * Usage:
+ *   const rs = new SSEClient.ResilientStream({
+ *     eventsUrl: '/api/jobs/J/events', logsUrl: '/api/jobs/J/logs', statusUrl: '/api/jobs/J',
+ *     onEvent(type, data, id) {},          // every non-ping event once, in order; data is parsed JSON
+ *     onState(state, message, info) {},    // connecting|open|interrupted|retrying|polling|buffering|done|failed
+ *     pingIntervalMs: 15000,               // the server's advertised interval (/api/diagnostics)
+ *     pingEvents: true,                    // false when the server pings with comments (invisible here)
+ *     maxStreamFailures: 3, backoff: { baseMs: 500, maxMs: 8000 }, pollIntervalMs: 1000,
+ *   });
+ *   rs.start();   ...   rs.stop();
+ *   rs.state, rs.transport ('stream'|'polling'), rs.lastId, rs.lastPingAt, rs.counters
+ *
+ * Server contract: events carry increasing ids (pings carry none); the stream resumes from the
+ * `lastEventId` query parameter; the logs endpoint answers {events:[{id,type,data}], last_id, done,
+ * state}; the status endpoint answers {state, last_id, lines, exit_code}.
+ */
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === 'object' && module.exports) module.exports = api;
+  else root.SSEClient = api;
+})(typeof globalThis !== 'undefined' ? globalThis : this, function () {
+  'use strict';
+
+  /** Full-jitter backoff: a random delay in [0, min(maxMs, baseMs * 2^attempt)] (attempt from 0). */
+  function fullJitterDelay(attempt, backoff, random) {
+    const base = Math.max(0, backoff && backoff.baseMs != null ? backoff.baseMs : 500);
+    const max = Math.max(0, backoff && backoff.maxMs != null ? backoff.maxMs : 8000);
+    const a = Math.max(0, Math.min(30, Math.floor(attempt || 0)));
+    const cap = Math.min(max, base * Math.pow(2, a));
+    const r = (random || Math.random)();
+    return Math.floor(Math.min(1, Math.max(0, r)) * cap);
+  }
+
+  /**
+   * Orders two event ids: numbers numerically ("9" < "10"), ids made of parts joined by '-' (such as
+   * "1700000000000-3" or "a3dc01d3-12") part by part, each part numerically when both are digits,
+   * else by length then text. Returns <0, 0 or >0; null/'' sorts first.
+   */
+  function compareIds(a, b) {
+    a = a == null ? '' : String(a);
+    b = b == null ? '' : String(b);
+    if (a === b) return 0;
+    if (a === '') return -1;
+    if (b === '') return 1;
+    const pa = a.split('-'), pb = b.split('-');
+    const n = Math.max(pa.length, pb.length);
+    for (let i = 0; i < n; ++i) {
+      let x = pa[i], y = pb[i];
+      if (x === y) continue;
+      if (x === undefined) return -1;
+      if (y === undefined) return 1;
+      if (/^\d+$/.test(x) && /^\d+$/.test(y)) {
+        x = x.replace(/^0+(?=\d)/, '');
+        y = y.replace(/^0+(?=\d)/, '');
+        if (x === y) continue;
+      }
+      if (x.length !== y.length) return x.length - y.length;
+      return x < y ? -1 : 1;
+    }
+    return 0;
+  }
+
+  /** Remembers every id seen: accept(id) is true exactly once per id. Events without id always pass. */
+  class EventDeduper {
+    constructor() { this.seen = new Set(); this.lastId = null; this.duplicates = 0; }
+    accept(id) {
+      if (id == null || id === '') return true;
+      id = String(id);
+      if (this.seen.has(id)) { this.duplicates++; return false; }
+      this.seen.add(id);
+      this.lastId = id;
+      return true;
+    }
+    has(id) { return this.seen.has(String(id)); }
+    get size() { return this.seen.size; }
+  }
+
+  /**
+   * Decides, from arrival times alone, whether a stream is healthy. Pure: the caller passes `now`.
+   * - overdue(now): nothing at all (event, ping, open) for longer than the ping interval allows.
+   * - notePing(now): 'burst' when `burstCount` pings arrive within a short window after a silence,
+   *   which is what a buffering proxy does when it finally flushes; else 'ok'.
+   * - classify({overdue, serverAhead}): 'buffered' when the server has events we have not received,
+   *   'silent' when pings should have come but did not, else 'ok'.
+   */
+  class BufferingDetector {
+    constructor(opts) {
+      opts = opts || {};
+      this.pingIntervalMs = opts.pingIntervalMs > 0 ? opts.pingIntervalMs : 15000;
+      this.pingEvents = opts.pingEvents !== false;
+      this.factor = opts.silenceFactor || 2.5;
+      this.slackMs = opts.slackMs != null ? opts.slackMs : 1000;
+      this.burstCount = opts.burstCount || 3;
+      this.burstWindowMs = Math.max(50, this.pingIntervalMs * (opts.burstWindowFactor || 0.25));
+      this.limitOverride = opts.silenceLimitMs || null;
+      this.reset(0);
+    }
+    /** How long a stream may stay silent before we look closer. */
+    get silenceLimitMs() {
+      if (this.limitOverride) return this.limitOverride;
+      return Math.round(this.pingIntervalMs * this.factor + this.slackMs);
+    }
+    reset(now) { this.lastActivity = now; this.pings = []; this.lastPingAt = null; }
+    activity(now) { this.lastActivity = now; }
+    silentFor(now) { return Math.max(0, now - this.lastActivity); }
+    overdue(now) { return this.silentFor(now) > this.silenceLimitMs; }
+    notePing(now) {
+      const gapBefore = this.lastPingAt == null ? now - this.lastActivity : now - this.lastPingAt;
+      this.pings.push({ at: now, gapBefore });
+      if (this.pings.length > this.burstCount) this.pings.shift();
+      this.lastPingAt = now;
+      this.lastActivity = now;
+      if (this.pings.length < this.burstCount) return 'ok';
+      const first = this.pings[0];
+      const span = now - first.at;
+      // Healthy pings are at least an interval apart (they are sent only on idle streams).
+      if (span <= this.burstWindowMs && first.gapBefore > this.pingIntervalMs * 1.5) return 'burst';
+      return 'ok';
+    }
+    classify(s) {
+      if (!s.overdue) return 'ok';
+      if (s.serverAhead) return 'buffered';
+      return this.pingEvents ? 'silent' : 'ok';
+    }
+  }
+
+  /** url + ?k=v (or &k=v); null/undefined/'' values are left out. */
+  function withQuery(url, params) {
+    const parts = [];
+    for (const k of Object.keys(params)) {
+      const v = params[k];
+      if (v == null || v === '') continue;
+      parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(String(v)));
+    }
+    if (!parts.length) return url;
+    return url + (url.indexOf('?') >= 0 ? '&' : '?') + parts.join('&');
+  }
+
+  function parseData(text) {
+    if (typeof text !== 'string') return text;
+    try { return JSON.parse(text); } catch (_) { return text; }
+  }
+
+  function seconds(ms) { return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + ' s'; }
+
+  /**
+   * What to tell the user after the stream broke, from the status endpoint's answer:
+   * probe = {ok:true, status:{state,...}} | {ok:false, httpStatus:502} | {ok:false, error:'...'}.
+   * Returns {kind: 'running'|'finished'|'unreachable'|'unknown-job', message}.
+   */
+  function describeInterruption(probe) {
+    if (probe && probe.ok && probe.status) {
+      const st = probe.status;
+      const lines = st.lines != null ? ' (' + st.lines + ' lines so far)' : '';
+      if (st.state === 'succeeded' || st.state === 'failed') {
+        return { kind: 'finished', message: 'The stream was interrupted, but the job has already finished on the server (' +
+          st.state + '); fetching the remaining lines.' };
+      }
+      return { kind: 'running', message: "The stream was interrupted, for example by a proxy's 502; " +
+        'the install continues on the server' + lines + '.' };
+    }
+    if (probe && probe.httpStatus === 404) {
+      return { kind: 'unknown-job', message: 'The server does not know this job (404).' };
+    }
+    if (probe && probe.httpStatus) {
+      const proxyish = probe.httpStatus === 502 || probe.httpStatus === 503 || probe.httpStatus === 504;
+      return { kind: 'unreachable', message: 'The stream was interrupted and the status endpoint answered ' +
+        probe.httpStatus + (proxyish ? ' (a proxy cannot reach the server right now)' : '') +
+        '; the install continues on the server, and this page will catch up when it is reachable again.' };
+    }
+    return { kind: 'unreachable', message: 'The stream was interrupted and the server cannot be reached (' +
+      ((probe && probe.error) || 'network error') + '); the install continues on the server, and this page will catch up when it is reachable again.' };
+  }
+
+  const DEFAULTS = {
+    pingIntervalMs: 15000,
+    pingEvents: true,
+    pingTimeoutMs: null,        // default: pingIntervalMs * 2.5 + 1 s
+    maxStreamFailures: 3,
+    backoff: { baseMs: 500, maxMs: 8000 },
+    pollIntervalMs: 1000,
+    pollLimit: 500,
+    streamRetryMs: 8000,        // while polling, try streaming again after this (doubles, up to 60 s)
+    watchdogMs: 500,
+    requestTimeoutMs: 4000,
+    onEvent: null,
+    onState: null,
+  };
+
+  class ResilientStream {
+    constructor(options) {
+      const o = Object.assign({}, DEFAULTS, options || {});
+      o.backoff = Object.assign({}, DEFAULTS.backoff, (options && options.backoff) || {});
+      if (!o.eventsUrl || !o.logsUrl || !o.statusUrl) throw new Error('ResilientStream needs eventsUrl, logsUrl and statusUrl');
+      this.o = o;
+      this.env = {
+        EventSource: o.EventSource || (typeof EventSource !== 'undefined' ? EventSource : null),
+        fetch: o.fetch || (typeof fetch !== 'undefined' ? fetch.bind(globalThis) : null),
+        now: o.now || (() => Date.now()),
+        random: o.random || Math.random,
+      };
+      this.detector = new BufferingDetector({ pingIntervalMs: o.pingIntervalMs, pingEvents: o.pingEvents,
+        silenceLimitMs: o.pingTimeoutMs });
+      this.dedupe = new EventDeduper();
+      this.state = 'idle';
+      this.transport = 'stream';
+      this.lastPingAt = null;
+      this.lastEventAt = null;
+      this.failures = 0;          // consecutive stream failures while the server itself answered
+      this.attempt = 0;           // consecutive failures of any kind, for the backoff
+      this.counters = { streams: 0, streamErrors: 0, polls: 0, pings: 0, events: 0, duplicates: 0, resets: 0 };
+      this.finished = false;
+      this._es = null;
+      this._gen = 0;
+      this._timers = new Set();
+      this._watchdog = null;
+      this._polling = false;
+      this._pollTimer = null;
+      this._trialTimer = null;
+      this._trialDelay = o.streamRetryMs;
+      this._pollCursor = undefined;   // undefined: follow lastId; null: from the start (after a reset)
+      this._checking = false;
+      this._trial = false;            // the current stream is a trial while polling
+      this._lastTrouble = null;       // the last interruption, to say a repeat briefly
+    }
+
+    get lastId() { return this.dedupe.lastId; }
+
+    /** Starts streaming; `fromId` resumes after that event (e.g. from a previous page). */
+    start(fromId) {
+      if (fromId != null && fromId !== '') this.dedupe.lastId = String(fromId);
+      this._openStream(false);
+      this._watchdog = setInterval(() => this._watch(), this.o.watchdogMs);
+      return this;
+    }
+
+    /** Stops everything; no callback fires afterwards. */
+    stop() {
+      this.finished = true;
+      this._closeStream();
+      this._stopPolling();
+      if (this._watchdog) clearInterval(this._watchdog);
+      this._watchdog = null;
+      for (const t of this._timers) clearTimeout(t);
+      this._timers.clear();
+    }
+
+    _later(ms, fn) {
+      const t = setTimeout(() => { this._timers.delete(t); if (!this.finished) fn(); }, ms);
+      this._timers.add(t);
+      return t;
+    }
+
+    _setState(state, message, info) {
+      this.state = state;
+      if (this.o.onState) {
+        try { this.o.onState(state, message || '', Object.assign({ transport: this.transport, lastId: this.lastId }, info || {})); }
+        catch (e) { console.error(e); }
+      }
+    }
+
+    /** Delivers one event once; returns true when it was new. */
+    _deliver(type, data, id) {
+      if (this.finished) return false;
+      if (!this.dedupe.accept(id)) { this.counters.duplicates++; return false; }
+      this.counters.events++;
+      this.lastEventAt = this.env.now();
+      if (this.o.onEvent) {
+        try { this.o.onEvent(type, data, id == null || id === '' ? null : String(id)); } catch (e) { console.error(e); }
+      }
+      if (type === 'done') this._finish(data);
+      return true;
+    }
+
+    _finish(data) {
+      if (this.finished) return;
+      const state = data && data.state ? data.state : 'unknown';
+      this.stop();
+      const how = this.transport === 'polling' ? ' (by polling)' : '';
+      this._setState('done', 'The server reports the job ' + state +
+        (data && data.exit_code != null ? ' (exit code ' + data.exit_code + ')' : '') + how + '.', { jobState: state });
+    }
+
+    // ---- streaming ---------------------------------------------------------------------------
+
+    _closeStream() {
+      this._gen++;
+      if (this._es) { try { this._es.close(); } catch (_) { /* ignore */ } }
+      this._es = null;
+    }
+
+    _openStream(trial) {
+      if (this.finished) return;
+      this._closeStream();
+      const ES = this.env.EventSource;
+      if (!ES) { this._startPolling('This browser has no EventSource; polling instead.'); return; }
+      const gen = this._gen;
+      const url = withQuery(this.o.eventsUrl, { lastEventId: this.lastId });
+      if (!trial) {
+        this._setState('connecting', this.lastId ? 'Connecting to the stream, resuming after event #' + this.lastId + '.' :
+          'Connecting to the stream.');
+      }
+      this.counters.streams++;
+      const es = new ES(url);
+      this._es = es;
+      this._trial = !!trial;
+      this.detector.reset(this.env.now());
+      let delivered = false;
+      const alive = () => gen === this._gen && !this.finished;
+      const healthy = (what) => {
+        // The stream works: it delivered something. Back to streaming if this was a trial.
+        this.failures = 0;
+        this.attempt = 0;
+        this._lastTrouble = null;
+        if (this._trial) {
+          this._trial = false;
+          this._trialDelay = this.o.streamRetryMs;
+          this._stopPolling();
+          this.transport = 'stream';
+          this._setState('open', 'Streaming works again (' + what + ' received); stopped polling.');
+        }
+      };
+      es.onopen = () => {
+        if (!alive()) return;
+        this.detector.activity(this.env.now());
+        if (!this._trial) {
+          this.transport = 'stream';
+          this._setState('open', this.lastId ? 'Streaming; resumed after event #' + this.lastId + '.' : 'Streaming.');
+        }
+      };
+      es.onerror = () => {
+        if (!alive()) return;
+        this._onStreamError(delivered);
+      };
+      const handler = (type) => (ev) => {
+        if (!alive()) return;
+        const now = this.env.now();
+        if (type !== 'ping') this.detector.activity(now);
+        const data = parseData(ev.data);
+        if (type === 'ping') {
+          this.counters.pings++;
+          this.lastPingAt = now;
+          const verdict = this.detector.notePing(now);
+          healthy('a ping');
+          if (verdict === 'burst') this._onBuffered('Pings arrive in a burst (' + this.detector.burstCount +
+            ' within ' + seconds(this.detector.pings[this.detector.pings.length - 1].at - this.detector.pings[0].at) +
+            ' after ' + seconds(this.detector.pings[0].gapBefore) + ' of silence): the stream looks buffered by a proxy.');
+          return;
+        }
+        if (type === 'reset') { this._onReset(data); return; }
+        const id = ev.lastEventId != null && ev.lastEventId !== '' ? ev.lastEventId : null;
+        if (this._deliver(type, data, id)) { delivered = true; healthy('an event'); }
+      };
+      for (const t of ['log', 'progress', 'status', 'done', 'ping', 'reset', 'message']) es.addEventListener(t, handler(t));
+    }
+
+    async _onStreamError(delivered) {
+      this.counters.streamErrors++;
+      const wasTrial = this._trial;
+      this._closeStream();
+      if (wasTrial) {
+        // Still polling: the stream does not work yet. Try again later, less often.
+        this._trial = false;
+        this._trialDelay = Math.min(60000, this._trialDelay * 2);
+        this._scheduleTrial();
+        return;
+      }
+      this._setState('interrupted', 'The stream was interrupted; asking the server what happened.', { probing: true });
+      const probe = await this._probeStatus();
+      if (this.finished) return;
+      const d = describeInterruption(probe);
+      // The same trouble again: say it briefly.
+      const same = this._lastTrouble && this._lastTrouble.kind === d.kind && this._lastTrouble.httpStatus === probe.httpStatus;
+      this._lastTrouble = { kind: d.kind, httpStatus: probe.httpStatus };
+      const what = same ? 'Still interrupted (' + (probe.httpStatus ? 'HTTP ' + probe.httpStatus :
+        d.kind === 'running' ? 'the server answers, the stream does not' : probe.error || 'unreachable') + ').' : d.message;
+      if (d.kind === 'unknown-job') { this.stop(); this._setState('failed', d.message); return; }
+      if (d.kind === 'finished') {
+        this._startPolling(d.message, 'interrupted', { server: probe.status });
+        return;
+      }
+      // Only failures of the stream itself (the server answers) count towards switching to polling:
+      // when nothing answers, polling would fail just the same.
+      if (d.kind === 'running' && !delivered) this.failures++;
+      else if (d.kind === 'running') this.failures = 1;
+      const info = { server: probe.ok ? probe.status : null, httpStatus: probe.httpStatus };
+      if (this.failures >= this.o.maxStreamFailures) {
+        this._startPolling(d.message + ' The stream failed ' + this.failures + ' times in a row while the server answers: ' +
+          'switched to polling every ' + seconds(this.o.pollIntervalMs) + ' (streaming will be tried again).', 'polling', info);
+        return;
+      }
+      const delay = fullJitterDelay(this.attempt++, this.o.backoff, this.env.random);
+      this._setState('retrying', what + ' Reconnecting in ' + seconds(delay) +
+        (this.lastId ? ', resuming after event #' + this.lastId : '') + ' (attempt ' + this.attempt + ').',
+        Object.assign({ delayMs: delay }, info));
+      this._later(delay, () => this._openStream(false));
+    }
+
+    async _get(url) {
+      const f = this.env.fetch;
+      const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
+      const timer = ctl ? setTimeout(() => ctl.abort(), this.o.requestTimeoutMs) : null;
+      try {
+        const res = await f(url, { cache: 'no-store', signal: ctl ? ctl.signal : undefined, headers: { Accept: 'application/json' } });
+        if (!res.ok) return { ok: false, httpStatus: res.status };
+        return { ok: true, body: await res.json() };
+      } catch (e) {
+        return { ok: false, error: e && e.name === 'AbortError' ? 'timed out' : 'network error' };
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+    }
+
+    async _probeStatus() {
+      const r = await this._get(this.o.statusUrl);
+      return r.ok ? { ok: true, status: r.body } : r;
+    }
+
+    _onReset(data) {
+      this.counters.resets++;
+      const why = data && data.reason ? data.reason : 'unknown reason';
+      const lost = data && data.lost != null ? data.lost + ' events' : 'some events';
+      this._closeStream();
+      this._pollCursor = null; // read the whole log again; the deduper drops what we already have
+      this._startPolling('The server could not resume the stream after event #' + this.lastId + ' (' + why + '; ' + lost +
+        ' no longer in its memory); reading the full log instead.');
+    }
+
+    _onBuffered(message) {
+      if (this.finished) return;
+      const wasTrial = this._trial;
+      this._closeStream();
+      this._trial = false;
+      if (wasTrial) {
+        this._trialDelay = Math.min(60000, this._trialDelay * 2);
+        this._setState('buffering', message + ' Still polling.');
+        this._scheduleTrial();
+        return;
+      }
+      this._startPolling(message + ' Switched to polling every ' + seconds(this.o.pollIntervalMs) +
+        ' (streaming will be tried again).', 'buffering');
+    }
+
+    /** Runs every watchdogMs while streaming: notices a dead or buffered stream. */
+    async _watch() {
+      if (this.finished || !this._es || this._checking) return;
+      const now = this.env.now();
+      const overdue = this.detector.overdue(now);
+      // With comment pings (invisible here) silence is normal: only look closer at the same limit.
+      if (!overdue) return;
+      this._checking = true;
+      const gen = this._gen;
+      const silent = this.detector.silentFor(now);
+      try {
+        const probe = await this._probeStatus();
+        if (this.finished || gen !== this._gen) return;
+        if (!probe.ok) { this.detector.activity(this.env.now() - this.detector.silenceLimitMs / 2); return; }
+        const st = probe.status;
+        const finished = st.state === 'succeeded' || st.state === 'failed';
+        const serverAhead = (st.last_id != null && st.last_id !== '' && compareIds(st.last_id, this.lastId) > 0) ||
+          (finished && !this.finished);
+        const verdict = this.detector.classify({ overdue: true, serverAhead });
+        const expect = this.o.pingEvents ? ' (a ping is expected every ' + seconds(this.detector.pingIntervalMs) + ')' : '';
+        if (verdict === 'buffered') {
+          this._onBuffered('The stream looks buffered by a proxy: the server has events up to #' + st.last_id +
+            ' but nothing reached this page for ' + seconds(silent) + expect + '.');
+        } else if (verdict === 'silent' && this._trial) {
+          // A trial stream while polling that shows no sign of life: not yet; polling goes on.
+          this._closeStream();
+          this._trial = false;
+          this._trialDelay = Math.min(60000, this._trialDelay * 2);
+          this._scheduleTrial();
+        } else if (verdict === 'silent') {
+          this._setState('interrupted', 'No ping for ' + seconds(silent) + expect +
+            ': the stream is dead or buffered by a proxy; reconnecting.');
+          this.counters.streamErrors++;
+          this._closeStream();
+          const delay = fullJitterDelay(this.attempt++, this.o.backoff, this.env.random);
+          this._later(delay, () => this._openStream(false));
+        } else {
+          this.detector.activity(this.env.now());
+        }
+      } finally {
+        this._checking = false;
+      }
+    }
+
+    // ---- polling -----------------------------------------------------------------------------
+
+    _startPolling(message, state, info) {
+      if (this.finished) return;
+      this.transport = 'polling';
+      if (message) this._setState(state || 'polling', message, info);
+      if (this._polling) return;
+      this._polling = true;
+      this._poll();
+      this._scheduleTrial();
+    }
+
+    _stopPolling() {
+      this._polling = false;
+      if (this._pollTimer) { clearTimeout(this._pollTimer); this._timers.delete(this._pollTimer); }
+      this._pollTimer = null;
+      if (this._trialTimer) { clearTimeout(this._trialTimer); this._timers.delete(this._trialTimer); }
+      this._trialTimer = null;
+    }
+
+    _scheduleTrial() {
+      if (!this._polling || this.finished) return;
+      if (this._trialTimer) { clearTimeout(this._trialTimer); this._timers.delete(this._trialTimer); }
+      this._trialTimer = this._later(this._trialDelay, () => {
+        this._trialTimer = null;
+        if (this._polling && !this._es) this._openStream(true);
+      });
+    }
+
+    async _poll() {
+      if (!this._polling || this.finished) return;
+      this._pollTimer = null;
+      let again = this.o.pollIntervalMs;
+      const cursor = this._pollCursor === undefined ? this.lastId : this._pollCursor;
+      const r = await this._get(withQuery(this.o.logsUrl, { after: cursor, limit: this.o.pollLimit }));
+      if (!this._polling || this.finished) return;
+      this.counters.polls++;
+      if (!r.ok && r.httpStatus === 400 && cursor) {
+        // The server does not know our last id (its history was replaced?): read its whole log again;
+        // the deduper drops what we already have.
+        this._pollCursor = null;
+        this._setState('polling', 'The server does not know event #' + cursor + '; reading the whole log again.');
+        again = 0;
+      } else if (!r.ok) {
+        this._setState('polling', 'Polling failed (' + (r.httpStatus ? 'HTTP ' + r.httpStatus : r.error) +
+          '); the install continues on the server; trying again.');
+        again = fullJitterDelay(this.attempt++, this.o.backoff, this.env.random) + this.o.pollIntervalMs;
+      } else {
+        this.attempt = 0;
+        const body = r.body || {};
+        const events = Array.isArray(body.events) ? body.events : [];
+        let lastSeen = cursor;
+        for (const ev of events) {
+          if (this.finished) return;
+          if (ev.id != null) lastSeen = String(ev.id);
+          if (ev.type === 'ping') continue;
+          if (ev.type === 'reset') continue;
+          this._deliver(ev.type || 'message', parseData(ev.data), ev.id);
+        }
+        if (this.finished) return;
+        if (this._pollCursor !== undefined) {
+          // Re-reading from the start after a reset: walk the log with our own cursor until caught up.
+          this._pollCursor = lastSeen;
+          if (!events.length || compareIds(lastSeen, this.lastId) >= 0) this._pollCursor = undefined;
+        }
+        if (body.done) {
+          const st = await this._probeStatus();
+          if (this.finished) return;
+          if (events.length >= this.o.pollLimit) again = 0;
+          else {
+            // The log is complete but its done event was not in it: take the server's status.
+            const s = st.ok ? st.status : { state: body.state };
+            this._finish({ state: s.state || body.state, exit_code: s.exit_code, lines: s.lines });
+            return;
+          }
+        } else if (events.length >= this.o.pollLimit) {
+          again = 0;
+        }
+      }
+      this._pollTimer = this._later(again, () => this._poll());
+    }
+  }
+
+  return { ResilientStream, BufferingDetector, EventDeduper, fullJitterDelay, compareIds, withQuery, describeInterruption, parseData };
+});
