@@ -11,6 +11,9 @@ endif()
 if(TARGET sse_sqlite)
   install(TARGETS sse_sqlite EXPORT sse-targets)
 endif()
+if(TARGET sse_redis)
+  install(TARGETS sse_redis EXPORT sse-targets)
+endif()
 install(EXPORT sse-targets NAMESPACE sse:: DESTINATION "${SSE_INSTALL_CMAKEDIR}")
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/sse-config.cmake.in"
@@ -18,4 +21,5 @@ configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/sse-config.cmake.in"
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/sse-config-version.cmake"
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/sse-config.cmake" "${PROJECT_BINARY_DIR}/sse-config-version.cmake"
-  "${PROJECT_SOURCE_DIR}/cmake/FindAsio.cmake" DESTINATION "${SSE_INSTALL_CMAKEDIR}")
+  "${PROJECT_SOURCE_DIR}/cmake/FindAsio.cmake" "${PROJECT_SOURCE_DIR}/cmake/FindSseHiredis.cmake"
+  DESTINATION "${SSE_INSTALL_CMAKEDIR}")

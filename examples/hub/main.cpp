@@ -2,7 +2,11 @@
 //   GET  /events/{topic}    the topic's event stream (resumable with Last-Event-ID or ?lastEventId=)
 //   POST /publish/{topic}   body = event data, ?event=type; answers 202 {"id":"..."}
 //   GET  /metrics, /healthz
+// With --redis URL, several instances share their topics through Redis Streams.
 #include <sse/server.hpp>
+#ifdef SSE_HUB_HAS_REDIS
+#include <sse/redis/broker.hpp>
+#endif
 
 #include <fmt/core.h>
 
@@ -41,6 +45,14 @@ options:
   --publish-token TOKEN    require "Authorization: Bearer TOKEN" to publish
   --allow-origin ORIGIN    CORS: allow this origin ("*" for any); repeatable
   --log-level LEVEL        trace, debug (traces pings), info (default), warn, error
+  --redis URL              share topics with other instances through Redis:
+                           redis://[[user]:password@]host[:port][/db] (password percent-encoded;
+                           or set SSE_HUB_REDIS_PASSWORD to keep it off the command line).
+                           Each event is appended to the Redis Stream <prefix><topic> (XADD
+                           MAXLEN ~ --history), its id comes from Redis and is the same on every
+                           instance, so a client can resume on any instance. Redis down:
+                           publish answers 503, open streams stay open and resume afterwards.
+  --redis-prefix P         Redis key prefix (default "sse:")
   --help                   this text
 )";
 
@@ -73,6 +85,7 @@ int main(int argc, char** argv) {
   sse::keepalive_options keepalive;
   std::string publish_token;
   sse::log_level min_level = sse::log_level::info;
+  std::string redis_url, redis_prefix = "sse:";
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -111,6 +124,8 @@ int main(int argc, char** argv) {
     else if (flag == "--publish-token") publish_token = value();
     else if (flag == "--allow-origin") opts.allow_origins.emplace_back(value());
     else if (flag == "--log-level") min_level = parse_level(value());
+    else if (flag == "--redis") redis_url = value();
+    else if (flag == "--redis-prefix") redis_prefix = value();
     else die(fmt::format("unknown option '{}'", flag));
   }
   opts.hub.keepalive = keepalive;
@@ -123,6 +138,23 @@ int main(int argc, char** argv) {
     std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     fmt::print(stderr, "{} {:5} {}\n", ts, sse::to_string(level), msg);
   };
+
+  if (!redis_url.empty()) {
+#ifdef SSE_HUB_HAS_REDIS
+    std::error_code ec;
+    sse::redis::broker_options bo;
+    bo.server = sse::redis::parse_url(redis_url, ec);
+    if (ec) die(fmt::format("--redis: {}", ec.message()));
+    if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
+    bo.prefix = redis_prefix;
+    bo.max_len = opts.hub.log.max_events;
+    opts.on_log(sse::log_level::info, fmt::format("sharing topics through {} (prefix '{}')",
+                                                  sse::redis::to_display_url(bo.server), bo.prefix));
+    opts.hub.broker = sse::redis::broker::create(std::move(bo));
+#else
+    die("--redis: this sse-hub was built without Redis support (install libhiredis-dev and rebuild)");
+#endif
+  }
 
   try {
     sse::server server(opts);

@@ -25,6 +25,12 @@
  * When the store cannot give the whole range (more than store_replay_limit events, or a hole), the
  * subscriber gets the usual reset instead, never a silent gap.
  *
+ * With a broker (hub_options::broker, see sse/broker.hpp: several instances sharing topics, e.g.
+ * through Redis) the hub only validates and routes: publish goes to the broker (async_publish; the
+ * id comes from the shared log) and subscribe hands the stream to the broker, which replays and
+ * delivers; keepalive pings stay the hub's. The hub's own logs are then unused: since(), last_id(),
+ * epoch(), seal() and erase_topic() see no topics.
+ *
  * Shards are executors, each run by one thread (N threads each running an io_context), or a single
  * user io_context. A stream must live on one of the hub's executors (create its socket on
  * `hub.next_executor()` or `hub.shard(i)`).
@@ -37,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,6 +60,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
+#include "sse/broker.hpp"
 #include "sse/detail/rt_buffer.hpp"
 #include "sse/detail/rt_logger.hpp"
 #include "sse/encoder.hpp"
@@ -130,6 +138,7 @@ struct hub_options {
   logger on_log = {};                    ///< logging hook, or empty
   std::shared_ptr<event_store> store = {};  ///< durable log (replay across restarts), or none
   std::size_t store_replay_limit = 10000;   ///< most events replayed from the store for one subscriber
+  std::shared_ptr<sse::broker> broker = {}; ///< shared log across instances (sse/broker.hpp), or none
 };
 
 /// True if `name` is a valid topic name: 1..max bytes, each printable ASCII without space.
@@ -192,6 +201,7 @@ class hub {
     if (core_->opts.keepalive)
       for (const auto& ex : core_->shards)
         core_->keepalives.push_back(keepalive_scheduler::create(ex, *core_->opts.keepalive, core_->opts.on_log));
+    if (const auto& b = core_->opts.broker) b->attach({core_->shards, core_->opts.metrics, core_->opts.on_log});
   }
 
   /// A hub with one shard: the user's io_context.
@@ -203,6 +213,7 @@ class hub {
 
   /// Stops the keepalive timers. Streams stay open; call close_all() first for a clean shutdown.
   ~hub() {
+    if (const auto& b = core_->opts.broker) b->detach();
     for (auto& k : core_->keepalives) k->stop();
   }
 
@@ -230,7 +241,8 @@ class hub {
     return id;
   }
 
-  /// As above, reporting errors through `ec` (returns "" then).
+  /// As above, reporting errors through `ec` (returns "" then). With a broker this waits for the
+  /// shared log's answer (bounded by the broker's timeouts): prefer async_publish on an executor.
   std::string publish(std::string_view topic, event ev, std::error_code& ec) {
     ec = {};
     if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
@@ -240,6 +252,14 @@ class hub {
     else
       ec = validate(ev);
     if (ec) return {};
+    if (core_->opts.broker) {
+      auto p = std::make_shared<std::promise<std::pair<std::error_code, std::string>>>();
+      auto f = p->get_future();
+      async_publish(topic, std::move(ev), [p](std::error_code e, std::string id) { p->set_value({e, std::move(id)}); });
+      auto [e, id] = f.get();
+      ec = e;
+      return id;
+    }
     auto t = find_or_create(topic, ec);
     if (ec) return {};
     std::string id;
@@ -278,6 +298,33 @@ class hub {
     return id;
   }
 
+  using publish_handler = std::function<void(std::error_code, std::string id)>;
+
+  /// Publishes like publish(), reporting the id or the error to `done`. Without a broker `done`
+  /// runs inline, before this returns; with one it runs later on a broker thread once the shared
+  /// log has answered (the broker's errors: see broker::is_unavailable). Any thread.
+  void async_publish(std::string_view topic, event ev, publish_handler done) {
+    const auto& b = core_->opts.broker;
+    if (!b) {
+      std::error_code ec;
+      std::string id = publish(topic, std::move(ev), ec);
+      done(ec, std::move(id));
+      return;
+    }
+    std::error_code ec;
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
+      ec = hub_errc::invalid_topic;
+    else if (ev.id)
+      ec = hub_errc::id_not_allowed;
+    else
+      ec = validate(ev);
+    if (ec) return done(ec, {});
+    b->publish(topic, ev, [m = core_->opts.metrics, done = std::move(done)](std::error_code ec, std::string id) {
+      if (!ec && m) metrics::add(m->events_published);
+      done(ec, std::move(id));
+    });
+  }
+
   /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed,
   /// and starts the stream. Runs on the stream's shard. Any thread.
   /// Throws hub_argument_error (bad topic, foreign executor) or hub_error (topic limit).
@@ -285,6 +332,15 @@ class hub {
     if (!s) throw std::invalid_argument("sse::hub::subscribe: null stream");
     if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
     const std::size_t shard = shard_of(s->get_executor());
+    if (core_->opts.broker) {
+      asio::dispatch(core_->shards[shard], [c = core_, s = std::move(s), shard, topic = std::string(topic),
+                                            last = std::string(last_event_id)]() mutable {
+        if (s->is_closed()) return;
+        c->opts.broker->subscribe(s, topic, last, shard);
+        if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
+      });
+      return;
+    }
     std::error_code ec;
     auto t = find_or_create(topic, ec);
     if (ec) throw_for(ec);
@@ -379,6 +435,7 @@ class hub {
 
   /// Closes every subscribed stream gracefully (with an optional final `retry:` hint). Any thread.
   void close_all(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
+    if (const auto& b = core_->opts.broker) b->close_all(retry);
     for (auto& st : core_->map) {
       std::vector<std::shared_ptr<detail::rt_topic>> ts;
       {

@@ -147,6 +147,9 @@ struct subscription {
   std::optional<std::chrono::milliseconds> close_retry = {};
 };
 using subscribe_handler = std::function<std::variant<subscription, response>(const request_context&)>;
+/// A handler that answers later: it calls `respond` once, from any thread (the context is valid
+/// until then). The request's deadline is suspended meanwhile: the handler must bound its wait.
+using async_request_handler = std::function<void(const request_context&, std::function<void(response)> respond)>;
 
 /// An auth hook that accepts `Authorization: Bearer <token>` (compared in constant time).
 inline auth_hook bearer_token(std::string token) {
@@ -208,6 +211,7 @@ struct srv_route {
   request_handler handle;
   subscribe_handler subscribe;
   auth_hook auth;
+  async_request_handler async_handle;
 
   static std::vector<std::string> split(std::string_view path) {
     std::vector<std::string> out;
@@ -268,6 +272,7 @@ class server {
     state_->abort_everything();
     for (std::size_t i = 0; i < hub_->shard_count(); ++i)  // timers would keep the executors busy
       if (auto k = hub_->keepalive(i)) k->stop();
+    if (const auto& b = hub_->options().broker) b->detach();  // its connections too
     if (pool_) {
       pool_->release();
       if (!pool_->join_for(std::chrono::seconds(10))) {
@@ -287,7 +292,12 @@ class server {
 
   /// An ordinary route: `method` and a pattern such as "/api/jobs/{id}".
   void route(std::string method, std::string_view pattern, request_handler h, auth_hook auth = {}) {
-    add({detail::srv_route::split(pattern), std::move(method), std::move(h), {}, std::move(auth)});
+    add({detail::srv_route::split(pattern), std::move(method), std::move(h), {}, std::move(auth), {}});
+  }
+
+  /// An ordinary route answered asynchronously (see async_request_handler).
+  void async_route(std::string method, std::string_view pattern, async_request_handler h, auth_hook auth = {}) {
+    add({detail::srv_route::split(pattern), std::move(method), {}, {}, std::move(auth), std::move(h)});
   }
 
   /// An SSE route (GET): the handler picks the topic. The default takes the `{topic}` capture.
@@ -296,13 +306,17 @@ class server {
       h = [](const request_context& ctx) -> std::variant<subscription, response> {
         return subscription{std::string(ctx.param("topic"))};
       };
-    add({detail::srv_route::split(pattern), "", {}, std::move(h), std::move(auth)});
+    add({detail::srv_route::split(pattern), "", {}, std::move(h), std::move(auth), {}});
   }
 
   /// A publish route (POST): the body is the event's data, the optional `event` query parameter its
-  /// type. Answers 202 `{"id":"..."}`; 400 for a bad topic or type; 413 above max_body_bytes.
+  /// type. Answers 202 `{"id":"..."}`; 400 for a bad topic or type; 413 above max_body_bytes; 503
+  /// with the reason when the hub's broker (Redis) is unavailable, with `Retry-After: 1`.
   void publish_route(std::string_view pattern, auth_hook auth = {}) {
-    route("POST", pattern, [this](const request_context& ctx) { return publish_from(ctx); }, std::move(auth));
+    async_route(
+        "POST", pattern,
+        [this](const request_context& ctx, std::function<void(response)> respond) { publish_from(ctx, std::move(respond)); },
+        std::move(auth));
   }
 
   /// Binds and starts accepting; starts the owned threads. Returns at once.
@@ -550,13 +564,24 @@ class server {
     return {};
   }
 
-  response publish_from(const request_context& ctx) {
+  void publish_from(const request_context& ctx, std::function<void(response)> respond) {
     event ev;
     ev.data = std::string(ctx.body);
     if (auto type = ctx.request.query("event")) ev.type = *type;
-    std::error_code ec;
-    const std::string id = hub_->publish(ctx.param("topic"), std::move(ev), ec);
+    hub_->async_publish(ctx.param("topic"), std::move(ev),
+                        [broker = hub_->options().broker, respond = std::move(respond)](std::error_code ec, std::string id) {
+                          respond(publish_response(broker.get(), ec, id));
+                        });
+  }
+
+  static response publish_response(const sse::broker* broker, std::error_code ec, const std::string& id) {
     if (ec == hub_errc::too_many_topics) return response::text(503, ec.message());
+    if (ec && broker && ec.category() != hub_category() && ec.category() != error_category()) {
+      // The shared log failed: unavailable (503, retry later) or refused the event (500).
+      response r = response::text(broker->is_unavailable(ec) ? 503 : 500, "publish failed: " + ec.message());
+      if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
     if (ec) return response::text(400, ec.message());
     std::string body = "{\"id\":";
     detail::rt_json_string_to(body, id);
@@ -579,6 +604,7 @@ class server {
 
   std::string render_metrics() const {
     std::string out = render_prometheus(metrics_);
+    if (const auto& b = hub_->options().broker) out += b->prometheus();
     const auto& h = state_->http;
     auto counter = [&](const char* name, const char* help, const std::atomic<std::uint64_t>& v) {
       out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v.load(std::memory_order_relaxed));
@@ -747,6 +773,22 @@ class server::connection final : public server::closable,
     if (route.auth)
       if (auto refusal = route.auth(ctx)) return finish(std::move(*refusal), keep, body_len, origin);
 
+    if (route.async_handle) {
+      timer_.cancel();  // the handler bounds its own wait
+      // Holds the connection until the answer comes (nothing else does meanwhile).
+      auto respond = [s = self(), keep, body_len, origin](response r) {
+        asio::dispatch(s->socket_.get_executor(), [s, r = std::move(r), keep, body_len, origin]() mutable {
+          s->finish(std::move(r), keep, body_len, origin);
+        });
+      };
+      try {
+        route.async_handle(ctx, std::move(respond));
+      } catch (const std::exception& e) {
+        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, req.target, e.what()));
+        finish(response::text(500, "internal error"), keep, body_len, origin);
+      }
+      return;
+    }
     if (route.handle) {
       response out;
       try {

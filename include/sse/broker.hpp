@@ -1,0 +1,75 @@
+/**
+ * @file broker.hpp
+ * @brief sse::broker: the optional shared log behind sse::hub when several instances serve the
+ *        same topics (sse::redis::broker is one). The core never depends on an implementation.
+ *
+ * With hub_options::broker set, the hub hands publish and subscribe to the broker:
+ *  - publish(): the broker appends the event to the shared log, which assigns its id (the same on
+ *    every instance), and completes with that id or an error. It does not deliver locally: every
+ *    instance, the publishing one included, delivers what it reads back from the shared log, so all
+ *    instances deliver the same events in the same order with the same ids.
+ *  - subscribe(): runs on the stream's shard; the broker replays what the stream missed after its
+ *    Last-Event-ID, then live events, with no gap and no duplicate at the boundary, and starts it.
+ *  - close_all(): closes every stream it holds (server shutdown).
+ *  - detach(): the hub is going away; the broker stops posting to the shards and stops its I/O.
+ */
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+
+#include "sse/detail/rt_logger.hpp"
+#include "sse/event.hpp"
+#include "sse/metrics.hpp"
+
+namespace sse {
+
+class stream_base;
+
+/// What a broker gets from the hub it is attached to.
+struct broker_context {
+  std::vector<asio::any_io_executor> shards;  ///< the hub's executors; a stream lives on one of them
+  sse::metrics* metrics = nullptr;
+  logger on_log = {};
+};
+
+class broker {
+ public:
+  using publish_handler = std::function<void(std::error_code, std::string id)>;
+
+  virtual ~broker() = default;
+
+  /// Called once by the hub's constructor.
+  virtual void attach(broker_context ctx) = 0;
+  /// Called by the hub's destructor: stop posting to the shards, stop I/O. Idempotent.
+  virtual void detach() = 0;
+
+  /// Appends `ev` (type and data; its id is unset) to `topic`'s shared log. `done` runs once, on a
+  /// thread of the broker, with the assigned id or an error. Any thread.
+  virtual void publish(std::string_view topic, const event& ev, publish_handler done) = 0;
+
+  /// Takes over `s` (not started yet) for `topic` from `last_event_id` ("" = live only): replay,
+  /// then live events; the broker starts the stream. Called on the stream's executor, shards[shard].
+  virtual void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
+                         std::size_t shard) = 0;
+
+  /// Closes every stream the broker holds, gracefully, with an optional `retry:` hint. Any thread.
+  virtual void close_all(std::optional<std::chrono::milliseconds> retry) = 0;
+
+  /// True when `ec` (from publish) means "the shared log is unreachable now: retry later" (503).
+  virtual bool is_unavailable(const std::error_code& ec) const = 0;
+
+  /// The broker's metrics in the Prometheus text format ("" = none).
+  virtual std::string prometheus() const { return {}; }
+};
+
+}  // namespace sse

@@ -1,0 +1,640 @@
+/**
+ * @file broker.hpp
+ * @brief sse::redis::broker: several sse::hub instances sharing topics through Redis Streams.
+ *
+ * Design (see also sse/broker.hpp):
+ *  - The shared log: one Redis Stream per topic, key `<prefix><topic>`. publish = `XADD key
+ *    MAXLEN ~ N * [t type] d data`: Redis assigns the id (`<ms>-<seq>`), the same on every
+ *    instance, and that id goes unchanged to clients. The publishing instance does not deliver
+ *    locally; it reads its own entries back like every other instance, so every instance delivers
+ *    the same events in the same order.
+ *  - Live delivery: one reader connection per instance issues `XREAD BLOCK 2000 COUNT 512 STREAMS
+ *    k1..kn p1..pn` over the topics it has subscribers for, from the last id it delivered of each
+ *    (its position), and fans each batch out to the shards like sse::hub does. A topic is added by
+ *    `CLIENT UNBLOCK`ing the reader, which then re-issues XREAD with it. Positions are explicit, so a
+ *    reader that reconnects misses nothing that is still in the stream. (Chosen over PUBLISH /
+ *    SUBSCRIBE: same latency in our measurement, see tests/redis/test_redis_latency.cpp, and
+ *    pub/sub loses what is published while a subscriber is disconnected.)
+ *  - A topic's position is fixed when it is first watched (`XREVRANGE key + - COUNT 1`).
+ *  - Subscribe with Last-Event-ID L: the stream is registered (under the topic's mutex, as in
+ *    sse::hub) in "catching up" state, where live entries are kept aside; then `XRANGE key L +
+ *    COUNT limit+1` on the command connection. If L is the first entry, the rest is replayed;
+ *    otherwise L was trimmed (or never existed): an `event: reset` (reason too-old or unknown-id)
+ *    and what Redis retains. Then the entries kept aside, skipping any id <= the last one replayed,
+ *    and from then on only ids greater than the last one sent: no gap, no duplicate. The stream's
+ *    head is written when its catch-up is done (one round trip), or at once when Redis is down.
+ *  - Redis down: publish fails at once with sse::redis::errc::not_connected (the server answers 503
+ *    with that reason). Open streams stay open (the hub keeps pinging them). Both connections
+ *    reconnect with backoff; catch-ups wait and are redone; the reader resumes from its positions.
+ *    When a position is no longer in the stream after a reconnect (Redis restarted without
+ *    persistence, or trimmed past it), live streams of that topic get `event: reset` (reason
+ *    too-old), since entries may have been lost, then the live entries.
+ *  - Metrics: sse_redis_up, sse_redis_errors_total, sse_redis_reconnects_total, and more (see
+ *    prometheus()).
+ *
+ * Limits: a topic, once watched, stays in the reader's XREAD (bounded by hub_options::max_topics).
+ * Only an event's type and data are shared (not its comment or retry fields).
+ */
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <fmt/format.h>
+
+#include "sse/broker.hpp"
+#include "sse/detail/rt_buffer.hpp"
+#include "sse/encoder.hpp"
+#include "sse/log.hpp"
+#include "sse/redis/connection.hpp"
+#include "sse/redis/streams.hpp"
+#include "sse/stream.hpp"
+
+namespace sse::redis {
+
+struct broker_options {
+  config server = {};                 ///< where Redis is (parse_url("redis://..."))
+  std::string prefix = "sse:";        ///< stream key = prefix + topic
+  std::size_t max_len = 1000;         ///< `MAXLEN ~ max_len` per stream (at least this many kept)
+  std::size_t replay_limit = 10000;   ///< most entries replayed to one subscriber; above: reset
+  std::size_t max_pending = 10000;    ///< live entries kept aside per catching-up stream; above: closed
+  std::chrono::milliseconds block = std::chrono::milliseconds(2000);  ///< XREAD BLOCK
+  std::size_t read_count = 512;       ///< XREAD COUNT
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
+  std::chrono::milliseconds command_timeout = std::chrono::seconds(3);
+  std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(100);
+  std::chrono::milliseconds reconnect_max = std::chrono::seconds(2);
+  std::optional<asio::any_io_executor> executor = {};  ///< for Redis I/O; default: the hub's first shard
+  logger on_log = {};                 ///< default: the hub's
+};
+
+/// Counters of the broker (besides its connections' sse::redis::stats).
+struct broker_stats {
+  std::atomic<std::uint64_t> publish_errors{0};   ///< publishes refused (Redis down, error reply)
+  std::atomic<std::uint64_t> entries_read{0};     ///< entries read by the reader (live)
+  std::atomic<std::uint64_t> catchups{0};         ///< subscriptions that replayed from a stream
+  std::atomic<std::uint64_t> replayed{0};         ///< entries replayed to subscribers
+  std::atomic<std::uint64_t> resets{0};           ///< reset events sent (id unknown / trimmed / data lost)
+  std::atomic<std::uint64_t> read_errors{0};      ///< XREAD failures
+};
+
+class broker final : public sse::broker, public std::enable_shared_from_this<broker> {
+  struct private_tag {};
+
+ public:
+  static std::shared_ptr<broker> create(broker_options opts) {
+    return std::make_shared<broker>(private_tag{}, std::move(opts));
+  }
+  broker(private_tag, broker_options opts) : opts_(std::move(opts)) {}
+  ~broker() override { detach(); }
+
+  const broker_options& options() const noexcept { return opts_; }
+  const stats& connection_stats() const noexcept { return conn_stats_; }
+  const broker_stats& counters() const noexcept { return stats_; }
+  /// True when both connections (commands, reader) are up.
+  bool is_up() const noexcept {
+    std::lock_guard lk(mu_);
+    return cmd_ && reader_ && cmd_->is_up() && reader_->is_up();
+  }
+
+  // ---------- sse::broker ----------
+
+  void attach(broker_context ctx) override {
+    std::lock_guard lk(mu_);
+    if (attached_) throw std::logic_error("sse::redis::broker: already attached to a hub");
+    attached_ = true;
+    ctx_ = std::move(ctx);
+    if (!opts_.on_log) opts_.on_log = ctx_.on_log;
+    const asio::any_io_executor ex = opts_.executor ? *opts_.executor : ctx_.shards.front();
+    strand_ = asio::make_strand(ex);
+    retry_timer_.emplace(strand_);
+    unblock_timer_.emplace(strand_);
+    auto make = [&](const char* name) {
+      connection_options o;
+      o.server = opts_.server;
+      o.connect_timeout = opts_.connect_timeout;
+      o.command_timeout = opts_.command_timeout;
+      o.reconnect_initial = opts_.reconnect_initial;
+      o.reconnect_max = opts_.reconnect_max;
+      o.name = name;
+      o.counters = &conn_stats_;
+      o.on_log = opts_.on_log;
+      // Nested in the broker's strand: their handlers and the broker's never run concurrently.
+      return connection::create(strand_, std::move(o));
+    };
+    cmd_ = make("sse-cmd");
+    reader_ = make("sse-reader");
+    std::weak_ptr<broker> w = weak_from_this();
+    // on_state runs on the connection's strand, nested in the broker's.
+    cmd_->on_state([w](bool up, std::error_code) {
+      if (auto b = w.lock(); b && up) b->on_cmd_up();
+    });
+    reader_->on_state([w](bool up, std::error_code) {
+      if (auto b = w.lock(); b && up) b->on_reader_up();
+    });
+    cmd_->start();
+    reader_->start();
+  }
+
+  /// Stops both connections and, on the strand, lets go of every I/O object (timers, strand,
+  /// connections), so that the hub's executors run out of work and nothing of them outlives them.
+  void detach() override {
+    std::shared_ptr<connection> c, r;
+    asio::any_io_executor strand;
+    {
+      std::lock_guard lk(mu_);
+      if (detached_) return;
+      detached_ = true;
+      c = cmd_;
+      r = reader_;
+      strand = strand_;
+    }
+    if (c) c->stop();
+    if (r) r->stop();
+    if (!strand) return;
+    asio::post(strand, [self = shared_from_this()] {
+      std::lock_guard lk(self->mu_);
+      self->retry_timer_.reset();
+      self->unblock_timer_.reset();
+      self->cmd_.reset();
+      self->reader_.reset();
+      self->waiting_.clear();
+      for (auto& [k, t] : self->topics_) t->after_position.clear();
+      self->strand_ = asio::any_io_executor();
+    });
+  }
+
+  void publish(std::string_view topic, const event& ev, publish_handler done) override {
+    const auto cmd = command_connection();
+    if (!cmd) return done(errc::closed, {});
+    std::vector<std::pair<std::string, std::string>> fields;
+    if (!ev.type.empty()) fields.emplace_back("t", ev.type);
+    fields.emplace_back("d", ev.data);
+    async_xadd(*cmd, key_of(topic), fields, {.maxlen = opts_.max_len},
+               [self = shared_from_this(), done = std::move(done)](std::error_code ec, std::string id) {
+                 if (ec) self->stats_.publish_errors.fetch_add(1, std::memory_order_relaxed);
+                 done(ec, std::move(id));
+               });
+  }
+
+  void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
+                 std::size_t shard) override {
+    auto t = topic_of(topic);
+    const std::uint64_t id = next_sub_id_.fetch_add(1, std::memory_order_relaxed);
+    const bool live_now = last_event_id.empty() && t->positioned.load(std::memory_order_acquire);
+    const auto cmd = command_connection();
+    const bool start_now = live_now || !cmd || !cmd->is_up();
+    {
+      std::lock_guard lk(t->mu);
+      t->counts[shard] += 1;
+      t->local[shard].push_back(sub{s, id, live_now, start_now, {}, {}});
+    }
+    if (start_now) s->start();
+    std::weak_ptr<topic_state> wt = t;
+    s->on_close([wt, shard, id](std::error_code) {
+      auto t = wt.lock();
+      if (!t) return;
+      std::lock_guard lk(t->mu);
+      auto& v = t->local[shard];
+      for (std::size_t i = 0; i < v.size(); ++i)
+        if (v[i].id == id) {
+          v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+          t->counts[shard] -= 1;
+          break;
+        }
+    });
+    if (live_now) return;
+    post_to_strand([self = shared_from_this(), t, shard, id, last = std::string(last_event_id)] {
+      self->catch_up(t, shard, id, last);
+    });
+  }
+
+  void close_all(std::optional<std::chrono::milliseconds> retry) override {
+    std::vector<std::shared_ptr<topic_state>> ts;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [k, t] : topics_) ts.push_back(t);
+    }
+    for (auto& t : ts)
+      for (std::size_t i = 0; i < ctx_.shards.size(); ++i)
+        post_to_shard(i, [t, i, retry] {
+          for (auto& s : t->local[i]) s.s->close(retry);
+        });
+  }
+
+  bool is_unavailable(const std::error_code& ec) const override { return sse::redis::is_unavailable(ec); }
+
+  std::string prometheus() const override {
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, auto v) {
+      out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
+    };
+    metric("sse_redis_up", "gauge", "1 when both Redis connections (commands, reader) are up.", is_up() ? 1 : 0);
+    metric("sse_redis_connections_up", "gauge", "Redis connections past their handshake.",
+           conn_stats_.connections_up.load(std::memory_order_relaxed));
+    metric("sse_redis_errors_total", "counter", "Redis connection failures, losses and timeouts.",
+           conn_stats_.errors_total.load(std::memory_order_relaxed));
+    metric("sse_redis_reconnects_total", "counter", "Redis connections made again after a failure.",
+           conn_stats_.reconnects_total.load(std::memory_order_relaxed));
+    metric("sse_redis_commands_total", "counter", "Redis commands sent.",
+           conn_stats_.commands_total.load(std::memory_order_relaxed));
+    metric("sse_redis_command_errors_total", "counter", "Redis commands that failed.",
+           conn_stats_.command_errors_total.load(std::memory_order_relaxed));
+    metric("sse_redis_publish_errors_total", "counter", "Publishes refused because Redis failed (503).",
+           stats_.publish_errors.load(std::memory_order_relaxed));
+    metric("sse_redis_entries_read_total", "counter", "Stream entries read for live delivery.",
+           stats_.entries_read.load(std::memory_order_relaxed));
+    metric("sse_redis_catchups_total", "counter", "Subscriptions that replayed from a Redis stream.",
+           stats_.catchups.load(std::memory_order_relaxed));
+    metric("sse_redis_replayed_total", "counter", "Entries replayed from Redis streams.",
+           stats_.replayed.load(std::memory_order_relaxed));
+    metric("sse_redis_resets_total", "counter", "Reset events sent (id unknown or trimmed, or data lost in Redis).",
+           stats_.resets.load(std::memory_order_relaxed));
+    metric("sse_redis_read_errors_total", "counter", "XREAD calls that failed.",
+           stats_.read_errors.load(std::memory_order_relaxed));
+    return out;
+  }
+
+ private:
+  struct pending_entry {
+    stream_id id;
+    shared_event ev;
+  };
+  struct sub {
+    std::shared_ptr<stream_base> s;
+    std::uint64_t id = 0;
+    bool live = false;     // false while catching up: live entries go to `pending`
+    bool started = false;  // s->start() called
+    std::optional<stream_id> last = {};  // only ids above are sent
+    std::vector<pending_entry> pending = {};
+  };
+  struct topic_state {
+    topic_state(std::string n, std::string k, std::size_t shards) : name(std::move(n)), key(std::move(k)), counts(shards, 0), local(shards) {}
+    const std::string name, key;
+    std::mutex mu;
+    std::vector<std::size_t> counts;          // guarded by mu
+    std::vector<std::vector<sub>> local;      // local[i]: shard i only (changes also hold mu)
+    std::atomic<bool> positioned{false};      // the reader watches it from `position`
+    // Strand only:
+    bool positioning = false;
+    std::string position = "0-0";
+    std::vector<std::function<void()>> after_position;
+  };
+
+  std::string key_of(std::string_view topic) const { return opts_.prefix + std::string(topic); }
+
+  std::shared_ptr<topic_state> topic_of(std::string_view topic) {
+    std::lock_guard lk(mu_);
+    auto it = topics_.find(std::string(topic));
+    if (it != topics_.end()) return it->second;
+    auto t = std::make_shared<topic_state>(std::string(topic), key_of(topic), ctx_.shards.size());
+    by_key_.emplace(t->key, t);
+    topics_.emplace(t->name, t);
+    return t;
+  }
+
+  std::shared_ptr<connection> command_connection() const {
+    std::lock_guard lk(mu_);
+    return detached_ ? nullptr : cmd_;
+  }
+
+  template <class F>
+  void post_to_strand(F&& f) {
+    std::lock_guard lk(mu_);
+    if (detached_ || !strand_) return;
+    asio::post(strand_, std::forward<F>(f));
+  }
+
+  template <class F>
+  void post_to_shard(std::size_t i, F&& f) {
+    std::lock_guard lk(mu_);
+    if (detached_) return;
+    asio::post(ctx_.shards[i], std::forward<F>(f));
+  }
+
+  static shared_event encode_entry(const stream_entry& e) {
+    event ev;
+    if (const auto* t = e.field("t")) ev.type = *t;
+    if (const auto* d = e.field("d")) ev.data = *d;
+    ev.id = e.id;
+    std::string bytes;
+    if (encode_to(bytes, ev)) {  // a foreign entry with a bad type or id: keep its data only
+      bytes.clear();
+      ev.type.clear();
+      ev.id.reset();
+      (void)encode_to(bytes, ev);
+    }
+    return make_shared_event(std::move(bytes), e.id);
+  }
+
+  void log(log_level level, const std::string& msg) const {
+    if (opts_.on_log) opts_.on_log(level, msg);
+  }
+
+  // ---------- positions and catch-up (strand) ----------
+
+  void ensure_positioned(const std::shared_ptr<topic_state>& t, std::function<void()> then) {
+    if (detached_) return;
+    if (t->positioned.load(std::memory_order_relaxed)) return then();
+    t->after_position.push_back(std::move(then));
+    if (t->positioning) return;
+    t->positioning = true;
+    async_xrevrange(*cmd_, t->key, "+", "-", 1, [self = shared_from_this(), t](std::error_code ec, std::vector<stream_entry> es) {
+      t->positioning = false;
+      if (self->detached_) return;
+      if (ec) {
+        self->log(log_level::debug, fmt::format("sse redis: topic '{}': cannot read its position: {}", t->name, ec.message()));
+        return self->start_waiting(t);  // redone when the command connection is back
+      }
+      t->position = es.empty() ? "0-0" : es.front().id;
+      t->positioned.store(true, std::memory_order_release);
+      self->kick_reader();
+      auto then = std::move(t->after_position);
+      t->after_position.clear();
+      for (auto& f : then) f();
+    });
+  }
+
+  /// Redis is unreachable: let the streams of `t` that wait for a catch-up write their head.
+  void start_waiting(const std::shared_ptr<topic_state>& t) {
+    for (std::size_t i = 0; i < ctx_.shards.size(); ++i)
+      post_to_shard(i, [t, i] {
+        for (auto& s : t->local[i])
+          if (!s.started) {
+            s.started = true;
+            s.s->start();
+          }
+      });
+  }
+
+  void catch_up(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, const std::string& last) {
+    if (detached_) return;
+    ensure_positioned(t, [self = shared_from_this(), t, shard, sub_id, last] {
+      if (last.empty()) return self->finish(t, shard, sub_id, {}, std::nullopt);
+      const auto lid = stream_id::parse(last);
+      if (!lid) return self->reset_replay(t, shard, sub_id, reset_reason::unknown_id);
+      const std::size_t limit = self->opts_.replay_limit;
+      async_xrange(*self->cmd_, t->key, last, "+", limit + 2,
+                   [self, t, shard, sub_id, last, lid, limit](std::error_code ec, std::vector<stream_entry> es) {
+                     if (ec) return self->retry_later(t, shard, sub_id, last, ec);
+                     if (!es.empty() && es.front().id == last && es.size() - 1 <= limit) {
+                       std::vector<shared_event> rep;
+                       rep.reserve(es.size() - 1);
+                       for (std::size_t i = 1; i < es.size(); ++i) rep.push_back(encode_entry(es[i]));
+                       const auto upto = es.size() > 1 ? stream_id::parse(es.back().id) : lid;
+                       self->stats_.catchups.fetch_add(1, std::memory_order_relaxed);
+                       self->stats_.replayed.fetch_add(rep.size(), std::memory_order_relaxed);
+                       return self->finish(t, shard, sub_id, std::move(rep), upto);
+                     }
+                     // The id is gone (trimmed, or Redis lost it) or never was: reset.
+                     const bool older = !es.empty() && *lid < *stream_id::parse(es.front().id);
+                     self->reset_replay(t, shard, sub_id, older ? reset_reason::too_old : reset_reason::unknown_id);
+                   });
+    });
+  }
+
+  /// Sends `event: reset` and then the newest replay_limit entries retained.
+  void reset_replay(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, reset_reason why) {
+    if (detached_) return;
+    async_xrevrange(*cmd_, t->key, "+", "-", opts_.replay_limit,
+                    [self = shared_from_this(), t, shard, sub_id, why](std::error_code ec, std::vector<stream_entry> es) {
+                      if (ec) return self->retry_later(t, shard, sub_id, {}, ec);
+                      std::reverse(es.begin(), es.end());
+                      resume_result r;
+                      r.status = resume_status::reset;
+                      r.reason = why;
+                      if (!es.empty()) r.oldest_id = es.front().id;
+                      std::vector<shared_event> rep{make_reset_event(r)};
+                      for (const auto& e : es) rep.push_back(encode_entry(e));
+                      const auto upto = es.empty() ? std::nullopt : stream_id::parse(es.back().id);
+                      self->stats_.resets.fetch_add(1, std::memory_order_relaxed);
+                      self->stats_.replayed.fetch_add(es.size(), std::memory_order_relaxed);
+                      self->log(log_level::info, fmt::format("sse redis: topic '{}': Last-Event-ID is {}, resetting with {} entries",
+                                                             t->name, to_string(why), es.size()));
+                      self->finish(t, shard, sub_id, std::move(rep), upto);
+                    });
+  }
+
+  void retry_later(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, std::string last,
+                   std::error_code ec) {
+    if (detached_) return;
+    log(log_level::debug, fmt::format("sse redis: topic '{}': catch-up waits for Redis: {}", t->name, ec.message()));
+    start_waiting(t);
+    waiting_.push_back([self = shared_from_this(), t, shard, sub_id, last = std::move(last)] {
+      self->catch_up(t, shard, sub_id, last);
+    });
+  }
+
+  /// On the stream's shard: replay, then what was kept aside (ids above `upto`), then live.
+  void finish(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id,
+              std::vector<shared_event> rep, std::optional<stream_id> upto) {
+    post_to_shard(shard, [t, shard, sub_id, rep = std::move(rep), upto]() mutable {
+      std::lock_guard lk(t->mu);
+      for (auto& s : t->local[shard]) {
+        if (s.id != sub_id) continue;
+        if (!s.started) {
+          s.started = true;
+          s.s->start();
+        }
+        if (!rep.empty()) s.s->replay(std::move(rep));
+        s.live = true;
+        s.last = upto;
+        for (auto& p : s.pending)
+          if (!s.last || *s.last < p.id) {
+            s.s->send(p.ev);
+            s.last = p.id;
+          }
+        s.pending.clear();
+        s.pending.shrink_to_fit();
+        break;
+      }
+    });
+  }
+
+  void on_cmd_up() {
+    if (detached_) return;
+    auto w = std::move(waiting_);
+    waiting_.clear();
+    for (auto& f : w) f();
+    // Positions that failed while Redis was down.
+    std::vector<std::shared_ptr<topic_state>> ts;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [k, t] : topics_) ts.push_back(t);
+    }
+    for (auto& t : ts)
+      if (!t->positioned.load() && !t->positioning && !t->after_position.empty()) {
+        auto then = std::move(t->after_position);
+        t->after_position.clear();
+        for (auto& f : then) ensure_positioned(t, std::move(f));
+      }
+    if (reader_blocked_pending_unblock_) kick_reader();
+  }
+
+  // ---------- the reader (strand) ----------
+
+  void on_reader_up() {
+    if (detached_) return;
+    // After a reconnect: is each position still in its stream? If not, entries may be lost.
+    std::vector<std::shared_ptr<topic_state>> ts;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [k, t] : topics_)
+        if (t->positioned.load() && t->position != "0-0") ts.push_back(t);
+    }
+    if (ts.empty() || !ever_read_) {
+      ever_read_ = true;
+      return read_loop();
+    }
+    checking_ = true;
+    auto left = std::make_shared<std::size_t>(ts.size());
+    for (auto& t : ts)
+      async_xrange(*reader_, t->key, t->position, t->position, 1,
+                   [self = shared_from_this(), t, left, pos = t->position](std::error_code ec, std::vector<stream_entry> es) {
+                     if (!ec && es.empty() && t->position == pos) self->continuity_lost(t);
+                     if (--*left == 0) {
+                       self->checking_ = false;
+                       self->read_loop();
+                     }
+                   });
+  }
+
+  void continuity_lost(const std::shared_ptr<topic_state>& t) {
+    log(log_level::warn, fmt::format("sse redis: topic '{}': entry {} is no longer in Redis (restarted or trimmed); "
+                                     "sending reset to its streams", t->name, t->position));
+    resume_result r;
+    r.status = resume_status::reset;
+    r.reason = reset_reason::too_old;
+    auto ev = make_reset_event(r);
+    for (std::size_t i = 0; i < ctx_.shards.size(); ++i)
+      post_to_shard(i, [self = shared_from_this(), t, i, ev] {
+        for (auto& s : t->local[i])
+          if (s.live) {
+            s.s->send(ev);
+            self->stats_.resets.fetch_add(1, std::memory_order_relaxed);
+          }
+      });
+  }
+
+  void kick_reader() {
+    if (detached_) return;
+    if (!xread_in_flight_) return read_loop();
+    // Interrupt the blocked XREAD so that it is issued again with the new stream.
+    reader_blocked_pending_unblock_ = true;
+    const std::uint64_t gen = xread_gen_;
+    cmd_->async_command({"CLIENT", "UNBLOCK", std::to_string(reader_->client_id())},
+                        [self = shared_from_this(), gen](std::error_code ec, reply r) {
+                          if (ec || r.integer == 1 || self->detached_ || !self->xread_in_flight_ ||
+                              gen != self->xread_gen_)
+                            return;
+                          // The XREAD had not reached Redis yet: try again shortly.
+                          self->unblock_timer_->expires_after(std::chrono::milliseconds(2));
+                          self->unblock_timer_->async_wait([self, gen](std::error_code ec) {
+                            if (!ec && self->xread_in_flight_ && gen == self->xread_gen_) self->kick_reader();
+                          });
+                        });
+  }
+
+  void read_loop() {
+    if (detached_ || xread_in_flight_ || checking_ || !reader_->is_up()) return;
+    std::vector<std::pair<std::string, std::string>> keys;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& [k, t] : topics_)
+        if (t->positioned.load()) keys.emplace_back(t->key, t->position);
+    }
+    if (keys.empty()) return;
+    xread_in_flight_ = true;
+    reader_blocked_pending_unblock_ = false;
+    const std::uint64_t gen = ++xread_gen_;
+    async_xread(*reader_, keys, opts_.block, opts_.read_count,
+                [self = shared_from_this(), gen](std::error_code ec, xread_result res) {
+                  if (gen != self->xread_gen_ || self->detached_) return;
+                  self->xread_in_flight_ = false;
+                  if (ec) {
+                    self->stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+                    if (self->detached_ || !self->reader_->is_up()) return;  // on_reader_up() restarts the loop
+                    self->retry_timer_->expires_after(std::chrono::milliseconds(100));
+                    self->retry_timer_->async_wait([self](std::error_code e) {
+                      if (!e) self->read_loop();
+                    });
+                    return;
+                  }
+                  for (auto& [key, entries] : res) self->deliver(key, entries);
+                  self->read_loop();
+                });
+  }
+
+  void deliver(const std::string& key, const std::vector<stream_entry>& entries) {
+    std::shared_ptr<topic_state> t;
+    {
+      std::lock_guard lk(mu_);
+      auto it = by_key_.find(key);
+      if (it == by_key_.end()) return;
+      t = it->second;
+    }
+    if (entries.empty()) return;
+    auto batch = std::make_shared<std::vector<pending_entry>>();
+    batch->reserve(entries.size());
+    for (const auto& e : entries)
+      if (auto id = stream_id::parse(e.id)) batch->push_back({*id, encode_entry(e)});
+    t->position = entries.back().id;
+    stats_.entries_read.fetch_add(entries.size(), std::memory_order_relaxed);
+    std::lock_guard lk(t->mu);
+    for (std::size_t i = 0; i < t->counts.size(); ++i) {
+      if (t->counts[i] == 0) continue;
+      post_to_shard(i, [t, i, batch, max = opts_.max_pending] {
+        for (auto& s : t->local[i]) {
+          if (!s.live) {
+            if (s.pending.size() + batch->size() > max) {
+              s.s->abort();  // the client resumes with its Last-Event-ID
+              continue;
+            }
+            s.pending.insert(s.pending.end(), batch->begin(), batch->end());
+            continue;
+          }
+          for (const auto& e : *batch) {
+            if (s.last && !(*s.last < e.id)) continue;  // already sent (replay or earlier)
+            s.s->send(e.ev);
+            s.last = e.id;
+          }
+        }
+      });
+    }
+  }
+
+  broker_options opts_;
+  broker_context ctx_;
+  stats conn_stats_;
+  broker_stats stats_;
+  asio::any_io_executor strand_;
+  std::optional<asio::steady_timer> retry_timer_, unblock_timer_;
+  std::shared_ptr<connection> cmd_, reader_;
+  std::atomic<std::uint64_t> next_sub_id_{1};
+
+  mutable std::mutex mu_;  // topics_, by_key_, attached_/detached_, posting to shards
+  std::unordered_map<std::string, std::shared_ptr<topic_state>> topics_, by_key_;
+  bool attached_ = false;
+  std::atomic<bool> detached_{false};
+
+  // Strand only.
+  std::vector<std::function<void()>> waiting_;
+  bool xread_in_flight_ = false, checking_ = false, ever_read_ = false, reader_blocked_pending_unblock_ = false;
+  std::uint64_t xread_gen_ = 0;
+};
+
+}  // namespace sse::redis

@@ -1,0 +1,356 @@
+// Several sse-hub instances (child processes) sharing topics through one redis-server (started
+// here on a free port, no persistence): publish to one, receive on all; resume on another
+// instance; Redis stopped mid-stream and started again; a 2-instance fan-out latency run.
+#include <doctest/doctest.h>
+
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../proxy/hub_process.hpp"
+#include "../support/http_client.hpp"
+#include "redis_process.hpp"
+#include "sse/redis/streams.hpp"
+
+using namespace std::chrono_literals;
+using sse_test::hub_process;
+using sse_test::publish_event;
+using sse_test::sse_subscriber;
+
+namespace {
+
+std::vector<std::string> redis_args(const sse_test::redis_process& r, std::vector<std::string> more = {}) {
+  std::vector<std::string> a{"--threads", "2", "--redis", r.url(), "--redis-prefix", "test:", "--log-level", "debug"};
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+/// Subscribes and waits for the head and the initial comment.
+std::unique_ptr<sse_subscriber> subscribe(unsigned short port, const std::string& topic, const std::string& last = {}) {
+  auto s = std::make_unique<sse_subscriber>(port, "/events/" + topic,
+                                            last.empty() ? std::string() : "Last-Event-ID: " + last + "\r\n");
+  REQUIRE(s->read_until([&] { return s->body().find(": ok") != std::string::npos; }, 5s));
+  CHECK(s->status() == 200);
+  return s;
+}
+
+bool strictly_increasing(const std::vector<sse_test::collected_event>& evs) {
+  std::optional<sse::redis::stream_id> prev;
+  for (const auto& e : evs) {
+    if (e.type == "reset") continue;
+    const auto id = sse::redis::stream_id::parse(e.id);
+    if (!id || (prev && !(*prev < *id))) return false;
+    prev = id;
+  }
+  return true;
+}
+
+std::vector<sse_test::collected_event> without_resets(const std::vector<sse_test::collected_event>& evs) {
+  std::vector<sse_test::collected_event> out;
+  for (const auto& e : evs)
+    if (e.type != "reset") out.push_back(e);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("two instances: publish to either, both receive the same events with the same Redis ids") {
+  sse_test::temp_dir dir("sse-redis-hub");
+  sse_test::redis_process redis(dir.path());
+  hub_process a(dir.path(), redis_args(redis), "a"), b(dir.path(), redis_args(redis), "b");
+  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 1.0 && b.metric("sse_redis_up") == 1.0; }, 5s));
+  auto sa = subscribe(a.port(), "news");
+  auto sb = subscribe(b.port(), "news");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = publish_event(i % 2 ? b.port() : a.port(), "news", "item " + std::to_string(i), i == 3 ? "special" : "");
+    CHECK(sse::redis::stream_id::parse(id));
+    ids.push_back(id);
+  }
+  REQUIRE(sa->wait_events(20));
+  REQUIRE(sb->wait_events(20));
+  std::this_thread::sleep_for(100ms);
+  sa->read_until([] { return false; }, 50ms);
+  sb->read_until([] { return false; }, 50ms);
+  REQUIRE(sa->events().size() == 20);
+  REQUIRE(sb->events().size() == 20);
+  int same = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto& ea = sa->events()[static_cast<std::size_t>(i)];
+    const auto& eb = sb->events()[static_cast<std::size_t>(i)];
+    if (ea.id == eb.id && ea.data == eb.data && ea.type == eb.type && ea.id == ids[static_cast<std::size_t>(i)] &&
+        ea.data == "item " + std::to_string(i))
+      ++same;
+  }
+  CHECK(same == 20);
+  CHECK(sa->events()[3].type == "special");
+  CHECK(strictly_increasing(sa->events()));
+  // The stream in Redis holds the same ids.
+  CHECK(a.metric("sse_redis_entries_read_total") == 20.0);
+  CHECK(b.metric("sse_redis_entries_read_total") == 20.0);
+  CHECK(a.metric("sse_events_published_total").value_or(0) + b.metric("sse_events_published_total").value_or(0) == 20.0);
+}
+
+TEST_CASE("resume on instance B from an id received on A: exactly the missed events, then live") {
+  sse_test::temp_dir dir("sse-redis-hub");
+  sse_test::redis_process redis(dir.path());
+  hub_process a(dir.path(), redis_args(redis), "a"), b(dir.path(), redis_args(redis), "b");
+  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 1.0 && b.metric("sse_redis_up") == 1.0; }, 5s));
+  auto sa = subscribe(a.port(), "job");
+  for (int i = 0; i < 10; ++i) CHECK_FALSE(publish_event(a.port(), "job", "line " + std::to_string(i)).empty());
+  REQUIRE(sa->wait_events(10));
+  const std::string fifth = sa->events()[4].id;
+
+  auto sb = subscribe(b.port(), "job", fifth);
+  REQUIRE(sb->wait_events(5));
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(publish_event(a.port(), "job", "live " + std::to_string(i)).empty());
+  REQUIRE(sb->wait_events(8));
+  REQUIRE(sa->wait_events(13));
+  sb->read_until([] { return false; }, 100ms);
+  REQUIRE(sb->events().size() == 8);
+  for (std::size_t i = 0; i < 8; ++i) {
+    CHECK(sb->events()[i].id == sa->events()[i + 5].id);
+    CHECK(sb->events()[i].data == sa->events()[i + 5].data);
+  }
+  CHECK(b.metric("sse_redis_catchups_total") == 1.0);
+
+  // Race at the boundary: publish on A and resume on B at once from the id A just gave, many times.
+  int exact = 0;
+  for (int round = 0; round < 10; ++round) {
+    const std::string last = publish_event(a.port(), "job", "race " + std::to_string(round));
+    auto s = subscribe(b.port(), "job", last);
+    const std::string next = publish_event(a.port(), "job", "after " + std::to_string(round));
+    if (s->wait_events(1) && (s->read_until([] { return false; }, 30ms), s->events().size() == 1) &&
+        s->events()[0].id == next)
+      ++exact;
+  }
+  CHECK(exact == 10);
+
+  // An id that is not in the stream: reset (unknown-id) first, then what Redis retains.
+  auto sg = subscribe(b.port(), "job", "1-1");
+  REQUIRE(sg->wait_events(2));
+  CHECK(sg->events()[0].type == "reset");
+  CHECK(sg->events()[0].data.find("\"reason\":") != std::string::npos);
+  CHECK(sg->events()[0].id.empty());
+  CHECK(sg->events()[1].id == sa->events()[0].id);
+  auto sx = subscribe(b.port(), "job", "garbage");
+  REQUIRE(sx->wait_events(1));
+  CHECK(sx->events()[0].type == "reset");
+  CHECK(sx->events()[0].data.find("unknown-id") != std::string::npos);
+}
+
+TEST_CASE("Redis stopped mid-stream: 503 with a reason, streams stay open, then live again without duplicates") {
+  sse_test::temp_dir dir("sse-redis-hub");
+  sse_test::redis_process redis(dir.path());
+  const std::vector<std::string> more{"--ping-interval", "0.2"};
+  hub_process a(dir.path(), redis_args(redis, more), "a"), b(dir.path(), redis_args(redis, more), "b");
+  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 1.0 && b.metric("sse_redis_up") == 1.0; }, 5s));
+  auto sa = subscribe(a.port(), "feed");
+  auto sb = subscribe(b.port(), "feed");
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(publish_event(a.port(), "feed", "before " + std::to_string(i)).empty());
+  REQUIRE(sa->wait_events(5));
+  REQUIRE(sb->wait_events(5));
+
+  redis.kill();
+  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 0.0 && b.metric("sse_redis_up") == 0.0; }, 5s));
+  const auto r = sse_test::post(a.port(), "/publish/feed", "during");
+  CHECK(r.status == 503);
+  CHECK(r.body.find("redis unavailable") != std::string::npos);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK(b.metric("sse_redis_errors_total").value_or(0) >= 1.0);
+  CHECK(a.metric("sse_redis_publish_errors_total") == 1.0);
+  // Streams stay open and keep being pinged; a new subscriber gets its head too.
+  const std::size_t body_before = sa->body().size();
+  sa->read_until([] { return false; }, 600ms);
+  sb->read_until([] { return false; }, 50ms);
+  CHECK_FALSE(sa->closed());
+  CHECK_FALSE(sb->closed());
+  CHECK(sa->body().size() > body_before);  // pings
+  CHECK(sse_test::count_occurrences(sa->body(), ": ping") >= 1);
+  auto late = subscribe(b.port(), "feed", sb->events().back().id);
+
+  redis.start();
+  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 1.0 && b.metric("sse_redis_up") == 1.0; }, 10s));
+  CHECK(a.metric("sse_redis_reconnects_total").value_or(0) >= 1.0);
+  std::vector<std::string> after;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = publish_event(i % 2 ? b.port() : a.port(), "feed", "after " + std::to_string(i));
+    CHECK_FALSE(id.empty());
+    after.push_back(id);
+  }
+  for (auto* s : {sa.get(), sb.get()}) {
+    REQUIRE(s->read_until([&] { return without_resets(s->events()).size() >= 10; }, 5s));
+    s->read_until([] { return false; }, 100ms);
+    const auto evs = without_resets(s->events());
+    CHECK(evs.size() == 10);
+    std::set<std::string> unique;
+    for (const auto& e : evs) unique.insert(e.id);
+    CHECK(unique.size() == evs.size());  // no duplicate
+    CHECK(strictly_increasing(s->events()));
+    CHECK(evs.back().id == after.back());
+    // Redis came back empty (no persistence): the streams are told that entries may be lost.
+    std::size_t resets = 0;
+    for (const auto& e : s->events()) resets += e.type == "reset";
+    CHECK(resets == 1);
+    CHECK_FALSE(s->closed());
+  }
+  REQUIRE(late->read_until([&] { return without_resets(late->events()).size() >= 5; }, 5s));
+  CHECK(without_resets(late->events()).back().id == after.back());
+}
+
+namespace {
+
+/// Receives events on many HTTP/1.0 streams (raw SSE bodies) and records, for each event, the
+/// delay between the publish (its data is the publish time in ns) and the arrival.
+struct fanout_clients {
+  std::vector<std::unique_ptr<sse_subscriber>> subs;
+  std::vector<std::string> bufs;
+  std::vector<double> latencies_us;
+  std::size_t received = 0;
+
+  void add(unsigned short port, const std::string& topic) {
+    subs.push_back(std::make_unique<sse_subscriber>(port, "/events/" + topic, "", true));
+    bufs.emplace_back();
+  }
+  void pump(std::chrono::milliseconds for_how_long, std::size_t until) {
+    const auto deadline = std::chrono::steady_clock::now() + for_how_long;
+    std::vector<pollfd> fds;
+    for (auto& s : subs) fds.push_back({s->socket().fd(), POLLIN, 0});
+    char buf[65536];
+    while (received < until && std::chrono::steady_clock::now() < deadline) {
+      if (::poll(fds.data(), fds.size(), 10) <= 0) continue;
+      const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (!(fds[i].revents & POLLIN)) continue;
+        const auto n = ::recv(fds[i].fd, buf, sizeof buf, 0);
+        if (n <= 0) continue;
+        bufs[i].append(buf, static_cast<std::size_t>(n));
+        for (std::size_t p; (p = bufs[i].find("\ndata: t")) != std::string::npos;) {
+          const auto e = bufs[i].find('\n', p + 8);
+          if (e == std::string::npos) break;
+          const long long sent = std::stoll(bufs[i].substr(p + 8, e - p - 8));
+          latencies_us.push_back(static_cast<double>(now - sent) / 1000.0);
+          ++received;
+          bufs[i].erase(0, e);
+        }
+      }
+    }
+  }
+};
+
+struct percentiles {
+  double p50 = 0, p99 = 0;
+};
+
+percentiles measure(const std::vector<unsigned short>& subscribe_ports, unsigned short publish_port, std::size_t clients,
+                    int events, const std::string& topic) {
+  fanout_clients fc;
+  for (std::size_t i = 0; i < clients; ++i) fc.add(subscribe_ports[i % subscribe_ports.size()], topic);
+  // Wait until every stream is open (the head and ": ok" arrived).
+  fc.pump(300ms, 0);
+  for (auto& s : fc.subs) s->read_until([&] { return s->body().find(": ok") != std::string::npos; }, 5s);
+  for (int i = 0; i < events; ++i) {
+    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
+    publish_event(publish_port, topic, "t" + std::to_string(t));
+    fc.pump(5ms, clients * static_cast<std::size_t>(i + 1));
+  }
+  fc.pump(5s, clients * static_cast<std::size_t>(events));
+  CHECK(fc.received == clients * static_cast<std::size_t>(events));
+  auto& v = fc.latencies_us;
+  std::sort(v.begin(), v.end());
+  if (v.empty()) return {};
+  return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
+}
+
+}  // namespace
+
+TEST_CASE("fan-out latency: one instance vs two instances through Redis, same run (reported, not asserted)") {
+  sse_test::temp_dir dir("sse-redis-hub");
+  sse_test::redis_process redis(dir.path());
+  hub_process single(dir.path(), {"--threads", "2"}, "single");
+  hub_process a(dir.path(), redis_args(redis, {"--log-level", "info"}), "a"),
+      b(dir.path(), redis_args(redis, {"--log-level", "info"}), "b");
+  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 1.0 && b.metric("sse_redis_up") == 1.0; }, 5s));
+  constexpr std::size_t clients = 200;
+  constexpr int events = 100;
+  (void)measure({single.port()}, single.port(), 20, 10, "warmup");
+  (void)measure({a.port(), b.port()}, a.port(), 20, 10, "warmup");
+  const auto one = measure({single.port()}, single.port(), clients, events, "bench");
+  const auto two = measure({a.port(), b.port()}, a.port(), clients, events, "bench");
+  const std::string report = fmt::format(
+      "fan-out {} clients x {} events, publish (HTTP POST) to delivery:\n"
+      "  1 instance         p50 {:8.0f} us  p99 {:8.0f} us\n"
+      "  2 inst. via Redis  p50 {:8.0f} us  p99 {:8.0f} us\n"
+      "  ratio (Redis/one)  p50 {:8.2f}x    p99 {:8.2f}x",
+      clients, events, one.p50, one.p99, two.p50, two.p99, one.p50 > 0 ? two.p50 / one.p50 : 0.0,
+      one.p99 > 0 ? two.p99 / one.p99 : 0.0);
+  MESSAGE(report);
+  std::fprintf(stderr, "%s\n", report.c_str());
+}
+
+#include "sse/redis/broker.hpp"
+#include "sse/server.hpp"
+
+TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker, Redis restarted") {
+  sse_test::temp_dir dir("sse-redis-hub");
+  sse_test::redis_process redis(dir.path());
+  auto make = [&] {
+    sse::server_options o;
+    o.port = 0;
+    o.threads = 2;
+    o.hub.keepalive = sse::keepalive_options{.interval = std::chrono::milliseconds(100)};
+    sse::redis::broker_options bo;
+    bo.server = sse::redis::parse_url(redis.url());
+    bo.prefix = "inproc:";
+    bo.reconnect_initial = 20ms;
+    bo.reconnect_max = 100ms;
+    o.hub.broker = sse::redis::broker::create(bo);
+    auto s = std::make_unique<sse::server>(o);
+    s->sse_route("/events/{topic}");
+    s->publish_route("/publish/{topic}");
+    s->start();
+    return s;
+  };
+  auto a = make(), b = make();
+  auto up = [](sse::server& s) {
+    return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up();
+  };
+  REQUIRE(sse_test::eventually([&] { return up(*a) && up(*b); }, 5s));
+  auto sa = subscribe(a->port(), "t");
+  auto sb = subscribe(b->port(), "t");
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(publish_event(b->port(), "t", "e" + std::to_string(i)).empty());
+  REQUIRE(sa->wait_events(5));
+  REQUIRE(sb->wait_events(5));
+  // hub::publish (synchronous) from this thread goes through Redis too.
+  const std::string id = a->hub().publish("t", {.data = "sync"});
+  CHECK(sse::redis::stream_id::parse(id));
+  REQUIRE(sb->wait_events(6));
+  CHECK(sb->events()[5].id == id);
+
+  redis.kill();
+  REQUIRE(sse_test::eventually([&] { return !up(*a) && !up(*b); }, 5s));
+  std::error_code ec;
+  (void)a->hub().publish("t", {.data = "down"}, ec);
+  CHECK(sse::redis::is_unavailable(ec));
+  CHECK(sse_test::post(a->port(), "/publish/t", "x").status == 503);
+  redis.start();
+  REQUIRE(sse_test::eventually([&] { return up(*a) && up(*b); }, 10s));
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(publish_event(a->port(), "t", "again" + std::to_string(i)).empty());
+  REQUIRE(sa->read_until([&] { return without_resets(sa->events()).size() >= 9; }, 5s));
+  REQUIRE(sb->read_until([&] { return without_resets(sb->events()).size() >= 9; }, 5s));
+  CHECK(strictly_increasing(sa->events()));
+  CHECK(strictly_increasing(sb->events()));
+  CHECK(sse_test::get(a->port(), "/metrics").body.find("sse_redis_up 1") != std::string::npos);
+  a->stop(std::chrono::milliseconds(500));
+  b->stop(std::chrono::milliseconds(500));
+  CHECK(sa->wait_closed(3s));
+  a.reset();
+  b.reset();
+}
