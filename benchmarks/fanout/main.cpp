@@ -1,0 +1,1134 @@
+// sse-bench-fanout: the fan-out load generator.
+//
+// Opens N SSE connections (epoll, one or more threads), waits until every one is really subscribed
+// (probe events are published until each client has seen one), publishes M events at R per second
+// with S-byte payloads through the server's publish endpoint (HTTP/1.1 POST on one keep-alive
+// connection), and measures for every delivery the latency from publish to receipt: the payload is
+// `<seq>:<publish CLOCK_MONOTONIC ns>:<padding>`, read back on the same machine. It counts delivered,
+// lost and duplicated events, connect time, delivered events per second and the server's resident
+// memory per connection (VmRSS of the server process and its descendants, from /proc).
+//
+// Output: a short human summary on stderr and one JSON line per run on stdout (and appended to
+// --json FILE). `--report FILE` prints the comparison table of a results file instead.
+//
+// The client side is deliberately minimal: a chunked decoder and an SSE line scanner that only
+// looks at `data:` lines and blank lines; no allocation per event on the hot path.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using nanos = std::int64_t;
+
+nanos now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<nanos>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void sleep_until_ns(nanos t) noexcept {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(t / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(t % 1'000'000'000);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "sse-bench-fanout: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+template <class T>
+T to_number(std::string_view flag, std::string_view v) {
+  T out{};
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc{} || p != v.data() + v.size()) die(std::string(flag) + " takes a number, not '" + std::string(v) + "'");
+  return out;
+}
+
+constexpr const char* usage = R"(usage: sse-bench-fanout [options]
+       sse-bench-fanout --report RESULTS.jsonl [--baseline NAME]
+
+Opens N SSE connections, publishes M events at R/s of S bytes, measures every delivery.
+  --url http://HOST:PORT     the server (default http://127.0.0.1:8080)
+  --subscribe PATH           subscribe path, {topic} replaced (default /events/{topic})
+  --publish PATH             publish path, {topic} replaced (default /publish/{topic})
+  --topic NAME               topic (default: a fresh name per run)
+  --clients N                SSE connections (default 1000)
+  --events M                 events to publish (default 200)
+  --rate R                   events per second (default 50)
+  --size S                   payload bytes (default 128)
+  --threads T                client threads (default 1)
+  --connect-concurrency K    connects in flight at once (default 256)
+  --server-pid PID           server process: RSS of it and its descendants is measured (repeatable)
+  --label NAME               server name in the output (default "server")
+  --json FILE                append the JSON line to FILE as well
+  --drain-timeout S          wait this long without progress for missing deliveries (default 10)
+  --per-event                print each event's latency p50/max and publish time (diagnosis)
+  --report FILE              print the comparison table of a results file; exit 1 if any run lost or
+                             duplicated events (the table shows --baseline / peer ratios)
+  --baseline NAME            server the ratios are computed for (default sse-hub)
+  --free-port                print a free loopback TCP port and exit (for scripts)
+)";
+
+struct options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string subscribe = "/events/{topic}";
+  std::string publish = "/publish/{topic}";
+  std::string topic;
+  std::size_t clients = 1000;
+  std::size_t events = 200;
+  double rate = 50;
+  std::size_t size = 128;
+  std::size_t threads = 1;
+  std::size_t concurrency = 256;
+  std::vector<int> pids;
+  std::string label = "server";
+  std::string json_file;
+  double drain_timeout = 10;
+  bool per_event = false;
+};
+
+std::string replace_topic(std::string s, const std::string& topic) {
+  const auto p = s.find("{topic}");
+  if (p != std::string::npos) s.replace(p, 7, topic);
+  return s;
+}
+
+// ---------------------------------------------------------------- server memory (/proc)
+
+long rss_kib_of(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
+/// `roots` and all their descendants (nginx: master + workers), from /proc/<pid>/stat.
+std::vector<int> process_tree(const std::vector<int>& roots) {
+  std::multimap<int, int> children;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
+      std::string stat;
+      std::getline(f, stat);
+      const auto rp = stat.rfind(')');
+      if (rp == std::string::npos) continue;
+      std::istringstream rest(stat.substr(rp + 2));
+      char st;
+      int ppid;
+      if (rest >> st >> ppid) children.emplace(ppid, std::atoi(e->d_name));
+    }
+    closedir(d);
+  }
+  std::set<int> seen;
+  std::vector<int> todo(roots), out;
+  while (!todo.empty()) {
+    const int p = todo.back();
+    todo.pop_back();
+    if (!seen.insert(p).second) continue;
+    out.push_back(p);
+    auto [a, b] = children.equal_range(p);
+    for (auto it = a; it != b; ++it) todo.push_back(it->second);
+  }
+  return out;
+}
+
+/// VmRSS (KiB) summed over `roots` and their descendants.
+long tree_rss_kib(const std::vector<int>& roots) {
+  long total = 0;
+  for (const int p : process_tree(roots)) total += rss_kib_of(p);
+  return total;
+}
+
+/// CPU time (user + system, seconds) of `roots` and their descendants.
+double tree_cpu_s(const std::vector<int>& roots) {
+  static const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double total = 0;
+  for (const int p : process_tree(roots)) {
+    std::ifstream f("/proc/" + std::to_string(p) + "/stat");
+    std::string stat;
+    std::getline(f, stat);
+    const auto rp = stat.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream rest(stat.substr(rp + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
+      if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+      if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    total += static_cast<double>(utime + stime) / tick;
+  }
+  return total;
+}
+
+double self_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// ---------------------------------------------------------------- subscribers
+
+enum class cstate : std::uint8_t { idle, connecting, head, body, closed };
+enum class chunk_state : std::uint8_t { size, ext, data, crlf };
+
+struct conn {
+  int fd = -1;
+  cstate state = cstate::idle;
+  bool chunked = false;
+  chunk_state cs = chunk_state::size;
+  std::uint8_t crlf_left = 0;
+  bool probed = false;
+  bool pending = false;
+  std::uint8_t attempts = 0;
+  std::uint32_t pend_seq = 0;
+  nanos pend_ts = 0;
+  std::uint64_t chunk_left = 0;
+  nanos t_start = 0;
+  std::string carry;  // a partial response head or a partial line
+};
+
+struct worker_stats {
+  std::uint64_t delivered = 0, duplicated = 0, unexpected = 0, disconnects = 0, bad_status = 0, connect_errors = 0,
+                connect_retries = 0, failed = 0, parse_errors = 0;
+};
+
+struct worker {
+  const options* opt = nullptr;
+  std::string request;  // the GET, identical for every connection
+  sockaddr_in addr{};
+  std::vector<conn> conns;
+  std::vector<std::uint8_t> seen;  // conns.size() * events: times each (client, seq) arrived
+  std::vector<nanos> lat;          // publish-to-receipt, one per delivery
+  std::vector<std::uint32_t> lat_seq;  // the seq of each delivery (--per-event only)
+  std::vector<nanos> connect_lat;  // connect() to response head
+  worker_stats st;
+  std::atomic<std::size_t> opened{0}, probed{0}, delivered{0}, settled{0};
+  std::atomic<nanos> last_recv{0};
+  std::atomic<bool>* stop = nullptr;
+  std::thread th;
+
+  int ep = -1;
+  std::size_t next = 0, in_flight = 0;
+  std::vector<std::size_t> retry;
+  std::vector<char> buf = std::vector<char>(std::size_t{256} << 10);
+
+  void run() {
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1 failed");
+    std::vector<epoll_event> evs(1024);
+    while (!stop->load(std::memory_order_relaxed)) {
+      start_connects();
+      const int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 5);
+      for (int i = 0; i < n; ++i) handle(evs[static_cast<std::size_t>(i)]);
+    }
+    for (auto& c : conns)
+      if (c.fd >= 0) ::close(c.fd);
+    ::close(ep);
+  }
+
+  void start_connects() {
+    while (in_flight < opt->concurrency && (!retry.empty() || next < conns.size())) {
+      std::size_t i;
+      if (!retry.empty()) {
+        i = retry.back();
+        retry.pop_back();
+      } else {
+        i = next++;
+      }
+      start_connect(i);
+    }
+  }
+
+  void start_connect(std::size_t i) {
+    conn& c = conns[i];
+    const std::uint8_t attempts = c.attempts;
+    c = conn();
+    c.attempts = attempts;
+    c.t_start = now_ns();
+    c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) die(std::string("socket: ") + std::strerror(errno) + " (raise the open-file limit)");
+    ++in_flight;
+    const int r = ::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    if (r < 0 && errno != EINPROGRESS) {
+      fail(i);
+      return;
+    }
+    c.state = cstate::connecting;
+    epoll_event ev{};
+    ev.events = EPOLLOUT;
+    ev.data.u64 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+
+  /// A connect or head that failed: retried a few times, then counted as failed.
+  void fail(std::size_t i) {
+    conn& c = conns[i];
+    ::close(c.fd);
+    c.fd = -1;
+    c.state = cstate::closed;
+    --in_flight;
+    ++st.connect_errors;
+    if (++c.attempts < 5) {
+      ++st.connect_retries;
+      retry.push_back(i);
+    } else {
+      ++st.failed;
+      settled.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void handle(const epoll_event& ev) {
+    const std::size_t i = ev.data.u64;
+    conn& c = conns[i];
+    if (c.state == cstate::connecting) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0 || (ev.events & (EPOLLERR | EPOLLHUP))) return fail(i);
+      const ssize_t w = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
+      if (w != static_cast<ssize_t>(request.size())) return fail(i);
+      c.state = cstate::head;
+      epoll_event e{};
+      e.events = EPOLLIN;
+      e.data.u64 = i;
+      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &e);
+      return;
+    }
+    if (c.state == cstate::closed) return;
+    const ssize_t n = ::read(c.fd, buf.data(), buf.size());
+    const nanos t = now_ns();
+    if (n <= 0) {
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (c.state == cstate::head) return fail(i);
+      ++st.disconnects;
+      epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+      ::close(c.fd);
+      c.fd = -1;
+      c.state = cstate::closed;
+      return;
+    }
+    const std::uint64_t before = st.delivered;
+    const char* p = buf.data();
+    std::size_t len = static_cast<std::size_t>(n);
+    if (c.state == cstate::head) {
+      c.carry.append(p, len);
+      const auto end = c.carry.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (c.carry.size() > 16384) return fail(i);
+        return;
+      }
+      std::string head = c.carry.substr(0, end + 4);
+      std::string rest = c.carry.substr(end + 4);
+      c.carry.clear();
+      if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0 || head.compare(9, 3, "200") != 0) {
+        ++st.bad_status;
+        return fail(i);
+      }
+      std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      c.chunked = head.find("transfer-encoding: chunked") != std::string::npos;
+      c.state = cstate::body;
+      --in_flight;
+      connect_lat.push_back(t - c.t_start);
+      opened.fetch_add(1, std::memory_order_relaxed);
+      settled.fetch_add(1, std::memory_order_relaxed);
+      if (!rest.empty()) body(i, rest.data(), rest.size(), t);
+    } else {
+      body(i, p, len, t);
+    }
+    if (st.delivered != before) {
+      delivered.store(st.delivered, std::memory_order_relaxed);
+      last_recv.store(t, std::memory_order_relaxed);
+    }
+  }
+
+  void body(std::size_t i, const char* p, std::size_t n, nanos t) {
+    conn& c = conns[i];
+    if (!c.chunked) return lines(i, p, n, t);
+    while (n > 0) {
+      switch (c.cs) {
+        case chunk_state::size: {
+          const char ch = *p;
+          int d = -1;
+          if (ch >= '0' && ch <= '9') d = ch - '0';
+          else if (ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
+          else if (ch >= 'A' && ch <= 'F') d = ch - 'A' + 10;
+          if (d >= 0) {
+            c.chunk_left = c.chunk_left * 16 + static_cast<std::uint64_t>(d);
+          } else if (ch == '\n') {
+            c.cs = c.chunk_left == 0 ? chunk_state::size : chunk_state::data;  // 0: the stream ended
+          } else {
+            c.cs = chunk_state::ext;
+          }
+          ++p;
+          --n;
+          break;
+        }
+        case chunk_state::ext: {
+          const void* lf = std::memchr(p, '\n', n);
+          if (!lf) return;
+          const std::size_t k = static_cast<std::size_t>(static_cast<const char*>(lf) - p) + 1;
+          p += k;
+          n -= k;
+          c.cs = c.chunk_left == 0 ? chunk_state::size : chunk_state::data;
+          break;
+        }
+        case chunk_state::data: {
+          const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(c.chunk_left, n));
+          lines(i, p, k, t);
+          p += k;
+          n -= k;
+          c.chunk_left -= k;
+          if (c.chunk_left == 0) {
+            c.cs = chunk_state::crlf;
+            c.crlf_left = 2;
+          }
+          break;
+        }
+        case chunk_state::crlf:
+          if (*p == '\n' || --c.crlf_left == 0) c.cs = chunk_state::size;
+          ++p;
+          --n;
+          break;
+      }
+    }
+  }
+
+  void lines(std::size_t i, const char* p, std::size_t n, nanos t) {
+    conn& c = conns[i];
+    while (n > 0) {
+      const void* lf = std::memchr(p, '\n', n);
+      if (!lf) {
+        c.carry.append(p, n);
+        if (c.carry.size() > (std::size_t{1} << 20)) ++st.parse_errors, c.carry.clear();
+        return;
+      }
+      const std::size_t k = static_cast<std::size_t>(static_cast<const char*>(lf) - p);
+      if (c.carry.empty()) {
+        line(i, std::string_view(p, k), t);
+      } else {
+        c.carry.append(p, k);
+        line(i, c.carry, t);
+        c.carry.clear();
+      }
+      p += k + 1;
+      n -= k + 1;
+    }
+  }
+
+  void line(std::size_t i, std::string_view l, nanos t) {
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    conn& c = conns[i];
+    if (l.empty()) {
+      if (c.pending) {
+        c.pending = false;
+        record(i, c.pend_seq, c.pend_ts, t);
+      }
+      return;
+    }
+    if (l.size() < 5 || std::memcmp(l.data(), "data:", 5) != 0) return;  // comments, id:, event:, retry:
+    l.remove_prefix(5);
+    if (!l.empty() && l.front() == ' ') l.remove_prefix(1);
+    if (!l.empty() && l.front() == 'p') {  // a readiness probe
+      if (!c.probed) {
+        c.probed = true;
+        probed.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
+    }
+    std::uint32_t seq = 0;
+    nanos ts = 0;
+    auto r1 = std::from_chars(l.data(), l.data() + l.size(), seq);
+    if (r1.ec != std::errc{} || r1.ptr == l.data() + l.size() || *r1.ptr != ':') {
+      ++st.parse_errors;
+      return;
+    }
+    auto r2 = std::from_chars(r1.ptr + 1, l.data() + l.size(), ts);
+    if (r2.ec != std::errc{}) {
+      ++st.parse_errors;
+      return;
+    }
+    c.pending = true;
+    c.pend_seq = seq;
+    c.pend_ts = ts;
+  }
+
+  void record(std::size_t i, std::uint32_t seq, nanos ts, nanos t) {
+    if (seq >= opt->events) {
+      ++st.unexpected;
+      return;
+    }
+    std::uint8_t& s = seen[i * opt->events + seq];
+    if (s != 0) ++st.duplicated;
+    if (s < 255) ++s;
+    ++st.delivered;
+    lat.push_back(t - ts);
+    if (opt->per_event) lat_seq.push_back(seq);
+  }
+};
+
+// ---------------------------------------------------------------- publisher
+
+class publisher {
+ public:
+  publisher(sockaddr_in addr, std::string host) : addr_(addr), host_(std::move(host)) {}
+  ~publisher() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  /// POSTs `body` to `path`; returns the HTTP status (0 on a transport error).
+  int post(const std::string& path, const std::string& body) {
+    ensure();
+    req_.clear();
+    req_ += "POST ";
+    req_ += path;
+    req_ += " HTTP/1.1\r\nHost: ";
+    req_ += host_;
+    req_ += "\r\nContent-Type: text/plain\r\nContent-Length: ";
+    req_ += std::to_string(body.size());
+    req_ += "\r\n\r\n";
+    req_ += body;
+    if (!send_all(req_)) {  // the server closed an idle keep-alive connection: one new attempt
+      reconnect();
+      if (!send_all(req_)) return 0;
+    }
+    return read_response();
+  }
+
+ private:
+  void reconnect() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_) != 0)
+      die(std::string("publisher: connect: ") + std::strerror(errno));
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{.tv_sec = 30, .tv_usec = 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    in_.clear();
+  }
+
+  /// Reconnects when the server closed the keep-alive connection meanwhile.
+  void ensure() {
+    if (fd_ >= 0) {
+      char b;
+      const ssize_t r = ::recv(fd_, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r > 0 || (r < 0 && errno == EAGAIN)) return;
+    }
+    reconnect();
+  }
+
+  bool send_all(const std::string& s) {
+    std::size_t off = 0;
+    while (off < s.size()) {
+      const ssize_t w = ::send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      if (w <= 0) {
+        if (w < 0 && errno == EINTR) continue;
+        return false;
+      }
+      off += static_cast<std::size_t>(w);
+    }
+    return true;
+  }
+
+  bool fill() {
+    char b[4096];
+    const ssize_t r = ::recv(fd_, b, sizeof b, 0);
+    if (r <= 0) return false;
+    in_.append(b, static_cast<std::size_t>(r));
+    return true;
+  }
+
+  int read_response() {
+    std::size_t end;
+    while ((end = in_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill()) return 0;
+    std::string head = in_.substr(0, end + 4);
+    in_.erase(0, end + 4);
+    int status = 0;
+    if (head.size() > 12) status = std::atoi(head.c_str() + 9);
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    const bool close_after = head.find("connection: close") != std::string::npos;
+    if (const auto cl = head.find("content-length:"); cl != std::string::npos) {
+      const std::size_t n = std::strtoul(head.c_str() + cl + 15, nullptr, 10);
+      while (in_.size() < n)
+        if (!fill()) return 0;
+      in_.erase(0, n);
+    } else if (head.find("transfer-encoding: chunked") != std::string::npos) {
+      for (;;) {
+        std::size_t lf;
+        while ((lf = in_.find("\r\n")) == std::string::npos)
+          if (!fill()) return 0;
+        const std::size_t n = std::strtoul(in_.c_str(), nullptr, 16);
+        while (in_.size() < lf + 2 + n + 2)
+          if (!fill()) return 0;
+        in_.erase(0, lf + 2 + n + 2);
+        if (n == 0) break;
+      }
+    }
+    if (close_after) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    return status;
+  }
+
+  sockaddr_in addr_;
+  std::string host_;
+  int fd_ = -1;
+  std::string req_, in_;
+};
+
+// ---------------------------------------------------------------- statistics and output
+
+double pct(std::vector<nanos>& v, double p) {
+  if (v.empty()) return 0;
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(v.size()));
+  const std::size_t k = std::min(v.size() - 1, rank < 1 ? std::size_t{0} : static_cast<std::size_t>(rank) - 1);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return static_cast<double>(v[k]) / 1e6;  // ms
+}
+
+struct json_writer {
+  std::string s = "{";
+  void sep() {
+    if (s.size() > 1) s += ',';
+  }
+  void str(const char* k, const std::string& v) {
+    sep();
+    s += '"';
+    s += k;
+    s += "\":\"";
+    for (char ch : v)
+      if (ch != '"' && ch != '\\') s += ch;
+    s += '"';
+  }
+  void num(const char* k, double v) {
+    sep();
+    char b[64];
+    if (std::floor(v) == v && std::fabs(v) < 1e15) std::snprintf(b, sizeof b, "\"%s\":%.0f", k, v);
+    else std::snprintf(b, sizeof b, "\"%s\":%.4g", k, v);
+    s += b;
+  }
+  void boolean(const char* k, bool v) {
+    sep();
+    s += '"';
+    s += k;
+    s += "\":";
+    s += v ? "true" : "false";
+  }
+  std::string done() { return s + "}"; }
+};
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+// ---------------------------------------------------------------- the report (--report)
+
+using record_t = std::map<std::string, std::string>;
+
+record_t parse_flat_json(const std::string& line) {
+  record_t r;
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  };
+  auto read_string = [&]() {
+    std::string out;
+    ++i;  // opening quote
+    while (i < line.size() && line[i] != '"') {
+      if (line[i] == '\\' && i + 1 < line.size()) ++i;
+      out += line[i++];
+    }
+    ++i;
+    return out;
+  };
+  skip_ws();
+  if (i >= line.size() || line[i] != '{') return r;
+  ++i;
+  for (;;) {
+    skip_ws();
+    if (i >= line.size() || line[i] == '}') break;
+    if (line[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (line[i] != '"') break;
+    std::string key = read_string();
+    skip_ws();
+    if (i >= line.size() || line[i] != ':') break;
+    ++i;
+    skip_ws();
+    std::string val;
+    if (i < line.size() && line[i] == '"') {
+      val = read_string();
+    } else {
+      while (i < line.size() && line[i] != ',' && line[i] != '}') val += line[i++];
+    }
+    r[key] = val;
+  }
+  return r;
+}
+
+double num(const record_t& r, const char* k) {
+  auto it = r.find(k);
+  return it == r.end() ? std::nan("") : std::strtod(it->second.c_str(), nullptr);
+}
+
+std::string fmt_num(double v, int prec = 2) {
+  if (std::isnan(v)) return "-";
+  char b[32];
+  if (std::fabs(v) >= 100000) std::snprintf(b, sizeof b, "%.0f", v);
+  else if (std::fabs(v) >= 100) std::snprintf(b, sizeof b, "%.0f", v);
+  else std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+std::string fmt_size(double bytes) {
+  if (std::isnan(bytes)) return "-";
+  if (bytes >= 1024 && std::fmod(bytes, 1024) == 0) return fmt_num(bytes / 1024, 0) + "K";
+  return fmt_num(bytes, 0);
+}
+
+std::string fmt_ratio(double a, double b) {
+  if (std::isnan(a) || std::isnan(b) || b == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", a / b);
+  return buf;
+}
+
+int report(const std::string& file, const std::string& baseline) {
+  std::ifstream f(file);
+  if (!f) die("cannot read " + file);
+  std::vector<record_t> recs;
+  std::string line;
+  while (std::getline(f, line))
+    if (!line.empty() && line[0] == '{') recs.push_back(parse_flat_json(line));
+  // Cells in order of first appearance. A server run several times in a cell (run.sh --repeat) is
+  // shown as the median of each figure; lost and duplicated are summed over its runs.
+  std::vector<std::string> cells;
+  std::map<std::string, std::vector<std::vector<record_t>>> runs_by_cell;
+  for (auto& r : recs) {
+    const std::string key = r["clients"] + "/" + r["events"] + "/" + r["rate"] + "/" + r["size"];
+    if (!runs_by_cell.count(key)) cells.push_back(key);
+    auto& v = runs_by_cell[key];
+    auto it = std::find_if(v.begin(), v.end(), [&](const auto& o) { return o.front().at("server") == r["server"]; });
+    if (it != v.end()) it->push_back(r);
+    else v.push_back({r});
+  }
+  std::map<std::string, std::vector<record_t>> by_cell;
+  for (auto& [key, servers] : runs_by_cell) {
+    for (auto& runs : servers) {
+      record_t m = runs.back();
+      m["runs"] = std::to_string(runs.size());
+      if (runs.size() > 1) {
+        for (auto& [k, v] : m) {
+          if (k == "server" || k == "time" || k == "valid" || k == "runs") continue;
+          std::vector<double> xs;
+          for (auto& r : runs) xs.push_back(num(r, k.c_str()));
+          if (k == "lost" || k == "duplicated" || k == "unexpected") {
+            double sum = 0;
+            for (double x : xs) sum += x;
+            v = fmt_num(sum, 0);
+            continue;
+          }
+          std::sort(xs.begin(), xs.end());
+          const std::size_t n = xs.size();
+          const double med = n % 2 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+          char b[64];
+          std::snprintf(b, sizeof b, "%.6g", med);
+          v = b;
+        }
+        bool all_valid = true;
+        for (auto& r : runs) all_valid = all_valid && r["valid"] == "true";
+        m["valid"] = all_valid ? "true" : "false";
+      }
+      by_cell[key].push_back(std::move(m));
+    }
+  }
+  struct column {
+    const char* title;
+    const char* key;
+    int width;
+    int prec;
+  };
+  const column cols[] = {
+      {"p50 ms", "lat_p50_ms", 8, 2},        {"p90 ms", "lat_p90_ms", 8, 2},          {"p99 ms", "lat_p99_ms", 8, 2},
+      {"max ms", "lat_max_ms", 8, 2},        {"deliv/s", "deliveries_per_s", 9, 0},   {"KiB/conn", "mem_per_conn_kib", 9, 2},
+      {"conn s", "connect_s", 7, 2},        {"cpu us/d", "server_cpu_us_per_delivery", 9, 2},
+  };
+  std::printf("%6s %5s %4s %4s  %-13s", "N", "M", "R/s", "S", "server");
+  for (auto& c : cols) std::printf(" %*s", c.width, c.title);
+  std::printf(" %7s %5s %4s %4s\n", "lost", "dup", "ok", "runs");
+  int bad = 0;
+  for (auto& key : cells) {
+    auto& v = by_cell[key];
+    const record_t* base = nullptr;
+    for (auto& r : v)
+      if (r.at("server") == baseline) base = &r;
+    bool first = true;
+    for (auto& r : v) {
+      if (first)
+        std::printf("%6s %5s %4s %4s  ", r["clients"].c_str(), r["events"].c_str(), fmt_num(num(r, "rate"), 0).c_str(),
+                    fmt_size(num(r, "size")).c_str());
+      else
+        std::printf("%6s %5s %4s %4s  ", "", "", "", "");
+      first = false;
+      std::printf("%-13s", r["server"].c_str());
+      for (auto& c : cols) std::printf(" %*s", c.width, fmt_num(num(r, c.key), c.prec).c_str());
+      const bool ok = r["valid"] == "true";
+      if (num(r, "lost") > 0 || num(r, "duplicated") > 0) ++bad;
+      std::printf(" %7s %5s %4s %4s\n", fmt_num(num(r, "lost"), 0).c_str(), fmt_num(num(r, "duplicated"), 0).c_str(),
+                  ok ? "yes" : "NO", r["runs"].c_str());
+    }
+    if (!base) continue;
+    for (auto& r : v) {
+      if (&r == base) continue;
+      const std::string label = baseline + "/" + r["server"];
+      std::printf("%6s %5s %4s %4s  %-13s", "", "", "", "", label.c_str());
+      for (auto& c : cols) std::printf(" %*s", c.width, fmt_ratio(num(*base, c.key), num(r, c.key)).c_str());
+      std::printf("\n");
+    }
+  }
+  std::printf("cpu us/d: server CPU time (user + system) per delivery while publishing and draining.\n"
+              "ratios: %s's figure divided by the peer's (deliv/s: higher is better; every other figure: lower "
+              "is better)\n",
+              baseline.c_str());
+  if (bad) std::printf("%d run(s) lost or duplicated events\n", bad);
+  return bad ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  std::string report_file, baseline = "sse-hub", url = "http://127.0.0.1:8080";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) die(std::string(flag) + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (flag == "--url") url = value();
+    else if (flag == "--subscribe") opt.subscribe = value();
+    else if (flag == "--publish") opt.publish = value();
+    else if (flag == "--topic") opt.topic = value();
+    else if (flag == "--clients") opt.clients = to_number<std::size_t>(flag, value());
+    else if (flag == "--events") opt.events = to_number<std::size_t>(flag, value());
+    else if (flag == "--rate") opt.rate = to_number<double>(flag, value());
+    else if (flag == "--size") opt.size = to_number<std::size_t>(flag, value());
+    else if (flag == "--threads") opt.threads = to_number<std::size_t>(flag, value());
+    else if (flag == "--connect-concurrency") opt.concurrency = to_number<std::size_t>(flag, value());
+    else if (flag == "--server-pid") opt.pids.push_back(to_number<int>(flag, value()));
+    else if (flag == "--label") opt.label = value();
+    else if (flag == "--json") opt.json_file = value();
+    else if (flag == "--drain-timeout") opt.drain_timeout = to_number<double>(flag, value());
+    else if (flag == "--report") report_file = value();
+    else if (flag == "--per-event") opt.per_event = true;
+    else if (flag == "--baseline") baseline = value();
+    else if (flag == "--free-port") {  // for scripts: a port that was free a moment ago
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t alen = sizeof a;
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+          getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen) != 0)
+        die("--free-port: no free port");
+      std::printf("%u\n", ntohs(a.sin_port));
+      ::close(fd);
+      return 0;
+    }
+    else die("unknown option '" + std::string(flag) + "' (see --help)");
+  }
+  if (!report_file.empty()) return report(report_file, baseline);
+
+  // --url http://HOST:PORT
+  {
+    std::string_view u = url;
+    if (u.rfind("http://", 0) == 0) u.remove_prefix(7);
+    if (const auto slash = u.find('/'); slash != std::string_view::npos) u = u.substr(0, slash);
+    const auto colon = u.rfind(':');
+    if (colon == std::string_view::npos) die("--url needs http://HOST:PORT");
+    opt.host = std::string(u.substr(0, colon));
+    opt.port = to_number<std::uint16_t>("--url port", u.substr(colon + 1));
+  }
+  if (opt.clients == 0 || opt.events == 0 || opt.rate <= 0 || opt.threads == 0 || opt.concurrency == 0)
+    die("--clients, --events, --rate, --threads and --connect-concurrency must be positive");
+  if (opt.events > 0xFFFFFFFFu) die("--events is too large");
+  if (opt.topic.empty()) opt.topic = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 1000000000);
+
+  // File descriptors: the clients plus a few.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < opt.clients + 64)
+    die("open-file limit " + std::to_string(rl.rlim_cur) + " is too low for " + std::to_string(opt.clients) +
+        " clients (ulimit -n)");
+
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(opt.port);
+  {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(opt.host.c_str(), nullptr, &hints, &res) != 0 || !res) die("cannot resolve " + opt.host);
+    addr.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+  }
+  const std::string host_header = opt.host + ":" + std::to_string(opt.port);
+  const std::string sub_path = replace_topic(opt.subscribe, opt.topic);
+  const std::string pub_path = replace_topic(opt.publish, opt.topic);
+  const std::string get = "GET " + sub_path + " HTTP/1.1\r\nHost: " + host_header +
+                          "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+
+  const long rss_before = tree_rss_kib(opt.pids);
+
+  // Subscribers.
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<worker>> workers;
+  const std::size_t T = std::min(opt.threads, opt.clients);
+  for (std::size_t t = 0; t < T; ++t) {
+    auto w = std::make_unique<worker>();
+    const std::size_t n = opt.clients / T + (t < opt.clients % T ? 1 : 0);
+    w->opt = &opt;
+    w->request = get;
+    w->addr = addr;
+    w->conns.resize(n);
+    w->seen.assign(n * opt.events, 0);
+    w->lat.reserve(n * opt.events);
+    w->connect_lat.reserve(n);
+    w->stop = &stop;
+    w->retry.reserve(n);
+    workers.push_back(std::move(w));
+  }
+  auto sum = [&](auto member) {
+    std::size_t s = 0;
+    for (auto& w : workers) s += (w.get()->*member).load(std::memory_order_relaxed);
+    return s;
+  };
+
+  const nanos t_connect0 = now_ns();
+  for (auto& w : workers) w->th = std::thread([p = w.get()] { p->run(); });
+  const nanos connect_deadline = t_connect0 + 120'000'000'000LL;
+  while (sum(&worker::settled) < opt.clients && now_ns() < connect_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const nanos t_connected = now_ns();
+  const std::size_t opened = sum(&worker::opened);
+  std::fprintf(stderr, "[%s] %zu/%zu connected in %.2f s\n", opt.label.c_str(), opened, opt.clients,
+               static_cast<double>(t_connected - t_connect0) / 1e9);
+
+  // Readiness: publish probes until every open client has seen one (the subscription is registered).
+  publisher pub(addr, host_header);
+  std::size_t probes = 0;
+  const nanos probe_deadline = now_ns() + 60'000'000'000LL;
+  int pub_errors = 0;
+  while (sum(&worker::probed) < opened && now_ns() < probe_deadline) {
+    const int status = pub.post(pub_path, "p" + std::to_string(probes++));
+    if (status < 200 || status >= 300) {
+      ++pub_errors;
+      if (pub_errors > 5) die("publish " + pub_path + " answered " + std::to_string(status));
+    }
+    const nanos until = now_ns() + 100'000'000;
+    while (sum(&worker::probed) < opened && now_ns() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const std::size_t probed = sum(&worker::probed);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server settle before reading RSS
+  const long rss_idle = tree_rss_kib(opt.pids);
+
+  const double server_cpu0 = tree_cpu_s(opt.pids), client_cpu0 = self_cpu_s();
+
+  // Publish M events at R/s.
+  std::vector<nanos> pub_rtt;
+  pub_rtt.reserve(opt.events);
+  std::string body;
+  const nanos period = static_cast<nanos>(1e9 / opt.rate);
+  const nanos t_pub0 = now_ns() + 1'000'000;
+  nanos t_pub_last = t_pub0;
+  for (std::size_t k = 0; k < opt.events; ++k) {
+    sleep_until_ns(t_pub0 + static_cast<nanos>(k) * period);
+    const nanos ts = now_ns();
+    char head[64];
+    const int hn = std::snprintf(head, sizeof head, "%zu:%" PRId64 ":", k, ts);
+    body.assign(head, static_cast<std::size_t>(hn));
+    if (body.size() < opt.size) body.append(opt.size - body.size(), 'x');
+    const int status = pub.post(pub_path, body);
+    const nanos done = now_ns();
+    if (status < 200 || status >= 300) ++pub_errors;
+    pub_rtt.push_back(done - ts);
+    t_pub_last = ts;
+  }
+  const nanos t_pub_end = now_ns();
+
+  // Drain: wait until every delivery arrived, or no progress for --drain-timeout seconds.
+  const std::size_t expected = opt.clients * opt.events;
+  std::size_t last = sum(&worker::delivered);
+  nanos last_progress = now_ns();
+  while (last < static_cast<std::size_t>(opened) * opt.events) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const std::size_t d = sum(&worker::delivered);
+    if (d != last) {
+      last = d;
+      last_progress = now_ns();
+    } else if (now_ns() - last_progress > static_cast<nanos>(opt.drain_timeout * 1e9)) {
+      break;
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // late duplicates, if any
+  const long rss_end = tree_rss_kib(opt.pids);
+  const double server_cpu = tree_cpu_s(opt.pids) - server_cpu0, client_cpu = self_cpu_s() - client_cpu0;
+  stop.store(true);
+  for (auto& w : workers) w->th.join();
+
+  // Aggregate.
+  worker_stats st;
+  std::vector<nanos> lat, clat;
+  lat.reserve(expected);
+  nanos last_recv = 0;
+  std::size_t unique = 0;
+  for (auto& w : workers) {
+    st.delivered += w->st.delivered;
+    st.duplicated += w->st.duplicated;
+    st.unexpected += w->st.unexpected;
+    st.disconnects += w->st.disconnects;
+    st.bad_status += w->st.bad_status;
+    st.connect_errors += w->st.connect_errors;
+    st.connect_retries += w->st.connect_retries;
+    st.failed += w->st.failed;
+    st.parse_errors += w->st.parse_errors;
+    for (auto s : w->seen) unique += s != 0;
+    lat.insert(lat.end(), w->lat.begin(), w->lat.end());
+    clat.insert(clat.end(), w->connect_lat.begin(), w->connect_lat.end());
+    last_recv = std::max(last_recv, w->last_recv.load());
+  }
+  const std::size_t lost = expected - unique;
+  if (opt.per_event) {
+    std::vector<std::vector<nanos>> by_seq(opt.events);
+    for (auto& w : workers)
+      for (std::size_t k = 0; k < w->lat.size(); ++k) by_seq[w->lat_seq[k]].push_back(w->lat[k]);
+    for (std::size_t k = 0; k < opt.events; ++k) {
+      auto& v = by_seq[k];
+      const double mx = v.empty() ? 0 : static_cast<double>(*std::max_element(v.begin(), v.end())) / 1e6;
+      std::fprintf(stderr, "  event %4zu: %6zu deliveries, p50 %8.2f ms, p99 %8.2f ms, max %8.2f ms, publish rtt %.2f ms\n", k,
+                   v.size(), pct(v, 50), pct(v, 99), mx, k < pub_rtt.size() ? static_cast<double>(pub_rtt[k]) / 1e6 : 0.0);
+    }
+  }
+  const double span_s = static_cast<double>(std::max<nanos>(last_recv - t_pub0, 1)) / 1e9;
+  const double deliveries_per_s = static_cast<double>(st.delivered) / span_s;
+  const double connect_s = static_cast<double>(t_connected - t_connect0) / 1e9;
+  const double pub_rate = opt.events > 1 ? static_cast<double>(opt.events - 1) / (static_cast<double>(t_pub_last - t_pub0) / 1e9) : 0;
+  const double mem_per_conn = opened ? static_cast<double>(rss_idle - rss_before) / static_cast<double>(opened) : 0;
+  const bool valid = lost == 0 && st.duplicated == 0 && st.unexpected == 0 && opened == opt.clients && pub_errors == 0;
+
+  json_writer j;
+  j.str("server", opt.label);
+  j.num("clients", static_cast<double>(opt.clients));
+  j.num("events", static_cast<double>(opt.events));
+  j.num("rate", opt.rate);
+  j.num("size", static_cast<double>(opt.size));
+  j.num("threads", static_cast<double>(T));
+  j.num("connected", static_cast<double>(opened));
+  j.num("connect_errors", static_cast<double>(st.connect_errors));
+  j.num("connect_s", connect_s);
+  j.num("connect_p99_ms", pct(clat, 99));
+  j.num("probes", static_cast<double>(probes));
+  j.num("probed", static_cast<double>(probed));
+  j.num("expected", static_cast<double>(expected));
+  j.num("delivered", static_cast<double>(st.delivered));
+  j.num("lost", static_cast<double>(lost));
+  j.num("duplicated", static_cast<double>(st.duplicated));
+  j.num("unexpected", static_cast<double>(st.unexpected));
+  j.num("disconnects", static_cast<double>(st.disconnects));
+  j.num("publish_errors", pub_errors);
+  j.num("lat_p50_ms", pct(lat, 50));
+  j.num("lat_p90_ms", pct(lat, 90));
+  j.num("lat_p99_ms", pct(lat, 99));
+  j.num("lat_p999_ms", pct(lat, 99.9));
+  j.num("lat_max_ms", lat.empty() ? 0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6);
+  j.num("deliveries_per_s", std::round(deliveries_per_s));
+  j.num("delivery_span_s", span_s);
+  j.num("publish_rate", pub_rate);
+  j.num("publish_s", static_cast<double>(t_pub_end - t_pub0) / 1e9);
+  j.num("publish_rtt_p50_ms", pct(pub_rtt, 50));
+  j.num("publish_rtt_p99_ms", pct(pub_rtt, 99));
+  j.num("server_cpu_s", server_cpu);
+  j.num("client_cpu_s", client_cpu);
+  j.num("server_cpu_us_per_delivery", st.delivered ? server_cpu * 1e6 / static_cast<double>(st.delivered) : 0);
+  j.num("rss_before_kib", static_cast<double>(rss_before));
+  j.num("rss_idle_kib", static_cast<double>(rss_idle));
+  j.num("rss_end_kib", static_cast<double>(rss_end));
+  j.num("mem_per_conn_kib", std::round(mem_per_conn * 100) / 100);
+  j.boolean("valid", valid);
+  j.str("time", utc_now());
+  const std::string line = j.done();
+
+  std::fprintf(stderr,
+               "[%s] N=%zu M=%zu R=%g/s S=%zu: delivered %zu/%zu lost %zu dup %" PRIu64
+               " | latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms | %.0f deliveries/s | %.2f KiB/conn | "
+               "connect %.2f s | cpu: server %.2f s, client %.2f s%s\n",
+               opt.label.c_str(), opt.clients, opt.events, opt.rate, opt.size, static_cast<std::size_t>(st.delivered),
+               expected, lost, st.duplicated, pct(lat, 50), pct(lat, 90), pct(lat, 99),
+               lat.empty() ? 0.0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6,
+               deliveries_per_s, mem_per_conn, connect_s, server_cpu, client_cpu, valid ? "" : "  INVALID");
+  if (st.disconnects || st.connect_errors || st.unexpected || st.parse_errors || pub_errors)
+    std::fprintf(stderr,
+                 "[%s] disconnects %" PRIu64 ", connect errors %" PRIu64 " (failed %" PRIu64 ", bad status %" PRIu64
+                 "), unexpected %" PRIu64 ", parse errors %" PRIu64 ", publish errors %d\n",
+                 opt.label.c_str(), st.disconnects, st.connect_errors, st.failed, st.bad_status, st.unexpected,
+                 st.parse_errors, pub_errors);
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  if (!opt.json_file.empty()) {
+    std::ofstream out(opt.json_file, std::ios::app);
+    out << line << '\n';
+  }
+  return valid ? 0 : 1;
+}
