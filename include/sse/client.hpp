@@ -375,7 +375,7 @@ class client {
           rng_(std::random_device{}()) {
       for (const auto& [name, value] : options_.headers) {
         if (!detail::is_token(name)) throw std::invalid_argument("invalid header name '" + name + "'");
-        if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+        if (sse::detail::has_line_break_or_nul(value))
           throw std::invalid_argument("header '" + name + "' has a value with CR, LF or NUL");
       }
       if (detail::has_line_break_or_nul(options_.last_event_id))

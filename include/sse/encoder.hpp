@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,13 +25,25 @@ namespace sse {
 namespace detail {
 
 inline bool has_line_break_or_nul(std::string_view s) noexcept {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  // memchr is vectorised by the C library: several GB/s, where find_first_of walks byte by byte.
+  return std::memchr(s.data(), '\n', s.size()) || std::memchr(s.data(), '\r', s.size()) ||
+         std::memchr(s.data(), '\0', s.size());
+}
+
+/// The offset of the first CR or LF in `s`, or npos. CR is rare in practice, so look for LF first
+/// and then for a CR only before it.
+inline std::size_t find_line_break(std::string_view s) noexcept {
+  const void* lf = std::memchr(s.data(), '\n', s.size());
+  const std::size_t limit = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - s.data()) : s.size();
+  if (const void* cr = std::memchr(s.data(), '\r', limit))
+    return static_cast<std::size_t>(static_cast<const char*>(cr) - s.data());
+  return lf ? limit : std::string_view::npos;
 }
 
 /// Appends `prefix piece LF` for each piece of `text` split on CRLF, LF and lone CR.
 inline void append_split_lines(std::string& out, std::string_view prefix, std::string_view text) {
   for (;;) {
-    const std::size_t brk = text.find_first_of("\r\n");
+    const std::size_t brk = find_line_break(text);
     out.append(prefix);
     if (brk == std::string_view::npos) {
       out.append(text);

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,9 +91,16 @@ inline void append_utf8_sanitized(std::string& out, std::string_view in) {
 }
 
 inline bool is_ascii(std::string_view s) noexcept {
-  for (const char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
+  // Eight bytes at a time, without an early exit, so the compiler can vectorise it.
+  std::uint64_t acc = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    acc |= w;
+  }
+  for (; i < s.size(); ++i) acc |= static_cast<unsigned char>(s[i]);
+  return (acc & 0x8080808080808080ULL) == 0;
 }
 
 }  // namespace detail
@@ -119,7 +127,7 @@ class parser {
           continue;
         }
       }
-      const std::size_t brk = bytes.find_first_of("\r\n");
+      const std::size_t brk = detail::find_line_break(bytes);
       if (brk == std::string_view::npos) {
         if (line_.size() + bytes.size() > limits_.max_line_bytes) return fail(errc::line_too_long);
         line_.append(bytes);
