@@ -4,7 +4,7 @@
 # Installs what is missing itself (Debian packages, via sudo when not root). Idempotent.
 #
 # Environment: BUILD_ROOT (default ./build), FUZZ_SECONDS (default 30; 0 skips fuzzing),
-#              SSE_SKIP_SANITIZERS=1 to skip the sanitizer builds.
+#              SSE_SKIP_SANITIZERS=1 to skip the sanitizer builds, SSE_SKIP_BENCH=1 the quick benchmark.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$SSE_ROOT"
 
@@ -40,6 +40,14 @@ if [ "$FUZZ_SECONDS" != 0 ] && command -v clang++-14 >/dev/null 2>&1; then
   scripts/fuzz.sh "$FUZZ_SECONDS" || status=1
 fi
 
+# The short fan-out benchmark (about 500 clients, 100 events, sse-hub against the floor): prints
+# the table; fails only on lost or duplicated events, never on times.
+if [ "${SSE_SKIP_BENCH:-0}" != 1 ]; then
+  log "run: quick fan-out benchmark"
+  benchmarks/run.sh "$BUILD_ROOT/test" --quick || status=1
+fi
+
+# Last, so that the run ends with CTest's summary line.
 log "run: full test suite"
 (cd "$BUILD_ROOT/test" && ctest -j "$JOBS" --output-on-failure) || status=1
 exit $status
