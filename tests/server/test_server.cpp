@@ -116,7 +116,9 @@ TEST_CASE("resume with Last-Event-ID is exact at the boundary while publishing c
   go = false;
   REQUIRE(ids.size() == 2000);
   REQUIRE(first.wait_events(2000, 10s));
-  for (auto& [k, sub] : resumed) {
+  for (auto& entry : resumed) {  // not a structured binding: clang 14 cannot capture one (CAPTURE)
+    const std::size_t k = entry.first;
+    auto& sub = entry.second;
     CAPTURE(k);
     REQUIRE(sub->wait_events(2000 - k - 1, 10s));
     const auto& evs = sub->events();
