@@ -154,7 +154,44 @@ namespace detail {
 struct rt_subscriber {
   std::shared_ptr<stream_base> stream;
   std::uint64_t next_seq = 0;
-  std::uint64_t id = 0;
+  std::uint32_t slot = 0;  ///< stable handle: rt_shard_subscribers::where_[slot] is its index
+};
+
+/// One shard's subscribers of a topic: a dense vector (walked per event) with O(1) removal by a
+/// stable slot (swap with the last). Walk order across streams is not kept; each stream's own
+/// delivery order is (every event is one walk, in publish order).
+class rt_shard_subscribers {
+ public:
+  std::uint32_t add(std::shared_ptr<stream_base> s, std::uint64_t next_seq) {
+    std::uint32_t slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<std::uint32_t>(where_.size());
+      where_.push_back(0);
+    }
+    where_[slot] = static_cast<std::uint32_t>(subs_.size());
+    subs_.push_back(rt_subscriber{std::move(s), next_seq, slot});
+    return slot;
+  }
+  void remove(std::uint32_t slot) {
+    const std::uint32_t i = where_[slot];
+    if (i + 1 != subs_.size()) {
+      subs_[i] = std::move(subs_.back());
+      where_[subs_[i].slot] = i;
+    }
+    subs_.pop_back();
+    free_.push_back(slot);
+  }
+  std::size_t size() const noexcept { return subs_.size(); }
+  auto begin() noexcept { return subs_.begin(); }
+  auto end() noexcept { return subs_.end(); }
+
+ private:
+  std::vector<rt_subscriber> subs_;
+  std::vector<std::uint32_t> where_;  // slot -> index in subs_
+  std::vector<std::uint32_t> free_;   // slots to reuse
 };
 
 struct rt_topic {
@@ -170,7 +207,7 @@ struct rt_topic {
   bool sealed = false;                // guarded by mu
   std::optional<std::chrono::milliseconds> seal_retry;  // guarded by mu
   // local[i] is touched only on shard i's executor (and registration also holds mu).
-  std::vector<std::vector<rt_subscriber>> local;
+  std::vector<rt_shard_subscribers> local;
 };
 
 }  // namespace detail
@@ -188,7 +225,6 @@ class hub {
     };
     std::array<stripe, stripes> map;
     std::atomic<std::size_t> topic_count{0};
-    std::atomic<std::uint64_t> next_sub_id{1};
     std::atomic<std::size_t> round_robin{0};
   };
 
@@ -285,11 +321,15 @@ class hub {
       t->log.append(seq, enc);
       for (std::size_t i = 0; i < t->counts.size(); ++i) {
         if (t->counts[i] == 0) continue;
-        asio::post(core_->shards[i], [t, i, seq, enc] {
+        asio::post(core_->shards[i], [t, i, seq, enc, multi = t->counts.size() > 1] {
+          // With several shards, each takes its own reference count on the event (an aliasing
+          // pointer to it), so the per-subscriber copies below never bounce one counter's cache
+          // line between the shards' threads.
+          const shared_event local = multi ? shared_event(std::make_shared<shared_event>(enc), enc.get()) : enc;
           for (auto& sub : t->local[i]) {
             if (seq < sub.next_seq) continue;  // already in its replay
             sub.next_seq = seq + 1;
-            sub.stream->send(enc);
+            sub.stream->deliver_local(local);  // this is the stream's executor: no dispatch needed
           }
         });
       }
@@ -516,8 +556,8 @@ class hub {
   static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::rt_topic> t,
                            std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last) {
     if (s->is_closed()) return;
-    const std::uint64_t sub_id = c->next_sub_id.fetch_add(1, std::memory_order_relaxed);
     resume_result r;
+    std::uint32_t slot = 0;
     bool sealed = false;
     std::optional<std::chrono::milliseconds> seal_retry;
     {
@@ -530,7 +570,7 @@ class hub {
       }
       r = t->log.since(last);
       t->counts[shard] += 1;
-      t->local[shard].push_back(detail::rt_subscriber{s, r.head + 1, sub_id});
+      slot = t->local[shard].add(s, r.head + 1);
     }
     std::size_t from_store = 0;
     if (c->opts.store && r.status == resume_status::reset && r.reason == reset_reason::too_old)
@@ -556,17 +596,12 @@ class hub {
     if (!rep.empty()) s->replay(std::move(rep));
     if (sealed) s->close(seal_retry);  // after the replay: the stream ends once it is written
     std::weak_ptr<detail::rt_topic> wt = t;
-    s->on_close([wt, shard, sub_id](std::error_code) {
+    s->on_close([wt, shard, slot](std::error_code) {  // runs once, on the shard: O(1)
       auto t = wt.lock();
       if (!t) return;
       std::lock_guard lk(t->mu);
-      auto& v = t->local[shard];
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v[i].id != sub_id) continue;
-        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
-        t->counts[shard] -= 1;
-        break;
-      }
+      t->local[shard].remove(slot);
+      t->counts[shard] -= 1;
     });
     if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
   }

@@ -818,14 +818,35 @@ class server::connection final : public server::closable,
     start_stream(req, std::move(sub), origin);
   }
 
+  /// The response head for (HTTP/1.x minor version, CORS origin), built once and shared by every
+  /// stream with the same pair (a small per-thread cache: no lock; a head is a pure function of both).
+  static std::shared_ptr<const std::string> shared_sse_head(int version_minor, const std::string& origin,
+                                                            std::error_code& ec) {
+    struct entry {
+      int version_minor;
+      std::string origin;
+      std::shared_ptr<const std::string> head;
+    };
+    static constexpr std::size_t max_entries = 16;
+    thread_local std::vector<entry> cache;
+    for (const auto& e : cache)
+      if (e.version_minor == version_minor && e.origin == origin) return e.head;
+    http::sse_head_options ho;
+    ho.version_minor = version_minor;
+    ho.allow_origin = origin;
+    auto head = std::make_shared<const std::string>(http::sse_response_head(ho, ec));
+    if (ec) return nullptr;
+    if (cache.size() >= max_entries) cache.erase(cache.begin());  // many origins ("*" echoing): oldest out
+    cache.push_back(entry{version_minor, origin, head});
+    return head;
+  }
+
   void start_stream(const http::request& req, subscription sub, const std::string& origin) {
     if (state_->stopping.load()) return respond_error(503, "server shutting down, retry later");
     stream_options so = srv_.opts_.stream;
-    http::sse_head_options ho;
-    ho.version_minor = req.version_minor;
-    ho.allow_origin = origin;
     std::error_code ec;
-    so.head = http::sse_response_head(ho, ec);
+    so.head.clear();
+    so.shared_head = shared_sse_head(req.version_minor, origin, ec);
     if (ec) return respond_error(500, ec.message());
     so.body_framing = req.version_minor == 0 ? framing::close_delimited : framing::chunked;
     const std::string last = sub.last_event_id ? *sub.last_event_id : req.last_event_id().value_or("");

@@ -35,10 +35,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -113,6 +113,9 @@ enum class overflow_policy {
 /// Per-connection configuration.
 struct stream_options {
   std::string head = {};                                  ///< response head bytes, written first, unframed
+  /// The same, shared by many streams (one immutable buffer); takes precedence over `head`. Either
+  /// is released by the stream once it has been written (options().head is then empty).
+  std::shared_ptr<const std::string> shared_head = {};
   framing body_framing = framing::chunked;                ///< framing of everything after the head
   std::optional<std::string> initial_comment = std::string("ok");  ///< `: ok`, flushed at once; nullopt = none
   std::optional<std::chrono::milliseconds> retry = {};    ///< `retry:` hint after the initial comment
@@ -167,6 +170,12 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     asio::dispatch(ex_, [self = shared_from_this(), ev = std::move(ev)]() mutable {
       self->enqueue(item{std::move(ev), kind::event, true});
     });
+  }
+
+  /// Queues a shared encoded event (live) directly, like send(), without dispatching: for fan-out
+  /// loops (sse::hub) that already run on this stream's executor. Call ONLY on the stream's executor.
+  void deliver_local(const shared_event& ev) {
+    if (ev) enqueue(item{ev, kind::event, true});
   }
 
   /// Encodes and queues one event; throws sse::invalid_event on a bad type or id.
@@ -259,8 +268,16 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   void write_done(std::error_code ec, std::size_t n) {
     in_flight_ = false;
-    bytes_written_.fetch_add(n, std::memory_order_relaxed);
+    bump(bytes_written_, n);
     if (opts_.metrics) metrics::add(opts_.metrics->bytes_written, n);
+    if (head_in_flight_) {  // written (or failed): the head is never needed again
+      head_in_flight_ = false;
+      opts_.shared_head.reset();
+      std::string().swap(opts_.head);
+      // The first write's vectors are small and idle streams may stay idle: give them back.
+      std::vector<asio::const_buffer>().swap(bufs_);
+      release_inflight_after_ = true;  // once its items were counted below
+    }
     if (state_.load(std::memory_order_relaxed) == state::closed) {
       inflight_.clear();
       return;
@@ -272,29 +289,34 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
       abort_with(ec);
       return;
     }
-    writes_.fetch_add(1, std::memory_order_relaxed);
-    last_write_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    bump(writes_, std::uint64_t{1});
+    const clock::time_point now = clock::now();  // the one clock read of this write cycle
+    last_write_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     std::uint64_t events = 0, pings = 0;
     for (const auto& it : inflight_) {
       if (it.k == kind::event) ++events;
       else if (it.k == kind::ping) ++pings;
     }
-    events_sent_.fetch_add(events, std::memory_order_relaxed);
-    pings_sent_.fetch_add(pings, std::memory_order_relaxed);
+    if (events) bump(events_sent_, events);
+    if (pings) bump(pings_sent_, pings);
     if (opts_.metrics) {
-      metrics::add(opts_.metrics->events_delivered, events);
-      metrics::add(opts_.metrics->pings_sent, pings);
+      if (events) metrics::add(opts_.metrics->events_delivered, events);
+      if (pings) metrics::add(opts_.metrics->pings_sent, pings);
     }
-    queued_.fetch_sub(inflight_live_bytes_, std::memory_order_relaxed);
+    if (inflight_live_bytes_) bump_down(queued_, inflight_live_bytes_);
     inflight_live_bytes_ = 0;
     inflight_.clear();
+    if (release_inflight_after_) {
+      release_inflight_after_ = false;
+      std::vector<item>().swap(inflight_);
+    }
     if (final_sent_) {
       state_.store(state::closed, std::memory_order_release);
       close_transport();
       finish({}, true);
       return;
     }
-    maybe_write();
+    maybe_write(now);
   }
 
   /// The watch read completed: any error (EOF included) means the peer is gone.
@@ -312,6 +334,23 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     kind k;
     bool counted;  ///< counted in the live queue bound
   };
+  /// State of the drop policy's pending gap marker; allocated only once something was dropped.
+  struct gap_state {
+    std::uint64_t skipped = 0;
+    std::string first, last, text;
+  };
+
+  /// Counters have one writer (this executor) and readers anywhere: no locked read-modify-write.
+  template <class T, class U>
+  static void bump(std::atomic<T>& a, U n) noexcept {
+    a.store(a.load(std::memory_order_relaxed) + static_cast<T>(n), std::memory_order_relaxed);
+  }
+  template <class T, class U>
+  static void bump_down(std::atomic<T>& a, U n) noexcept {
+    a.store(a.load(std::memory_order_relaxed) - static_cast<T>(n), std::memory_order_relaxed);
+  }
+
+  const std::string& head_bytes() const noexcept { return opts_.shared_head ? *opts_.shared_head : opts_.head; }
 
   void do_start() {
     if (state_.load(std::memory_order_relaxed) != state::idle) return;
@@ -326,7 +365,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     if (opts_.retry) (void)encode_retry_to(pre, *opts_.retry);
     if (opts_.padding > 0) encode_padding_to(pre, opts_.padding);
     if (!pre.empty()) preamble_ = make_shared_event(std::move(pre));
-    head_pending_ = !opts_.head.empty();
+    head_pending_ = !head_bytes().empty();
     start_watch();
     maybe_write();
   }
@@ -368,6 +407,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     replay_pos_ = 0;
     preamble_.reset();
     gap_pending_ = false;
+    gap_.reset();
     queued_.store(0, std::memory_order_relaxed);
     close_transport();  // the write in flight (if any) completes with an error; inflight_ lives until then
     finish(ec, st != state::idle);
@@ -384,7 +424,8 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   }
 
   void add_queued(std::size_t n) {
-    const std::size_t now = queued_.fetch_add(n, std::memory_order_relaxed) + n;
+    const std::size_t now = queued_.load(std::memory_order_relaxed) + n;
+    queued_.store(now, std::memory_order_relaxed);
     if (now > max_queued_seen_.load(std::memory_order_relaxed)) max_queued_seen_.store(now, std::memory_order_relaxed);
   }
 
@@ -420,7 +461,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   void drop_backlog() {
     for (const auto& it : queue_) {
-      if (it.counted) queued_.fetch_sub(it.ev->bytes.size(), std::memory_order_relaxed);
+      if (it.counted) bump_down(queued_, it.ev->bytes.size());
       if (it.k == kind::event) note_skipped(*it.ev);
     }
     queue_.clear();
@@ -428,29 +469,30 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   }
 
   void note_skipped(const encoded_event& ev) {
-    ++gap_skipped_;
-    events_dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (!gap_) gap_ = std::make_unique<gap_state>();
+    ++gap_->skipped;
+    bump(events_dropped_, std::uint64_t{1});
     if (opts_.metrics) metrics::add(opts_.metrics->events_dropped);
     if (!ev.id.empty()) {
-      if (gap_first_.empty()) gap_first_ = ev.id;
-      gap_last_ = ev.id;
+      if (gap_->first.empty()) gap_->first = ev.id;
+      gap_->last = ev.id;
     }
   }
 
   /// (Re)builds the pending gap marker from the skipped counters; its bytes count in the bound.
   void rebuild_gap() {
-    if (gap_skipped_ == 0) return;
-    queued_.fetch_sub(gap_text_.size(), std::memory_order_relaxed);
-    std::string data = "{\"skipped\":" + std::to_string(gap_skipped_);
-    if (!gap_first_.empty()) {
+    if (!gap_ || gap_->skipped == 0) return;
+    bump_down(queued_, gap_->text.size());
+    std::string data = "{\"skipped\":" + std::to_string(gap_->skipped);
+    if (!gap_->first.empty()) {
       data.append(",\"first\":");
-      detail::rt_json_string_to(data, gap_first_);
+      detail::rt_json_string_to(data, gap_->first);
       data.append(",\"last\":");
-      detail::rt_json_string_to(data, gap_last_);
+      detail::rt_json_string_to(data, gap_->last);
     }
     data.push_back('}');
-    gap_text_ = encode(event{.type = "gap", .data = std::move(data)});
-    add_queued(gap_text_.size());
+    gap_->text = encode(event{.type = "gap", .data = std::move(data)});
+    add_queued(gap_->text.size());
     gap_pending_ = true;
   }
 
@@ -461,16 +503,18 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     inflight_.push_back(item{std::move(ev), k, counted});
   }
 
-  /// Starts the next gathered write if none is in flight and something is due.
-  void maybe_write() {
+  /// Starts the next gathered write if none is in flight and something is due. `now`: the current
+  /// time if the caller has just read it (else read here, only when a write starts).
+  void maybe_write(clock::time_point now = {}) {
     const auto st = state_.load(std::memory_order_relaxed);
     if (in_flight_ || st == state::idle || st == state::closed) return;
     bufs_.clear();
     inflight_.clear();
     inflight_live_bytes_ = 0;
     if (head_pending_) {
-      bufs_.push_back(asio::buffer(opts_.head));
+      bufs_.push_back(asio::buffer(head_bytes()));
       head_pending_ = false;
+      head_in_flight_ = true;
     }
     const bool chunked = opts_.body_framing == framing::chunked;
     const std::size_t chunk_slot = bufs_.size();
@@ -488,20 +532,14 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
       replay_.clear();
       replay_pos_ = 0;
       if (gap_pending_) {
-        gaps_.fetch_add(1, std::memory_order_relaxed);
+        bump(gaps_, std::uint64_t{1});
         if (opts_.metrics) metrics::add(opts_.metrics->gaps);
-        take(make_shared_event(std::move(gap_text_)), kind::control, true, body);
-        gap_text_.clear();
+        take(make_shared_event(std::move(gap_->text)), kind::control, true, body);
+        gap_.reset();
         gap_pending_ = false;
-        gap_skipped_ = 0;
-        gap_first_.clear();
-        gap_last_.clear();
       }
-      while (!queue_.empty()) {
-        item& it = queue_.front();
-        take(std::move(it.ev), it.k, it.counted, body);
-        queue_.pop_front();
-      }
+      for (item& it : queue_) take(std::move(it.ev), it.k, it.counted, body);
+      queue_.clear();  // keeps its capacity for the next batch
     }
     if (chunked) {
       if (body > 0) {
@@ -524,7 +562,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
       return;
     }
     in_flight_ = true;
-    write_started_ = clock::now();
+    write_started_ = now == clock::time_point{} ? clock::now() : now;
     do_write(bufs_);
   }
 
@@ -533,12 +571,14 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   std::atomic<state> state_{state::idle};
 
   bool head_pending_ = false;
+  bool head_in_flight_ = false;
+  bool release_inflight_after_ = false;
   bool in_flight_ = false;
   bool final_sent_ = false;
   shared_event preamble_;
   std::vector<shared_event> replay_;
   std::size_t replay_pos_ = 0;
-  std::deque<item> queue_;
+  std::vector<item> queue_;  ///< live FIFO; always drained whole, so no head index; no allocation while empty
   std::vector<item> inflight_;
   std::size_t inflight_live_bytes_ = 0;
   std::vector<asio::const_buffer> bufs_;
@@ -546,8 +586,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   clock::time_point write_started_{};
 
   bool gap_pending_ = false;
-  std::uint64_t gap_skipped_ = 0;
-  std::string gap_first_, gap_last_, gap_text_;
+  std::unique_ptr<gap_state> gap_;
 
   std::error_code close_reason_;
   std::vector<std::function<void(std::error_code)>> close_listeners_;
@@ -585,7 +624,9 @@ class basic_stream final : public stream_base {
   std::shared_ptr<basic_stream> self() { return std::static_pointer_cast<basic_stream>(shared_from_this()); }
 
   void do_write(const std::vector<asio::const_buffer>& bufs) override {
-    asio::async_write(transport_, bufs,
+    // A span, not the vector: the write operation keeps a copy of its buffer sequence, and copying
+    // a vector would allocate on every write. `bufs` stays untouched until write_done.
+    asio::async_write(transport_, std::span<const asio::const_buffer>(bufs.data(), bufs.size()),
                       [self = self()](std::error_code ec, std::size_t n) { self->write_done(ec, n); });
   }
 
@@ -614,7 +655,7 @@ class basic_stream final : public stream_base {
   }
 
   Transport transport_;
-  char read_buf_[256] = {};
+  char read_buf_[32] = {};  ///< discard buffer: the read only notices the peer closing
 };
 
 }  // namespace sse

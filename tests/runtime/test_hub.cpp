@@ -214,4 +214,57 @@ TEST_SUITE("runtime.hub") {
     f.run();
     CHECK(f.ts[0].data().rfind(": ping ", 0) == 0);
   }
+  TEST_CASE("unsubscribing in any order (O(1) removal) keeps every other stream's delivery exact") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    constexpr int n = 60;
+    for (int i = 0; i < n; ++i) hub.subscribe(f.stream(), "t");
+    f.run();
+    std::vector<std::string> expected(n);
+    std::vector<bool> open(n, true);
+    auto publish = [&](int k) {
+      const std::string id = hub.publish("t", sse::event{.data = std::to_string(k)});
+      for (std::size_t i = 0; i < expected.size(); ++i)
+        if (open[i]) expected[i] += wire(id, std::to_string(k));
+    };
+    int k = 0;
+    for (int round = 0; round < 4; ++round) {
+      publish(++k);
+      publish(++k);
+      f.run();
+      // close a scattered set: the last, the first open, every 7th from a moving offset
+      std::vector<int> victims{n - 1 - round};
+      for (int i = round; i < n; i += 7) victims.push_back(i);
+      for (const int v : victims)
+        if (open[static_cast<std::size_t>(v)]) {
+          open[static_cast<std::size_t>(v)] = false;
+          f.streams[static_cast<std::size_t>(v)]->abort();
+        }
+      publish(++k);  // published before the close listeners ran: still delivered to the others
+      f.run();
+    }
+    // new subscribers reuse freed slots; one resumes from the middle (exact boundary)
+    const std::size_t late = f.streams.size();
+    hub.subscribe(f.stream(), "t");
+    hub.subscribe(f.stream(), "t", "ep-5");
+    expected.push_back("");
+    expected.push_back("");
+    open.push_back(true);
+    open.push_back(true);
+    for (int j = 6; j <= k; ++j) expected[late + 1] += wire(fmt::format("ep-{}", j), std::to_string(j));
+    f.run();
+    publish(++k);
+    f.streams[late]->abort();
+    open[late] = false;
+    f.run();
+    publish(++k);
+    f.run();
+    std::size_t still_open = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      CHECK(f.ts[i].data() == expected[i]);
+      CHECK(f.streams[i]->is_closed() == !open[i]);
+      still_open += open[i] ? 1 : 0;
+    }
+    CHECK(f.m.connections_open == static_cast<std::int64_t>(still_open));
+  }
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <fmt/format.h>
 
 #include <memory>
@@ -320,5 +321,59 @@ TEST_SUITE("runtime.stream") {
     s->send_comment("a\nb");
     h.run();
     CHECK(t.data() == ":\n: a\n: b\n");
+  }
+  TEST_CASE("shared head: one buffer for many streams, written first, released once written") {
+    harness h;
+    auto shared = std::make_shared<const std::string>(head);
+    auto [a, at] = h.make({.head = "ignored\r\n\r\n", .shared_head = shared, .initial_comment = std::nullopt});
+    auto [b, bt] = h.make({.shared_head = shared, .initial_comment = std::nullopt});
+    CHECK(shared.use_count() == 3);
+    a->start();
+    b->start();
+    h.run();
+    CHECK(at.data() == head);
+    CHECK(bt.data() == head);
+    CHECK(shared.use_count() == 1);  // both released it after writing it
+    a->send(ev50(1));
+    h.run();
+    CHECK(at.data() == head + chunk(ev50(1)->bytes));
+
+    auto [c, ct] = h.make({.head = head});  // a plain string head is released too
+    c->start();
+    h.run();
+    CHECK(ct.data() == head + chunk(": ok\n"));
+    CHECK(c->options().head.empty());
+
+    auto [d, dt] = h.make({.shared_head = shared}, {.fail_write = 1});  // a failed head write releases it as well
+    d->start();
+    h.run();
+    CHECK(d->is_closed());
+    CHECK(shared.use_count() == 1);
+  }
+
+  TEST_CASE("deliver_local on the executor queues like send(): order kept, gathered, bound applied") {
+    harness h;
+    auto [s, t] = h.make({.head = head, .initial_comment = std::nullopt, .max_queued_bytes = 120}, {.stalled = true});
+    s->start();
+    h.run();  // the head write is held
+    asio::post(h.ioc, [s = s] {
+      s->deliver_local(ev50(1));
+      s->deliver_local(nullptr);  // ignored, like send()
+      s->deliver_local(ev50(2));
+    });
+    h.run();
+    CHECK(s->stats().queued_bytes == 100);
+    t.release();
+    h.run();
+    CHECK(t.data() == head + chunk(ev50(1)->bytes + ev50(2)->bytes));
+    CHECK(s->stats().events_sent == 2);
+    CHECK(s->stats().queued_bytes == 0);
+    t.stall();
+    asio::post(h.ioc, [s = s] {
+      for (int i = 3; i <= 6; ++i) s->deliver_local(ev50(i));  // 3 goes out, 4 queues, 5 passes the bound
+    });
+    h.run();
+    CHECK(s->is_closed());
+    CHECK(h.m.slow_consumer_disconnects == 1);
   }
 }
