@@ -3,6 +3,7 @@
 //   POST /publish/{topic}   body = event data, ?event=type; answers 202 {"id":"..."}
 //   GET  /metrics, /healthz
 // With --redis URL, several instances share their topics through Redis Streams.
+#include "../common/cli.hpp"
 #include <sse/server.hpp>
 #ifdef SSE_HUB_HAS_REDIS
 #include <sse/redis/broker.hpp>
@@ -56,27 +57,7 @@ options:
   --help                   this text
 )";
 
-[[noreturn]] void die(const std::string& msg) {
-  fmt::print(stderr, "sse-hub: {}\n(see sse-hub --help)\n", msg);
-  std::exit(2);
-}
-
-template <class T>
-T number(std::string_view flag, std::string_view v) {
-  T out{};
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc{} || p != v.data() + v.size()) die(fmt::format("{} takes a number, not '{}'", flag, v));
-  return out;
-}
-
-sse::log_level parse_level(std::string_view v) {
-  if (v == "trace") return sse::log_level::trace;
-  if (v == "debug") return sse::log_level::debug;
-  if (v == "info") return sse::log_level::info;
-  if (v == "warn") return sse::log_level::warn;
-  if (v == "error") return sse::log_level::error;
-  die(fmt::format("unknown log level '{}'", v));
-}
+const sse_example::cli args{"sse-hub"};
 
 }  // namespace
 
@@ -90,43 +71,43 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) die(fmt::format("{} needs a value", flag));
+      if (i + 1 >= argc) args.die(fmt::format("{} needs a value", flag));
       return argv[++i];
     };
     if (flag == "--help" || flag == "-h") {
       std::fputs(usage, stdout);
       return 0;
     } else if (flag == "--bind") opts.bind = value();
-    else if (flag == "--port") opts.port = number<unsigned short>(flag, value());
+    else if (flag == "--port") opts.port = args.number<unsigned short>(flag, value());
     else if (flag == "--unix") opts.unix_path = value();
-    else if (flag == "--threads") opts.threads = number<std::size_t>(flag, value());
+    else if (flag == "--threads") opts.threads = args.number<std::size_t>(flag, value());
     else if (flag == "--ping-interval") {
-      const double s = number<double>(flag, value());
-      if (s <= 0) die("--ping-interval must be positive");
+      const double s = args.number<double>(flag, value());
+      if (s <= 0) args.die("--ping-interval must be positive");
       keepalive.interval = std::chrono::milliseconds(static_cast<long long>(s * 1000));
     } else if (flag == "--ping-form") {
       const auto v = value();
       if (v == "comment") keepalive.form = sse::ping_form::comment;
       else if (v == "event") keepalive.form = sse::ping_form::event;
-      else die(fmt::format("--ping-form is comment or event, not '{}'", v));
-    } else if (flag == "--history") opts.hub.log.max_events = number<std::size_t>(flag, value());
-    else if (flag == "--history-bytes") opts.hub.log.max_bytes = number<std::size_t>(flag, value());
-    else if (flag == "--max-queue-bytes") opts.stream.max_queued_bytes = number<std::size_t>(flag, value());
+      else args.die(fmt::format("--ping-form is comment or event, not '{}'", v));
+    } else if (flag == "--history") opts.hub.log.max_events = args.number<std::size_t>(flag, value());
+    else if (flag == "--history-bytes") opts.hub.log.max_bytes = args.number<std::size_t>(flag, value());
+    else if (flag == "--max-queue-bytes") opts.stream.max_queued_bytes = args.number<std::size_t>(flag, value());
     else if (flag == "--slow-policy") {
       const auto v = value();
       if (v == "disconnect") opts.stream.on_overflow = sse::overflow_policy::disconnect;
       else if (v == "drop") opts.stream.on_overflow = sse::overflow_policy::drop;
-      else die(fmt::format("--slow-policy is disconnect or drop, not '{}'", v));
-    } else if (flag == "--retry") opts.stream.retry = std::chrono::milliseconds(number<long long>(flag, value()));
-    else if (flag == "--padding") opts.stream.padding = number<std::size_t>(flag, value());
-    else if (flag == "--max-connections") opts.max_connections = number<std::size_t>(flag, value());
-    else if (flag == "--max-body-bytes") opts.max_body_bytes = number<std::size_t>(flag, value());
+      else args.die(fmt::format("--slow-policy is disconnect or drop, not '{}'", v));
+    } else if (flag == "--retry") opts.stream.retry = std::chrono::milliseconds(args.number<long long>(flag, value()));
+    else if (flag == "--padding") opts.stream.padding = args.number<std::size_t>(flag, value());
+    else if (flag == "--max-connections") opts.max_connections = args.number<std::size_t>(flag, value());
+    else if (flag == "--max-body-bytes") opts.max_body_bytes = args.number<std::size_t>(flag, value());
     else if (flag == "--publish-token") publish_token = value();
     else if (flag == "--allow-origin") opts.allow_origins.emplace_back(value());
-    else if (flag == "--log-level") min_level = parse_level(value());
+    else if (flag == "--log-level") min_level = args.log_level(value());
     else if (flag == "--redis") redis_url = value();
     else if (flag == "--redis-prefix") redis_prefix = value();
-    else die(fmt::format("unknown option '{}'", flag));
+    else args.die(fmt::format("unknown option '{}'", flag));
   }
   opts.hub.keepalive = keepalive;
   opts.on_log = [min_level](sse::log_level level, std::string_view msg) {
@@ -144,7 +125,7 @@ int main(int argc, char** argv) {
     std::error_code ec;
     sse::redis::broker_options bo;
     bo.server = sse::redis::parse_url(redis_url, ec);
-    if (ec) die(fmt::format("--redis: {}", ec.message()));
+    if (ec) args.die(fmt::format("--redis: {}", ec.message()));
     if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
     bo.prefix = redis_prefix;
     bo.max_len = opts.hub.log.max_events;
@@ -152,7 +133,7 @@ int main(int argc, char** argv) {
                                                   sse::redis::to_display_url(bo.server), bo.prefix));
     opts.hub.broker = sse::redis::broker::create(std::move(bo));
 #else
-    die("--redis: this sse-hub was built without Redis support (install libhiredis-dev and rebuild)");
+    args.die("--redis: this sse-hub was built without Redis support (install libhiredis-dev and rebuild)");
 #endif
   }
 

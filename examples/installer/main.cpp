@@ -1,5 +1,6 @@
 // sse-installer: live install logs over Server-Sent Events that survive proxies and restarts.
 // See examples/installer/README.md.
+#include "../common/cli.hpp"
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -45,27 +46,7 @@ options:
   --help               this text
 )";
 
-[[noreturn]] void die(const std::string& msg) {
-  fmt::print(stderr, "sse-installer: {}\n(see sse-installer --help)\n", msg);
-  std::exit(2);
-}
-
-template <class T>
-T number(std::string_view flag, std::string_view v) {
-  T out{};
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc{} || p != v.data() + v.size()) die(fmt::format("{} takes a number, not '{}'", flag, v));
-  return out;
-}
-
-sse::log_level parse_level(std::string_view v) {
-  if (v == "trace") return sse::log_level::trace;
-  if (v == "debug") return sse::log_level::debug;
-  if (v == "info") return sse::log_level::info;
-  if (v == "warn") return sse::log_level::warn;
-  if (v == "error") return sse::log_level::error;
-  die(fmt::format("unknown log level '{}'", v));
-}
+const sse_example::cli args{"sse-installer"};
 
 }  // namespace
 
@@ -76,35 +57,35 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) die(fmt::format("{} needs a value", flag));
+      if (i + 1 >= argc) args.die(fmt::format("{} needs a value", flag));
       return argv[++i];
     };
     if (flag == "--help" || flag == "-h") {
       std::fputs(usage, stdout);
       return 0;
     } else if (flag == "--bind") o.bind = value();
-    else if (flag == "--port") o.port = number<unsigned short>(flag, value());
-    else if (flag == "--threads") o.threads = std::max<std::size_t>(1, number<std::size_t>(flag, value()));
+    else if (flag == "--port") o.port = args.number<unsigned short>(flag, value());
+    else if (flag == "--threads") o.threads = std::max<std::size_t>(1, args.number<std::size_t>(flag, value()));
     else if (flag == "--data-dir") o.data_dir = value();
     else if (flag == "--catalog") o.catalog_file = value();
     else if (flag == "--web-dir") o.web_dir = value();
     else if (flag == "--log-dir") o.log_dir = value();
     else if (flag == "--ping-interval") {
-      const double s = number<double>(flag, value());
-      if (!(s > 0)) die("--ping-interval must be positive");
+      const double s = args.number<double>(flag, value());
+      if (!(s > 0)) args.die("--ping-interval must be positive");
       o.ping_interval = std::chrono::milliseconds(std::max(1LL, static_cast<long long>(s * 1000)));
     } else if (flag == "--ping-form") {
       const auto v = value();
       if (v == "comment") o.ping_form = sse::ping_form::comment;
       else if (v == "event") o.ping_form = sse::ping_form::event;
-      else die(fmt::format("--ping-form is event or comment, not '{}'", v));
+      else args.die(fmt::format("--ping-form is event or comment, not '{}'", v));
     } else if (flag == "--token") {
       o.token = value();
-      if (o.token.empty()) die("--token must not be empty");
-    } else if (flag == "--log-level") o.log_level = parse_level(value());
-    else if (flag == "--step-delay") o.step_delay = std::chrono::milliseconds(number<unsigned>(flag, value()));
+      if (o.token.empty()) args.die("--token must not be empty");
+    } else if (flag == "--log-level") o.log_level = args.log_level(value());
+    else if (flag == "--step-delay") o.step_delay = std::chrono::milliseconds(args.number<unsigned>(flag, value()));
     else if (flag == "--quiet") o.echo_log = false;
-    else die(fmt::format("unknown option '{}'", flag));
+    else args.die(fmt::format("unknown option '{}'", flag));
   }
   try {
     installer::app app(o);
