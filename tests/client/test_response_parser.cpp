@@ -6,7 +6,6 @@
 #include <ostream>
 
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -371,14 +370,4 @@ TEST_CASE("chunked decoder: a large body in large chunks is passed through witho
   CHECK_FALSE(r.ec);
   CHECK(r.done);
   CHECK(r.body == payload);
-}
-
-TEST_CASE("sans-io: response_parser.hpp and url.hpp do not include Asio") {
-  for (const char* file : {"/include/sse/http/response_parser.hpp", "/include/sse/url.hpp"}) {
-    std::ifstream in(std::string(SSE_SOURCE_DIR) + file);
-    REQUIRE(in.good());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(text.find("#include <asio") == std::string::npos);
-    CHECK(text.find("#include \"asio") == std::string::npos);
-  }
 }
