@@ -112,16 +112,7 @@ class stream_reader {
     if (!chunked_) {
       fresh.swap(raw_);
     } else {
-      for (;;) {
-        const auto crlf = raw_.find("\r\n");
-        if (crlf == std::string::npos) break;
-        const std::size_t size = std::stoul(raw_.substr(0, crlf), nullptr, 16);
-        if (raw_.size() < crlf + 2 + size + 2) break;
-        if (raw_.compare(crlf + 2 + size, 2, "\r\n") != 0) throw std::runtime_error("bad chunk framing");
-        if (size == 0) ended_ = true;
-        fresh.append(raw_, crlf + 2, size);
-        raw_.erase(0, crlf + 2 + size + 2);
-      }
+      sse_test::take_chunks(raw_, fresh, ended_);
     }
     if (inflating_) fresh = inflate_some(fresh);
     body_ += fresh;

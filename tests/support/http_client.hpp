@@ -153,6 +153,20 @@ inline std::string publish(unsigned short port, std::string_view topic, std::str
   return r.body.substr(p + 6, r.body.find('"', p + 6) - p - 6);
 }
 
+/// Moves every complete chunk of a chunked body from `raw` to `out`; sets `ended` at the last chunk.
+inline void take_chunks(std::string& raw, std::string& out, bool& ended) {
+  for (;;) {
+    const auto crlf = raw.find("\r\n");
+    if (crlf == std::string::npos) return;
+    const std::size_t size = std::stoul(raw.substr(0, crlf), nullptr, 16);
+    if (raw.size() < crlf + 2 + size + 2) return;
+    if (raw.compare(crlf + 2 + size, 2, "\r\n") != 0) throw std::runtime_error("bad chunk framing");
+    if (size == 0) ended = true;
+    out.append(raw, crlf + 2, size);
+    raw.erase(0, crlf + 2 + size + 2);
+  }
+}
+
 /// An SSE subscriber: sends the GET, checks the head, de-chunks the body, parses events.
 class sse_subscriber {
  public:
@@ -211,16 +225,7 @@ class sse_subscriber {
     if (!chunked_) {
       fresh.swap(raw_);
     } else {
-      for (;;) {
-        const auto crlf = raw_.find("\r\n");
-        if (crlf == std::string::npos) break;
-        const std::size_t size = std::stoul(raw_.substr(0, crlf), nullptr, 16);
-        if (raw_.size() < crlf + 2 + size + 2) break;
-        if (raw_.compare(crlf + 2 + size, 2, "\r\n") != 0) throw std::runtime_error("bad chunk framing");
-        if (size == 0) ended_ = true;
-        fresh.append(raw_, crlf + 2, size);
-        raw_.erase(0, crlf + 2 + size + 2);
-      }
+      take_chunks(raw_, fresh, ended_);
     }
     body_ += fresh;
     const auto ec = parser_.feed(fresh, [&](const sse::received_event& ev) {
