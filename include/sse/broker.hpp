@@ -10,6 +10,9 @@
  *    instances deliver the same events in the same order with the same ids.
  *  - subscribe(): runs on the stream's shard; the broker replays what the stream missed after its
  *    Last-Event-ID, then live events, with no gap and no duplicate at the boundary, and starts it.
+ *  - seal(): appends an end-of-topic marker to the shared log; every instance closes the topic's
+ *    streams when it reads it (after the events before it), and later subscribers get their replay
+ *    and are closed. The marker is never sent to clients.
  *  - close_all(): closes every stream it holds (server shutdown).
  *  - detach(): the hub is going away; the broker stops posting to the shards and stops its I/O.
  */
@@ -34,6 +37,13 @@
 namespace sse {
 
 class stream_base;
+
+/// How a subscription ends (see hub::subscribe).
+struct subscribe_options {
+  /// End the stream gracefully once its replay is written (a finished topic): no live events follow.
+  bool close_after_replay = false;
+  std::optional<std::chrono::milliseconds> close_retry = {};  ///< `retry:` hint written last, if any
+};
 
 /// What a broker gets from the hub it is attached to.
 struct broker_context {
@@ -60,7 +70,13 @@ class broker {
   /// Takes over `s` (not started yet) for `topic` from `last_event_id` ("" = live only): replay,
   /// then live events; the broker starts the stream. Called on the stream's executor, shards[shard].
   virtual void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
-                         std::size_t shard) = 0;
+                         std::size_t shard, subscribe_options opts) = 0;
+
+  using seal_handler = std::function<void(std::error_code)>;
+  /// Ends `topic` for good on every instance (see the file comment): its streams are closed, with an
+  /// optional `retry:` hint, once they have every event published before the seal. `done` runs once,
+  /// on a thread of the broker. Any thread.
+  virtual void seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry, seal_handler done) = 0;
 
   /// Closes every stream the broker holds, gracefully, with an optional `retry:` hint. Any thread.
   virtual void close_all(std::optional<std::chrono::milliseconds> retry) = 0;

@@ -28,8 +28,9 @@
  * With a broker (hub_options::broker, see sse/broker.hpp: several instances sharing topics, e.g.
  * through Redis) the hub only validates and routes: publish goes to the broker (async_publish; the
  * id comes from the shared log) and subscribe hands the stream to the broker, which replays and
- * delivers; keepalive pings stay the hub's. The hub's own logs are then unused: since(), last_id(),
- * epoch(), seal() and erase_topic() see no topics.
+ * delivers; seal() appends an end marker to the shared log; keepalive pings stay the hub's. The
+ * hub's own logs are then unused: since(), last_id(), epoch(), is_sealed() and erase_topic() see no
+ * topics (read the shared log for those: sse::redis::async_xrange, for instance).
  *
  * Shards are executors, each run by one thread (N threads each running an io_context), or a single
  * user io_context. A stream must live on one of the hub's executors (create its socket on
@@ -366,17 +367,19 @@ class hub {
   }
 
   /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed,
-  /// and starts the stream. Runs on the stream's shard. Any thread.
+  /// and starts the stream. Runs on the stream's shard. Any thread. With opts.close_after_replay
+  /// the stream ends once its replay is written (with a broker: once the shared log has answered).
   /// Throws hub_argument_error (bad topic, foreign executor) or hub_error (topic limit).
-  void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id = {}) {
+  void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id = {},
+                 subscribe_options opts = {}) {
     if (!s) throw std::invalid_argument("sse::hub::subscribe: null stream");
     if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
     const std::size_t shard = shard_of(s->get_executor());
     if (core_->opts.broker) {
       asio::dispatch(core_->shards[shard], [c = core_, s = std::move(s), shard, topic = std::string(topic),
-                                            last = std::string(last_event_id)]() mutable {
+                                            last = std::string(last_event_id), opts]() mutable {
         if (s->is_closed()) return;
-        c->opts.broker->subscribe(s, topic, last, shard);
+        c->opts.broker->subscribe(s, topic, last, shard, opts);
         if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
       });
       return;
@@ -385,8 +388,8 @@ class hub {
     auto t = find_or_create(topic, ec);
     if (ec) throw_for(ec);
     asio::dispatch(core_->shards[shard], [c = core_, t = std::move(t), s = std::move(s), shard,
-                                          last = std::string(last_event_id)]() mutable {
-      do_subscribe(c, std::move(t), std::move(s), shard, last);
+                                          last = std::string(last_event_id), opts]() mutable {
+      do_subscribe(c, std::move(t), std::move(s), shard, last, opts);
     });
   }
 
@@ -453,7 +456,18 @@ class hub {
   /// are closed gracefully (with an optional final `retry:` hint); later subscribers get their
   /// replay and are closed the same way; publish() fails with hub_errc::topic_sealed. The topic and
   /// its log stay. Returns false when there is no such topic. Any thread.
+  /// With a broker the seal goes through the shared log, so every instance ends the topic's streams
+  /// after the events published before it; this waits for the shared log's answer and throws
+  /// hub_error when it fails (prefer async_seal on an executor). It returns true then.
   bool seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry = std::nullopt) {
+    if (core_->opts.broker) {
+      if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
+      auto p = std::make_shared<std::promise<std::error_code>>();
+      auto f = p->get_future();
+      core_->opts.broker->seal(topic, retry, [p](std::error_code e) { p->set_value(e); });
+      if (const auto ec = f.get()) throw hub_error(ec);
+      return true;
+    }
     auto t = find(topic);
     if (!t) return false;
     {
@@ -463,6 +477,17 @@ class hub {
     }
     close_topic(t, retry);
     return true;
+  }
+
+  /// seal() reporting to `done`. Without a broker `done` runs inline (with no error, also when there
+  /// is no such topic); with one it runs on a broker thread once the shared log has answered (the
+  /// errors: see broker::is_unavailable). Any thread.
+  void async_seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry,
+                  std::function<void(std::error_code)> done) {
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) return done(hub_errc::invalid_topic);
+    if (const auto& b = core_->opts.broker) return b->seal(topic, retry, std::move(done));
+    seal(topic, retry);
+    done({});
   }
 
   /// True when `topic` exists and is sealed.
@@ -554,7 +579,8 @@ class hub {
   }
 
   static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::rt_topic> t,
-                           std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last) {
+                           std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last,
+                           const subscribe_options& opts) {
     if (s->is_closed()) return;
     resume_result r;
     std::uint32_t slot = 0;
@@ -595,6 +621,7 @@ class hub {
                      last, from_store, r.entries.size() - from_store);
     if (!rep.empty()) s->replay(std::move(rep));
     if (sealed) s->close(seal_retry);  // after the replay: the stream ends once it is written
+    else if (opts.close_after_replay) s->close(opts.close_retry);
     std::weak_ptr<detail::rt_topic> wt = t;
     s->on_close([wt, shard, slot](std::error_code) {  // runs once, on the shard: O(1)
       auto t = wt.lock();

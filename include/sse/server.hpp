@@ -859,9 +859,7 @@ class server::connection final : public server::closable,
     state_->track_stream(stream);
     srv_.log(log_level::debug, fmt::format("{} subscribed to '{}' (Last-Event-ID '{}')", remote_, sub.topic, last));
     try {
-      srv_.hub_->subscribe(stream, sub.topic, last);
-      // subscribe() ran the replay inline (this is the stream's executor), so close() comes after it.
-      if (sub.close_after_replay) stream->close(sub.close_retry);
+      srv_.hub_->subscribe(stream, sub.topic, last, {sub.close_after_replay, sub.close_retry});
     } catch (const std::exception& e) {
       srv_.log(log_level::warn, fmt::format("subscribe to '{}' failed: {}", sub.topic, e.what()));
       stream->abort();

@@ -354,3 +354,70 @@ TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker,
   a.reset();
   b.reset();
 }
+
+TEST_CASE("in-process: seal through Redis ends the topic's streams on every instance; 0-0 replays from the start") {
+  sse_test::temp_dir dir("sse-redis-seal");
+  sse_test::redis_process redis(dir.path());
+  auto make = [&] {
+    sse::server_options o;
+    o.port = 0;
+    o.threads = 2;
+    sse::redis::broker_options bo;
+    bo.server = sse::redis::parse_url(redis.url());
+    bo.prefix = "seal:";
+    o.hub.broker = sse::redis::broker::create(bo);
+    auto s = std::make_unique<sse::server>(o);
+    s->sse_route("/events/{topic}");
+    s->sse_route("/finished/{topic}", [](const sse::request_context& c) -> std::variant<sse::subscription, sse::response> {
+      return sse::subscription{.topic = std::string(c.param("topic")), .close_after_replay = true};
+    });
+    s->start();
+    return s;
+  };
+  auto a = make(), b = make();
+  auto up = [](sse::server& s) { return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up(); };
+  REQUIRE(sse_test::eventually([&] { return up(*a) && up(*b); }, 5s));
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(a->hub().publish("job", {.type = "log", .data = "line" + std::to_string(i)}));
+  auto live_a = subscribe(a->port(), "job");
+  auto from_start_b = subscribe(b->port(), "job", "0-0");
+  REQUIRE(from_start_b->wait_events(3));
+  CHECK(from_start_b->events()[0].id == ids[0]);  // no reset: 0-0 is "from the start"
+  CHECK(from_start_b->events()[2].data == "line2");
+  ids.push_back(b->hub().publish("job", {.type = "log", .data = "line3"}));
+  REQUIRE(live_a->wait_events(1));
+  REQUIRE(from_start_b->wait_events(4));
+
+  CHECK(b->hub().seal("job", std::chrono::milliseconds(1500)));
+  CHECK(live_a->wait_closed(5s));
+  CHECK(from_start_b->wait_closed(5s));
+  CHECK(live_a->events().size() == 1);
+  CHECK(from_start_b->events().size() == 4);
+  CHECK(from_start_b->events().back().id == ids[3]);
+  CHECK(live_a->body().find("retry: 1500\n") != std::string::npos);  // the seal's hint, written last
+
+  // After the seal: a resume gets the rest of the replay and is closed; a live-only subscriber is
+  // closed at once; a publish through an instance that has read the seal is refused.
+  sse_subscriber resumed(b->port(), "/events/job", "Last-Event-ID: " + ids[1] + "\r\n");
+  CHECK(resumed.wait_closed(5s));
+  REQUIRE(resumed.events().size() == 2);
+  CHECK(resumed.events()[0].id == ids[2]);
+  CHECK(resumed.events()[1].id == ids[3]);
+  sse_subscriber late(a->port(), "/events/job");
+  CHECK(late.wait_closed(5s));
+  CHECK(late.status() == 200);
+  CHECK(late.events().empty());
+  std::error_code ec;
+  (void)a->hub().publish("job", {.data = "after the end"}, ec);
+  CHECK(ec == sse::hub_errc::topic_sealed);
+
+  // close_after_replay (a finished topic without a seal) waits for the broker's replay.
+  for (int i = 0; i < 2; ++i) (void)a->hub().publish("done-topic", {.data = "d" + std::to_string(i)});
+  sse_subscriber fin(b->port(), "/finished/done-topic", "Last-Event-ID: 0-0\r\n");
+  CHECK(fin.wait_closed(5s));
+  REQUIRE(fin.events().size() == 2);
+  CHECK(fin.events()[1].data == "d1");
+  a->stop(std::chrono::milliseconds(300));
+  b->stop(std::chrono::milliseconds(300));
+}

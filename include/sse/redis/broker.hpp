@@ -16,6 +16,13 @@
  *    SUBSCRIBE: same latency in our measurement, see tests/redis/test_redis_latency.cpp, and
  *    pub/sub loses what is published while a subscriber is disconnected.)
  *  - A topic's position is fixed when it is first watched (`XREVRANGE key + - COUNT 1`).
+ *  - seal(topic): `XADD key * x seal [r <retry-ms>]`, an end marker. It is never sent to clients:
+ *    an instance that reads it closes the topic's streams after the entries before it (with the
+ *    retry hint, if any); a subscriber whose replay reaches it gets the replay and is closed; a
+ *    publish through an instance that has read it fails with hub_errc::topic_sealed (publishes
+ *    through instances that have not are stored after the marker and never delivered).
+ *  - Last-Event-ID `0-0` (never a real entry id) means "from the start": every entry Redis retains
+ *    is replayed (a reset when there are more than replay_limit).
  *  - Subscribe with Last-Event-ID L: the stream is registered (under the topic's mutex, as in
  *    sse::hub) in "catching up" state, where live entries are kept aside; then `XRANGE key L +
  *    COUNT limit+1` on the command connection. If L is the first entry, the rest is replayed;
@@ -59,6 +66,7 @@
 #include "sse/broker.hpp"
 #include "sse/detail/rt_buffer.hpp"
 #include "sse/encoder.hpp"
+#include "sse/hub.hpp"
 #include "sse/log.hpp"
 #include "sse/redis/connection.hpp"
 #include "sse/redis/streams.hpp"
@@ -181,6 +189,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   void publish(std::string_view topic, const event& ev, publish_handler done) override {
     const auto cmd = command_connection();
     if (!cmd) return done(errc::closed, {});
+    if (is_sealed_here(topic)) return done(hub_errc::topic_sealed, {});
     std::vector<std::pair<std::string, std::string>> fields;
     if (!ev.type.empty()) fields.emplace_back("t", ev.type);
     fields.emplace_back("d", ev.data);
@@ -192,16 +201,21 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   }
 
   void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
-                 std::size_t shard) override {
+                 std::size_t shard, subscribe_options opts) override {
     auto t = topic_of(topic);
     const std::uint64_t id = next_sub_id_.fetch_add(1, std::memory_order_relaxed);
     const bool live_now = last_event_id.empty() && t->positioned.load(std::memory_order_acquire);
+    if (live_now && (opts.close_after_replay || t->sealed.load(std::memory_order_acquire))) {
+      s->start();  // nothing to replay, and nothing live will come
+      s->close(opts.close_after_replay ? opts.close_retry : t->seal_retry());
+      return;
+    }
     const auto cmd = command_connection();
     const bool start_now = live_now || !cmd || !cmd->is_up();
     {
       std::lock_guard lk(t->mu);
       t->counts[shard] += 1;
-      t->local[shard].push_back(sub{s, id, live_now, start_now, {}, {}});
+      t->local[shard].push_back(sub{s, id, live_now, start_now, opts, {}, {}});
     }
     if (start_now) s->start();
     std::weak_ptr<topic_state> wt = t;
@@ -234,6 +248,18 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         post_to_shard(i, [t, i, retry] {
           for (auto& s : t->local[i]) s.s->close(retry);
         });
+  }
+
+  void seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry, seal_handler done) override {
+    const auto cmd = command_connection();
+    if (!cmd) return done(errc::closed);
+    std::vector<std::pair<std::string, std::string>> fields{{"x", "seal"}};
+    if (retry) fields.emplace_back("r", std::to_string(retry->count()));
+    async_xadd(*cmd, key_of(topic), fields, {.maxlen = opts_.max_len},
+               [self = shared_from_this(), done = std::move(done)](std::error_code ec, std::string) {
+                 if (ec) self->stats_.publish_errors.fetch_add(1, std::memory_order_relaxed);
+                 done(ec);
+               });
   }
 
   bool is_unavailable(const std::error_code& ec) const override { return sse::redis::is_unavailable(ec); }
@@ -272,15 +298,24 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
  private:
   struct pending_entry {
     stream_id id;
-    shared_event ev;
+    shared_event ev;  // nullptr: the seal marker
+    std::optional<std::chrono::milliseconds> retry = {};  // the seal's retry hint
   };
   struct sub {
     std::shared_ptr<stream_base> s;
     std::uint64_t id = 0;
     bool live = false;     // false while catching up: live entries go to `pending`
     bool started = false;  // s->start() called
+    subscribe_options opts = {};
     std::optional<stream_id> last = {};  // only ids above are sent
     std::vector<pending_entry> pending = {};
+  };
+  /// What a catch-up sends: the events, the last id they cover, and whether a seal ends them.
+  struct replay_batch {
+    std::vector<shared_event> events;
+    std::optional<stream_id> upto;
+    bool sealed = false;
+    std::optional<std::chrono::milliseconds> seal_retry;
   };
   struct topic_state {
     topic_state(std::string n, std::string k, std::size_t shards) : name(std::move(n)), key(std::move(k)), counts(shards, 0), local(shards) {}
@@ -289,6 +324,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     std::vector<std::size_t> counts;          // guarded by mu
     std::vector<std::vector<sub>> local;      // local[i]: shard i only (changes also hold mu)
     std::atomic<bool> positioned{false};      // the reader watches it from `position`
+    std::atomic<bool> sealed{false};          // this instance has read its seal marker
+    std::atomic<std::int64_t> seal_retry_ms{-1};
+    std::optional<std::chrono::milliseconds> seal_retry() const {
+      const auto v = seal_retry_ms.load(std::memory_order_relaxed);
+      return v < 0 ? std::nullopt : std::optional(std::chrono::milliseconds(v));
+    }
     // Strand only:
     bool positioning = false;
     std::string position = "0-0";
@@ -326,6 +367,37 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     asio::post(ctx_.shards[i], std::forward<F>(f));
   }
 
+  bool is_sealed_here(std::string_view topic) const {
+    std::lock_guard lk(mu_);
+    auto it = topics_.find(std::string(topic));
+    return it != topics_.end() && it->second->sealed.load(std::memory_order_acquire);
+  }
+
+  static bool is_seal(const stream_entry& e) {
+    const auto* x = e.field("x");
+    return x && *x == "seal" && !e.field("d");
+  }
+  static std::optional<std::chrono::milliseconds> retry_of(const stream_entry& e) {
+    const auto* r = e.field("r");
+    if (!r) return std::nullopt;
+    return parse_retry(*r);
+  }
+
+  /// Appends entries [from, end) to `out`, stopping at a seal marker.
+  static void append_replay(replay_batch& out, const std::vector<stream_entry>& es, std::size_t from) {
+    for (std::size_t i = from; i < es.size() && !out.sealed; ++i) {
+      const auto id = stream_id::parse(es[i].id);
+      if (!id) continue;
+      out.upto = id;
+      if (is_seal(es[i])) {
+        out.sealed = true;
+        out.seal_retry = retry_of(es[i]);
+      } else {
+        out.events.push_back(encode_entry(es[i]));
+      }
+    }
+  }
+
   static shared_event encode_entry(const stream_entry& e) {
     event ev;
     if (const auto* t = e.field("t")) ev.type = *t;
@@ -361,6 +433,11 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         return self->start_waiting(t);  // redone when the command connection is back
       }
       t->position = es.empty() ? "0-0" : es.front().id;
+      if (!es.empty() && is_seal(es.front())) {  // sealed before this instance watched it
+        const auto retry = retry_of(es.front());
+        t->seal_retry_ms.store(retry ? retry->count() : -1, std::memory_order_relaxed);
+        t->sealed.store(true, std::memory_order_release);
+      }
       t->positioned.store(true, std::memory_order_release);
       self->kick_reader();
       auto then = std::move(t->after_position);
@@ -384,24 +461,31 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   void catch_up(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, const std::string& last) {
     if (detached_) return;
     ensure_positioned(t, [self = shared_from_this(), t, shard, sub_id, last] {
-      if (last.empty()) return self->finish(t, shard, sub_id, {}, std::nullopt);
+      if (last.empty()) {
+        replay_batch rb;
+        rb.sealed = t->sealed.load(std::memory_order_acquire);
+        rb.seal_retry = t->seal_retry();
+        return self->finish(t, shard, sub_id, std::move(rb));
+      }
       const auto lid = stream_id::parse(last);
       if (!lid) return self->reset_replay(t, shard, sub_id, reset_reason::unknown_id);
+      const bool from_start = *lid == stream_id{};  // 0-0: every entry retained
       const std::size_t limit = self->opts_.replay_limit;
-      async_xrange(*self->cmd_, t->key, last, "+", limit + 2,
-                   [self, t, shard, sub_id, last, lid, limit](std::error_code ec, std::vector<stream_entry> es) {
+      async_xrange(*self->cmd_, t->key, from_start ? "-" : last, "+", limit + (from_start ? 1 : 2),
+                   [self, t, shard, sub_id, last, lid, limit, from_start](std::error_code ec, std::vector<stream_entry> es) {
                      if (ec) return self->retry_later(t, shard, sub_id, last, ec);
-                     if (!es.empty() && es.front().id == last && es.size() - 1 <= limit) {
-                       std::vector<shared_event> rep;
-                       rep.reserve(es.size() - 1);
-                       for (std::size_t i = 1; i < es.size(); ++i) rep.push_back(encode_entry(es[i]));
-                       const auto upto = es.size() > 1 ? stream_id::parse(es.back().id) : lid;
+                     const std::size_t skip = from_start ? 0 : 1;  // XRANGE from L includes L itself
+                     const bool found = from_start || (!es.empty() && es.front().id == last);
+                     if (found && es.size() - skip <= limit) {
+                       replay_batch rb;
+                       rb.upto = lid;
+                       append_replay(rb, es, skip);
                        self->stats_.catchups.fetch_add(1, std::memory_order_relaxed);
-                       self->stats_.replayed.fetch_add(rep.size(), std::memory_order_relaxed);
-                       return self->finish(t, shard, sub_id, std::move(rep), upto);
+                       self->stats_.replayed.fetch_add(rb.events.size(), std::memory_order_relaxed);
+                       return self->finish(t, shard, sub_id, std::move(rb));
                      }
-                     // The id is gone (trimmed, or Redis lost it) or never was: reset.
-                     const bool older = !es.empty() && *lid < *stream_id::parse(es.front().id);
+                     // Too many to replay, or the id is gone (trimmed, or Redis lost it) or never was: reset.
+                     const bool older = from_start || (!es.empty() && *lid < *stream_id::parse(es.front().id));
                      self->reset_replay(t, shard, sub_id, older ? reset_reason::too_old : reset_reason::unknown_id);
                    });
     });
@@ -418,14 +502,14 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
                       r.status = resume_status::reset;
                       r.reason = why;
                       if (!es.empty()) r.oldest_id = es.front().id;
-                      std::vector<shared_event> rep{make_reset_event(r)};
-                      for (const auto& e : es) rep.push_back(encode_entry(e));
-                      const auto upto = es.empty() ? std::nullopt : stream_id::parse(es.back().id);
+                      replay_batch rb;
+                      rb.events.push_back(make_reset_event(r));
+                      append_replay(rb, es, 0);
                       self->stats_.resets.fetch_add(1, std::memory_order_relaxed);
-                      self->stats_.replayed.fetch_add(es.size(), std::memory_order_relaxed);
+                      self->stats_.replayed.fetch_add(rb.events.size() - 1, std::memory_order_relaxed);
                       self->log(log_level::info, fmt::format("sse redis: topic '{}': Last-Event-ID is {}, resetting with {} entries",
-                                                             t->name, to_string(why), es.size()));
-                      self->finish(t, shard, sub_id, std::move(rep), upto);
+                                                             t->name, to_string(why), rb.events.size() - 1));
+                      self->finish(t, shard, sub_id, std::move(rb));
                     });
   }
 
@@ -439,10 +523,10 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     });
   }
 
-  /// On the stream's shard: replay, then what was kept aside (ids above `upto`), then live.
-  void finish(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id,
-              std::vector<shared_event> rep, std::optional<stream_id> upto) {
-    post_to_shard(shard, [t, shard, sub_id, rep = std::move(rep), upto]() mutable {
+  /// On the stream's shard: replay, then what was kept aside (ids above `upto`), then live; or the
+  /// end of the stream when the replay reached the seal or the subscription asked to close after it.
+  void finish(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, replay_batch rb) {
+    post_to_shard(shard, [t, shard, sub_id, rb = std::move(rb)]() mutable {
       std::lock_guard lk(t->mu);
       for (auto& s : t->local[shard]) {
         if (s.id != sub_id) continue;
@@ -450,14 +534,24 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
           s.started = true;
           s.s->start();
         }
-        if (!rep.empty()) s.s->replay(std::move(rep));
+        if (!rb.events.empty()) s.s->replay(std::move(rb.events));
         s.live = true;
-        s.last = upto;
-        for (auto& p : s.pending)
-          if (!s.last || *s.last < p.id) {
-            s.s->send(p.ev);
-            s.last = p.id;
-          }
+        s.last = rb.upto;
+        if (rb.sealed) {
+          s.s->close(rb.seal_retry);
+        } else if (s.opts.close_after_replay) {
+          s.s->close(s.opts.close_retry);
+        } else {
+          for (auto& p : s.pending)
+            if (!s.last || *s.last < p.id) {
+              s.last = p.id;
+              if (!p.ev) {
+                s.s->close(p.retry);
+                break;
+              }
+              s.s->send(p.ev);
+            }
+        }
         s.pending.clear();
         s.pending.shrink_to_fit();
         break;
@@ -590,8 +684,18 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     if (entries.empty()) return;
     auto batch = std::make_shared<std::vector<pending_entry>>();
     batch->reserve(entries.size());
-    for (const auto& e : entries)
-      if (auto id = stream_id::parse(e.id)) batch->push_back({*id, encode_entry(e)});
+    for (const auto& e : entries) {
+      const auto id = stream_id::parse(e.id);
+      if (!id) continue;
+      if (is_seal(e)) {
+        const auto retry = retry_of(e);
+        t->seal_retry_ms.store(retry ? retry->count() : -1, std::memory_order_relaxed);
+        t->sealed.store(true, std::memory_order_release);
+        batch->push_back({*id, nullptr, retry});
+      } else {
+        batch->push_back({*id, encode_entry(e), std::nullopt});
+      }
+    }
     t->position = entries.back().id;
     stats_.entries_read.fetch_add(entries.size(), std::memory_order_relaxed);
     std::lock_guard lk(t->mu);
@@ -609,8 +713,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
           }
           for (const auto& e : *batch) {
             if (s.last && !(*s.last < e.id)) continue;  // already sent (replay or earlier)
-            s.s->send(e.ev);
             s.last = e.id;
+            if (!e.ev) {  // the seal: the stream ends after what it has queued
+              s.s->close(e.retry);
+              break;
+            }
+            s.s->send(e.ev);
           }
         }
       });
