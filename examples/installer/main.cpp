@@ -9,6 +9,9 @@
 #include <fmt/core.h>
 
 #include "installer/app.hpp"
+#ifdef SSE_INSTALLER_HAS_REDIS
+#include "installer/cluster.hpp"
+#endif
 
 #ifndef SSE_INSTALLER_SOURCE_DIR
 #define SSE_INSTALLER_SOURCE_DIR "."
@@ -40,6 +43,18 @@ options:
   --log-level LEVEL    trace, debug (adds ping traces), info (default), warn, error
   --log-dir DIR        where installer-YYYY-MM-DD.log goes (default: the data dir); a new file
                        starts when the UTC date changes
+  --install-dir DIR    where components are installed (default DATA_DIR/installed); instances
+                       sharing Redis should share this folder too
+  --redis URL          run as one of several instances sharing Redis:
+                       redis://[[user]:password@]host[:port][/db] (or the password in the
+                       environment variable SSE_INSTALLER_REDIS_PASSWORD). Jobs, the lock that
+                       lets one job at a time install a component, installed components and
+                       every job's events (a Redis Stream per job, ids from Redis) live there,
+                       so any instance serves any job: stream, resume, polling, status. A job
+                       whose instance dies is ended as failed by another one within ~8 s.
+                       Give Redis persistence (appendonly yes) to keep history across its
+                       restarts. Without --redis: SQLite in DATA_DIR, this instance alone.
+  --redis-prefix P     Redis key prefix (default "installer:")
   --step-delay MS      pause after each step, copied file and output line, so a demo shows a
                        stream (default 200; 0 = full speed)
   --quiet              do not copy log lines to stderr
@@ -52,6 +67,7 @@ const sse_example::cli args{"sse-installer"};
 
 int main(int argc, char** argv) {
   installer::options o;
+  std::string redis_url, redis_prefix = "installer:";
   o.catalog_file = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / "catalog" / "catalog.ini";
   o.web_dir = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / "web";
   for (int i = 1; i < argc; ++i) {
@@ -70,6 +86,12 @@ int main(int argc, char** argv) {
     else if (flag == "--catalog") o.catalog_file = value();
     else if (flag == "--web-dir") o.web_dir = value();
     else if (flag == "--log-dir") o.log_dir = value();
+    else if (flag == "--install-dir") o.install_dir = value();
+    else if (flag == "--redis") redis_url = value();
+    else if (flag == "--redis-prefix") {
+      redis_prefix = value();
+      if (redis_prefix.empty() || redis_prefix.size() > 100) args.die("--redis-prefix must be 1 to 100 bytes");
+    }
     else if (flag == "--ping-interval") {
       const double s = args.number<double>(flag, value());
       if (!(s > 0)) args.die("--ping-interval must be positive");
@@ -86,6 +108,23 @@ int main(int argc, char** argv) {
     else if (flag == "--step-delay") o.step_delay = std::chrono::milliseconds(args.number<unsigned>(flag, value()));
     else if (flag == "--quiet") o.echo_log = false;
     else args.die(fmt::format("unknown option '{}'", flag));
+  }
+  if (!redis_url.empty()) {
+#ifdef SSE_INSTALLER_HAS_REDIS
+    std::error_code ec;
+    installer::cluster_options co;
+    co.server = sse::redis::parse_url(redis_url, ec);
+    if (ec) args.die(fmt::format("--redis: {}", ec.message()));
+    if (const char* pw = std::getenv("SSE_INSTALLER_REDIS_PASSWORD"); pw && *pw) co.server.password = pw;
+    co.prefix = redis_prefix;
+    // The cluster logs to stderr until the app's daily log exists (it is created with the app).
+    co.on_log = [min = o.log_level](sse::log_level l, std::string_view m) {
+      if (l >= min) fmt::print(stderr, "{:5} {}\n", sse::to_string(l), m);
+    };
+    o.shared = std::make_shared<installer::cluster>(std::move(co));
+#else
+    args.die("--redis: this sse-installer was built without Redis support (install libhiredis-dev and rebuild)");
+#endif
   }
   try {
     installer::app app(o);

@@ -27,6 +27,7 @@
 #include "daily_log.hpp"
 #include "jobs_db.hpp"
 #include "process.hpp"
+#include "shared_state.hpp"
 
 namespace installer {
 
@@ -41,6 +42,7 @@ struct options {
   fs::path catalog_file;
   fs::path web_dir;
   fs::path log_dir;  ///< "" = data_dir
+  fs::path install_dir;  ///< where components go ("" = data_dir/installed); share it between instances
   std::chrono::milliseconds ping_interval = 10s;
   sse::ping_form ping_form = sse::ping_form::event;
   std::string token;
@@ -48,6 +50,9 @@ struct options {
   std::chrono::milliseconds step_delay = 200ms;
   std::size_t max_body_bytes = 16 * 1024;
   bool echo_log = true;  ///< also write log lines to stderr
+  /// Several instances as one service (cluster.hpp: Redis): jobs, locks, installed components and
+  /// the jobs' events are shared there instead of SQLite. nullptr = this instance alone.
+  std::shared_ptr<shared_state> shared = {};
 };
 
 // ---- small JSON writers (the data is ours; strings are escaped) ----
@@ -98,15 +103,18 @@ class app {
   };
 
  public:
-  explicit app(options o) : opts_(std::move(o)) {
+  explicit app(options o) : opts_(std::move(o)), shared_(opts_.shared) {
     if (opts_.log_dir.empty()) opts_.log_dir = opts_.data_dir;
+    if (opts_.install_dir.empty()) opts_.install_dir = opts_.data_dir / "installed";
     fs::create_directories(opts_.data_dir);
-    fs::create_directories(opts_.data_dir / "installed");
+    fs::create_directories(opts_.install_dir);
     log_ = std::make_unique<daily_log>(opts_.log_dir, opts_.log_level, sys_clock_fn{}, opts_.echo_log);
     catalog_ = load_catalog(opts_.catalog_file);
-    store_ = std::make_shared<sse::sqlite::event_store>(sse::sqlite::store_options{
-        .path = (opts_.data_dir / "events.db").string(), .on_log = log_->hook()});
-    db_ = std::make_unique<jobs_db>((opts_.data_dir / "installer.db").string());
+    if (!shared_) {
+      store_ = std::make_shared<sse::sqlite::event_store>(sse::sqlite::store_options{
+          .path = (opts_.data_dir / "events.db").string(), .on_log = log_->hook()});
+      db_ = std::make_unique<jobs_db>((opts_.data_dir / "installer.db").string());
+    }
 
     sse::server_options so;
     so.bind = opts_.bind;
@@ -115,17 +123,29 @@ class app {
     so.max_body_bytes = opts_.max_body_bytes;
     so.shutdown_grace = 2s;
     so.hub.keepalive = sse::keepalive_options{.interval = opts_.ping_interval, .form = opts_.ping_form};
-    so.hub.store = store_;
-    so.hub.log.max_events = 200;  // per job in memory; the store has the rest
+    if (shared_) {
+      so.hub.broker = shared_->broker();  // events go through the shared log; ids come from it
+    } else {
+      so.hub.store = store_;
+      so.hub.log.max_events = 200;  // per job in memory; the store has the rest
+    }
     so.on_log = log_->hook();
     server_ = std::make_unique<sse::server>(std::move(so));
     log(sse::log_level::info, fmt::format("catalog {}: {} components; data in {}", opts_.catalog_file.string(),
                                           catalog_.components.size(), opts_.data_dir.string()));
-    recover();
+    if (shared_)
+      log(sse::log_level::info, fmt::format("instance {}: jobs and their logs are shared with the other instances",
+                                            shared_->instance()));
+    else
+      recover();
     add_routes();
   }
 
-  ~app() { shutdown(); }
+  /// Stops everything; the server (and its hub) goes before the shared state it publishes through.
+  ~app() {
+    shutdown();
+    server_.reset();
+  }
   app(const app&) = delete;
   app& operator=(const app&) = delete;
 
@@ -133,7 +153,10 @@ class app {
   unsigned short port() const { return server_->port(); }
   daily_log& logfile() { return *log_; }
 
-  void start() { server_->start(); }
+  void start() {
+    server_->start();
+    if (shared_) warden_ = std::thread([this] { warden(); });
+  }
 
   /// Blocks until SIGINT/SIGTERM, then stops the server and the jobs.
   void run() {
@@ -156,8 +179,13 @@ class app {
     }
     for (auto& j : all)
       if (j->thread.joinable()) j->thread.join();
+    {
+      std::lock_guard lk(warden_mu_);  // the warden is waiting or will see shut_
+    }
+    warden_cv_.notify_all();
+    if (warden_.joinable()) warden_.join();
     server_->stop(0ms);
-    store_->close();
+    if (store_) store_->close();
     log(sse::log_level::info, "stopped");
   }
 
@@ -179,11 +207,33 @@ class app {
 
   // ---- publishing (job mutex held) ----
   std::string emit(job& j, std::string type, std::string data) {
-    std::string id = server_->hub().publish(j.row.topic, sse::event{.type = std::move(type), .data = std::move(data)});
+    std::string id = shared_ ? publish_patiently(j.row.topic, sse::event{.type = std::move(type), .data = std::move(data)})
+                             : server_->hub().publish(j.row.topic, sse::event{.type = std::move(type), .data = std::move(data)});
     j.row.last_id = id;
+    if (shared_) shared_->progress(j.row);
     return id;
   }
+  /// Through the shared log: while it is unreachable, the job waits (its output waits in its pipe)
+  /// and retries, up to 30 s (2 s when shutting down); then the publish error ends the job.
+  std::string publish_patiently(const std::string& topic, const sse::event& ev) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int attempt = 0;; ++attempt) {
+      std::error_code ec;
+      std::string id = server_->hub().publish(topic, ev, ec);
+      if (!ec) return id;
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (!server_->hub().options().broker->is_unavailable(ec) || waited > (shut_ ? 2s : 30s)) throw sse::hub_error(ec);
+      if (attempt == 0)
+        log(sse::log_level::warn, fmt::format("topic {}: the shared log is unavailable ({}); the job waits for it", topic,
+                                              ec.message()));
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  static sse::log_level level_of(std::string_view level) {
+    return level == "error" ? sse::log_level::error : level == "warn" ? sse::log_level::warn : sse::log_level::info;
+  }
   void emit_log(job& j, std::string_view level, std::string_view line) {
+    log(level_of(level), fmt::format("job {} ({}): {}", j.row.id, j.row.component, line));
     j.row.lines += 1;
     emit(j, "log", fmt::format("{{\"seq\":{},\"ts\":{},\"level\":{},\"line\":{}}}", j.row.lines, jstr(now_iso()),
                                jstr(level), jstr(line)));
@@ -201,14 +251,29 @@ class app {
       std::lock_guard lk(mu_);
       if (auto it = running_.find(j.row.component); it != running_.end() && it->second == j.row.id) running_.erase(it);
     }
+    if (shared_) {
+      try {
+        shared_->release(j.row.component, j.row.id);
+      } catch (const shared_state_error& e) {  // the lock then expires with its lease
+        log(sse::log_level::warn, fmt::format("job {}: cannot release {}: {}", j.row.id, j.row.component, e.what()));
+      }
+    }
     std::lock_guard lk(j.mu);
     j.row.state = ok ? "succeeded" : "failed";
     j.row.exit_code = exit_code;
     j.row.finished = now_iso();
+    end_job(j);
+  }
+
+  /// status + done, the record finished, the topic sealed (streams end after `done`). j.mu held.
+  void end_job(job& j) {
     emit_status(j);
-    emit(j, "done", fmt::format("{{\"state\":{},\"exit_code\":{},\"lines\":{}}}", jstr(j.row.state), exit_code,
-                                j.row.lines));
-    db_->finish(j.row);
+    emit(j, "done", fmt::format("{{\"state\":{},\"exit_code\":{},\"lines\":{}}}", jstr(j.row.state),
+                                j.row.exit_code.value_or(0), j.row.lines));
+    if (shared_)
+      shared_->finish(j.row);
+    else
+      db_->finish(j.row);
     server_->hub().seal(j.row.topic);
   }
 
@@ -224,8 +289,8 @@ class app {
   void run_job(const std::shared_ptr<job>& jp) {
     job& j = *jp;
     const component& c = *j.comp;
-    const fs::path staging = opts_.data_dir / "installed" / (".staging-" + j.row.id);
-    const fs::path target = opts_.data_dir / "installed" / c.name;
+    const fs::path staging = opts_.install_dir / (".staging-" + j.row.id);
+    const fs::path target = opts_.install_dir / c.name;
     bool ok = true;
     int exit_code = 0;
     auto line = [&](std::string_view level, std::string_view text) {
@@ -245,7 +310,6 @@ class app {
           emit_progress(j, i * 100 / n, s.label);
           emit_log(j, "info", fmt::format("step {}/{}: {}", i + 1, n, s.label));
         }
-        log(sse::log_level::info, fmt::format("job {} ({}): step {}/{}: {}", j.row.id, c.name, i + 1, n, s.label));
         if (!pause(j)) break;
         if (s.what == step::kind::copy) {
           ok = copy_step(j, c.payload / s.folder, staging, line);
@@ -291,7 +355,10 @@ class app {
       if (ok) {
         fs::remove_all(target, ec);
         fs::rename(staging, target);
-        db_->mark_installed({c.name, c.version, now_iso(), j.row.id});
+        if (shared_)
+          shared_->mark_installed({c.name, c.version, now_iso(), j.row.id});
+        else
+          db_->mark_installed({c.name, c.version, now_iso(), j.row.id});
         line("info", fmt::format("installed {} {} into {}", c.name, c.version, target.string()));
         std::lock_guard lk(j.mu);
         emit_progress(j, 100, "done");
@@ -367,7 +434,7 @@ class app {
           db_->finish(j->row);
           server_->hub().seal(j->row.topic);
         }
-        fs::remove_all(opts_.data_dir / "installed" / (".staging-" + row.id), ec);
+        fs::remove_all(opts_.install_dir / (".staging-" + row.id), ec);
         log(sse::log_level::warn, fmt::format("job {} ({}) was interrupted by a server restart: marked failed, its log "
                                               "has {} lines",
                                               row.id, row.component, j->row.lines));
@@ -379,8 +446,98 @@ class app {
     }
   }
 
+  // ---- several instances (shared mode) ----
+
+  /// On its own thread: keeps this instance's leases alive, and ends the jobs of instances that died
+  /// (their lease expired): each such job is ended by exactly one instance, with a log line saying
+  /// so, status and done, so that every stream and poller sees a real end.
+  void warden() {
+    bool failing = false;
+    for (;;) {
+      std::map<std::string, std::string> mine;
+      {
+        std::lock_guard lk(mu_);
+        mine = running_;
+      }
+      try {
+        shared_->keep_alive(mine);
+        for (auto& row : shared_->orphans()) reap(std::move(row));
+        if (failing) log(sse::log_level::info, "shared state: reachable again");
+        failing = false;
+      } catch (const std::exception& e) {
+        if (!failing) log(sse::log_level::warn, fmt::format("shared state: {}", e.what()));
+        failing = true;
+      }
+      std::unique_lock lk(warden_mu_);
+      if (warden_cv_.wait_for(lk, 2s, [&] { return shut_.load(); })) return;
+    }
+  }
+
+  void reap(job_row row) {
+    auto j = std::make_shared<job>();
+    j->row = std::move(row);
+    j->exited = true;
+    // What the dead instance published: its lines, and maybe its `done` (it died just after).
+    std::uint64_t lines = 0;
+    std::optional<log_item> done;
+    std::string after;
+    for (;;) {
+      const auto evs = shared_->events_after(j->row.topic, after, 1000);
+      for (const auto& e : evs) {
+        if (e.type == "log") ++lines;
+        if (e.type == "done") done = e;
+      }
+      if (evs.size() < 1000) break;
+      after = evs.back().id;
+    }
+    std::lock_guard lk(j->mu);
+    j->row.lines = lines;
+    j->row.finished = now_iso();
+    if (done) {
+      j->row.state = done->data.find("\"state\":\"succeeded\"") != std::string::npos ? "succeeded" : "failed";
+      j->row.last_id = done->id;
+      if (const auto p = done->data.find("\"exit_code\":"); p != std::string::npos)
+        j->row.exit_code = std::atoi(done->data.c_str() + p + 12);
+      shared_->finish(j->row);
+      server_->hub().seal(j->row.topic);
+    } else {
+      emit_log(*j, "error", "interrupted: the instance running this job stopped; nothing more was installed by it");
+      j->row.state = "failed";
+      j->row.exit_code = -1;
+      end_job(*j);
+    }
+    std::error_code ec;
+    fs::remove_all(opts_.install_dir / (".staging-" + j->row.id), ec);
+    log(sse::log_level::warn, fmt::format("job {} ({}) lost the instance running it: ended as {} with {} lines", j->row.id,
+                                          j->row.component, j->row.state, j->row.lines));
+  }
+
   // ---- HTTP ----
+
+  /// Handlers answer 503 (with the reason) while the shared state is unreachable.
+  template <class F>
+  auto guarded(F f) {
+    return [this, f = std::move(f)](const sse::request_context& c) -> decltype(f(c)) {
+      try {
+        return f(c);
+      } catch (const shared_state_error& e) {
+        return unavailable(e.what());
+      } catch (const sse::hub_error& e) {
+        if (!shared_) throw;
+        return unavailable(std::string("the shared event log is unavailable: ") + e.what());
+      }
+    };
+  }
+  sse::response unavailable(const std::string& why) {
+    log(sse::log_level::warn, why);
+    auto r = json_error(503, why);
+    r.headers.emplace_back("Retry-After", "2");
+    return r;
+  }
   std::optional<job_row> find_job(const std::string& id) {
+    // Shared mode reads the shared record (kept current by emit): a job thread may hold its mutex
+    // while it waits for an unreachable Redis, and a request must not wait with it.
+    if (shared_) return shared_->get(id);
     {
       std::lock_guard lk(mu_);
       if (auto it = jobs_.find(id); it != jobs_.end()) {
@@ -412,13 +569,13 @@ class app {
 
   void add_routes() {
     auto& s = *server_;
-    s.route("POST", "/api/components/{name}/install", [this](const sse::request_context& c) { return install(c); },
+    s.route("POST", "/api/components/{name}/install", guarded([this](const sse::request_context& c) { return install(c); }),
             token_hook());
-    s.route("GET", "/api/components", [this](const sse::request_context&) { return components(); });
-    s.route("GET", "/api/jobs", [this](const sse::request_context&) { return jobs(); });
-    s.route("GET", "/api/jobs/{id}", [this](const sse::request_context& c) { return job_status(c); });
-    s.route("GET", "/api/jobs/{id}/logs", [this](const sse::request_context& c) { return job_logs(c); });
-    s.sse_route("/api/jobs/{id}/events", [this](const sse::request_context& c) { return job_events(c); });
+    s.route("GET", "/api/components", guarded([this](const sse::request_context&) { return components(); }));
+    s.route("GET", "/api/jobs", guarded([this](const sse::request_context&) { return jobs(); }));
+    s.route("GET", "/api/jobs/{id}", guarded([this](const sse::request_context& c) { return job_status(c); }));
+    s.route("GET", "/api/jobs/{id}/logs", guarded([this](const sse::request_context& c) { return job_logs(c); }));
+    s.sse_route("/api/jobs/{id}/events", guarded([this](const sse::request_context& c) { return job_events(c); }));
     s.route("GET", "/api/diagnostics", [this](const sse::request_context& c) { return diagnostics(c); });
     s.route("GET", "/", [this](const sse::request_context&) { return static_file(opts_.web_dir / "index.html"); });
     s.route("GET", "/static/{file}", [this](const sse::request_context& c) {
@@ -456,12 +613,30 @@ class app {
       j->row.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
-      j->row.epoch = server_->hub().open_topic(j->row.topic);
-      {
-        std::lock_guard jl(j->mu);
-        emit_status(*j);
+      if (shared_) {
+        // One job per component across instances: the lock is in the shared state.
+        if (auto holder = shared_->claim(name, j->row.id))
+          return json_error(409, fmt::format("component '{}' is being installed by job {}", name, *holder),
+                            ",\"job\":" + jstr(*holder));
+        try {
+          std::lock_guard jl(j->mu);
+          emit_status(*j);
+          shared_->insert(j->row);
+        } catch (...) {
+          try {
+            shared_->release(name, j->row.id);
+          } catch (const std::exception&) {  // it expires with its lease
+          }
+          throw;
+        }
+      } else {
+        j->row.epoch = server_->hub().open_topic(j->row.topic);
+        {
+          std::lock_guard jl(j->mu);
+          emit_status(*j);
+        }
+        db_->insert(j->row);
       }
-      db_->insert(j->row);
       running_[name] = j->row.id;
       jobs_[j->row.id] = j;
       j->thread = std::thread([this, j] { run_job(j); });
@@ -475,16 +650,20 @@ class app {
 
   sse::response components() {
     std::map<std::string, std::string> running;
-    {
+    if (shared_) {
+      std::vector<std::string> names;
+      for (const auto& c : catalog_.components) names.push_back(c.name);
+      running = shared_->running(names);
+    } else {
       std::lock_guard lk(mu_);
       running = running_;
     }
     std::string out = "{\"components\":[";
     bool first = true;
     for (const auto& c : catalog_.components) {
-      auto inst = db_->installed(c.name);
+      auto inst = shared_ ? shared_->installed(c.name) : db_->installed(c.name);
       // Installed = recorded after a successful install AND its folder really is there.
-      if (inst && !fs::is_directory(opts_.data_dir / "installed" / c.name)) inst.reset();
+      if (inst && !fs::is_directory(opts_.install_dir / c.name)) inst.reset();
       const auto run = running.find(c.name);
       out += first ? "" : ",";
       first = false;
@@ -499,7 +678,7 @@ class app {
   }
 
   sse::response jobs() {
-    auto rows = db_->newest(100);
+    auto rows = shared_ ? shared_->newest(100) : db_->newest(100);
     std::string out = "{\"jobs\":[";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       if (i) out += ",";
@@ -527,14 +706,11 @@ class app {
     auto jv = job_from(ctx);
     if (auto* r = std::get_if<sse::response>(&jv)) return *r;
     const job_row& j = std::get<job_row>(jv);
-    std::uint64_t after = 0;
-    std::string after_id = j.epoch + "-0";
+    std::string after_id = start_id(j);
     if (auto a = ctx.request.query("after"); a && !a->empty()) {
-      auto seq = parse_event_id(*a, j.epoch);
-      if (!seq)
-        return json_error(400, fmt::format("after must be an event id of this job such as '{}-12', not '{}'", j.epoch,
-                                           a->substr(0, 80)));
-      after = *seq;
+      if (!is_event_id(j, *a))
+        return json_error(400, fmt::format("after must be an event id of this job such as '{}', not '{}'",
+                                           shared_ ? "1764237600000-0" : j.epoch + "-12", a->substr(0, 80)));
       after_id = *a;
     }
     std::size_t limit = 500;
@@ -546,9 +722,15 @@ class app {
       if (!ok || v < 1 || v > 1000) return json_error(400, "limit must be a number from 1 to 1000");
       limit = v;
     }
-    std::error_code ec;
-    auto evs = store_->load(j.topic, after, limit, ec);
-    if (ec) return json_error(500, "cannot read the job's log: " + ec.message());
+    std::vector<log_item> evs;
+    if (shared_) {
+      evs = shared_->events_after(j.topic, after_id == start_id(j) ? std::string() : after_id, limit);
+    } else {
+      std::error_code ec;
+      auto stored = store_->load(j.topic, *parse_event_id(after_id, j.epoch), limit, ec);
+      if (ec) return json_error(500, "cannot read the job's log: " + ec.message());
+      for (auto& e : stored) evs.push_back({std::move(e.id), std::move(e.type), std::move(e.data)});
+    }
     std::string out = fmt::format("{{\"job\":{},\"state\":{},\"events\":[", jstr(j.id), jstr(j.state));
     for (std::size_t i = 0; i < evs.size(); ++i) {
       out += fmt::format("{}{{\"id\":{},\"type\":{},\"data\":{}}}", i ? "," : "", jstr(evs[i].id), jstr(evs[i].type),
@@ -560,19 +742,25 @@ class app {
     return json(200, out);
   }
 
+  /// The id that means "before the job's first event" (`<epoch>-0`, or `0-0` in Redis).
+  std::string start_id(const job_row& j) const { return shared_ ? shared_->start_id() : j.epoch + "-0"; }
+  bool is_event_id(const job_row& j, std::string_view id) const {
+    return shared_ ? shared_->is_event_id(id) : parse_event_id(id, j.epoch).has_value();
+  }
+
   std::variant<sse::subscription, sse::response> job_events(const sse::request_context& ctx) {
     auto jv = job_from(ctx);
     if (auto* r = std::get_if<sse::response>(&jv)) return *r;
     const job_row& j = std::get<job_row>(jv);
     sse::subscription sub{j.topic};
     if (auto last = ctx.request.last_event_id()) {
-      if (!parse_event_id(*last, j.epoch))
+      if (!is_event_id(j, *last))
         return json_error(400, fmt::format("Last-Event-ID '{}' is not an event id of job {}", last->substr(0, 80), j.id));
       // The client has seen `done`: nothing more will ever come. 204 stops an EventSource for good.
       if (j.state != "running" && *last == j.last_id) return sse::response{204, "", {}, {}};
       sub.last_event_id = *last;
     } else {
-      sub.last_event_id = j.epoch + "-0";  // a job's stream starts at its first event
+      sub.last_event_id = start_id(j);  // a job's stream starts at its first event
     }
     sub.close_after_replay = j.state != "running";
     return sub;
@@ -598,10 +786,11 @@ class app {
     return json(200, fmt::format(
                          "{{\"http_version\":{},\"remote\":{},\"via\":{},\"x_forwarded_for\":{},\"x_forwarded_proto\":{},"
                          "\"forwarded\":{},\"x_real_ip\":{},\"proxied\":{},\"server_time\":{},\"ping_interval_ms\":{},"
-                         "\"ping_form\":{}}}",
+                         "\"ping_form\":{},\"instance\":{}}}",
                          jstr(fmt::format("{}.{}", rq.version_major, rq.version_minor)), jstr(ctx.remote), jopt(via),
                          jopt(xff), jopt(proto), jopt(fwd), jopt(real), proxied ? "true" : "false", jstr(now_iso()),
-                         opts_.ping_interval.count(), jstr(opts_.ping_form == sse::ping_form::event ? "event" : "comment")));
+                         opts_.ping_interval.count(), jstr(opts_.ping_form == sse::ping_form::event ? "event" : "comment"),
+                         shared_ ? jstr(shared_->instance()) : "null"));
   }
 
   static std::string content_type(const fs::path& p) {
@@ -637,6 +826,10 @@ class app {
   std::shared_ptr<sse::sqlite::event_store> store_;
   std::unique_ptr<jobs_db> db_;
   std::unique_ptr<sse::server> server_;
+  std::shared_ptr<shared_state> shared_;  // shared mode, or nullptr
+  std::thread warden_;                    // shared mode: leases and orphaned jobs
+  std::mutex warden_mu_;
+  std::condition_variable warden_cv_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<job>> jobs_;  // guarded by mu_: this process's jobs
   std::map<std::string, std::string> running_;        // guarded by mu_: component -> running job id
