@@ -3,7 +3,7 @@
 //
 // usage: node installer-browser.mjs --installer PATH --web-dir DIR --nginx-conf FILE --artifacts DIR
 //                                   [--chromium /usr/bin/chromium] [--nginx /usr/sbin/nginx]
-//                                   [--only 1,2,3,4] [--keep]
+//                                   [--only 1,2,3,4,5] [--keep]
 //
 // Scenarios (each with its own sse-installer, data dir, nginx and browser page):
 //   1 direct: a normal install shows every log line once and `succeeded`; broken-driver shows
@@ -17,6 +17,9 @@
 //   4 buffering: nginx with `proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;`, large
 //     buffers and HTTP/1.0 to the upstream (nginx's default): the page reports that the stream looks
 //     buffered, falls back to polling, and completes.
+//   5 two instances: two sse-installer --redis sharing a real redis-server; nginx sends the API to A
+//     (which runs the job) and the streams to B (A as backup). B is killed mid-install: the page
+//     says the stream was interrupted, resumes on A with lastEventId, and shows every line once.
 // Every process is started here, every wait is bounded, and everything is stopped at the end, even on
 // failure. Screenshots go to --artifacts. A missing chromium, nginx or playwright-core is a FAILURE.
 import { spawn } from 'node:child_process';
@@ -28,7 +31,7 @@ import path from 'node:path';
 // ---- arguments and environment ----------------------------------------------------------------
 
 function parseArgs(argv) {
-  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4', keep: false };
+  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5', keep: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--keep') { out.keep = true; continue; }
@@ -159,7 +162,7 @@ async function startInstaller(scenario, { pingInterval = 1, stepDelay = 50, extr
 }
 
 /** nginx on a free port, rendered from tests/browser/nginx.conf.in into its own temp dir. */
-async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstreamPort, buffering = '' }) {
+async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstreamPort, eventsUpstream = '', httpExtra = '', buffering = '' }) {
   const dir = fs.mkdtempSync(path.join(tmpRoot, `nginx-${scenario}-`));
   const template = fs.readFileSync(args.nginxConf, 'utf8');
   let lastError = '';
@@ -170,7 +173,8 @@ async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstrea
       .replaceAll('@PREFIX@', dir + '/')
       .replaceAll('@PORT@', String(port))
       .replaceAll('@UPSTREAM_PORT@', String(upstreamPort))
-      .replaceAll('@EVENTS_UPSTREAM_PORT@', String(eventsUpstreamPort))
+      .replaceAll('@EVENTS_UPSTREAM@', eventsUpstream || `127.0.0.1:${eventsUpstreamPort}`)
+      .replaceAll('@HTTP_EXTRA@', httpExtra)
       .replaceAll('@BUFFERING@', buffering);
     check(!/@[A-Z_]+@/.test(conf), 'nginx.conf.in has an unknown placeholder');
     const confFile = path.join(dir, 'nginx.conf');
@@ -522,6 +526,52 @@ async function scenarioBuffering(context) {
   checkNoPageErrors(page);
 }
 
+/** A private redis-server (Debian's) on a free port, no persistence, in its own temp dir. */
+async function startRedis(scenario) {
+  const bin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((f) => fs.existsSync(f));
+  check(bin, 'redis-server is not installed (Debian package `redis-server`)');
+  const dir = fs.mkdtempSync(path.join(tmpRoot, `redis-${scenario}-`));
+  const port = await freePort();
+  const child = startChild('redis-server', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--daemonize', 'no', '--dir', dir, '--protected-mode', 'no'], path.join(args.artifacts, `${scenario}-redis.log`));
+  await until('redis-server to accept connections', () => canConnect(port), 10000);
+  log(`${scenario}: redis-server on port ${port}`);
+  return { child, port, url: `redis://127.0.0.1:${port}/0` };
+}
+
+async function scenarioTwoInstances(context) {
+  const redis = await startRedis('5-cluster');
+  const shared = fs.mkdtempSync(path.join(tmpRoot, 'installed-5-'));
+  const extra = ['--redis', redis.url, '--redis-prefix', 'browser5:', '--install-dir', shared];
+  const a = await startInstaller('5-cluster-a', { stepDelay: slowStep(600), extra });
+  const b = await startInstaller('5-cluster-b', { stepDelay: slowStep(600), extra });
+  const proxy = await startNginx('5-cluster', {
+    upstreamPort: a.port,
+    eventsUpstream: 'installer_streams',
+    httpExtra: `upstream installer_streams { server 127.0.0.1:${b.port} max_fails=1 fail_timeout=30s; server 127.0.0.1:${a.port} backup; }`,
+  });
+  const page = await openPage(context, '5-cluster', proxy.base + '/');
+  const component = await pickComponent(a.base);
+  const job = await clickInstall(page, component);
+  await until('the first lines', async () => (await domLines(page)).length >= 3, 15000);
+  const onB = (await getJson(`${b.base}/api/jobs/${job}`)).body;
+  check(onB && onB.state === 'running', `instance B does not see job ${job} running: ${JSON.stringify(onB)}`);
+  log(`  streaming from B at ${(await domLines(page)).length} lines; killing B (SIGKILL)`);
+  b.child.kill('SIGKILL');
+  await noticeMatching(page, 'the interruption warning', /stream was interrupted.*install continues on the server/i, 10000);
+  await waitBadge(page, ['succeeded', 'failed'], 60000);
+  await checkJobShown(page, a.base, job, 'succeeded');
+  await checkInstalled(page, component);
+  const streams = proxy.accessLog().split('\n').filter((l) => /\/events/.test(l));
+  const resumed = streams.filter((l) => /\/events\?lastEventId=\d+-\d+/.test(l) && / 200 /.test(l));
+  check(resumed.length >= 1, 'nginx saw no resumed stream (GET .../events?lastEventId=<redis id>) answered 200:\n' + streams.join('\n'));
+  check(resumed.every((l) => l.trim().endsWith(`127.0.0.1:${a.port}`)), 'a resumed stream was not served by A:\n' + resumed.join('\n'));
+  check(streams.some((l) => l.includes(`127.0.0.1:${b.port}`)), 'the first stream was not served by B:\n' + streams.join('\n'));
+  log(`  resumed on A with: ${resumed[0].split('"')[1]}`);
+  await shot(page, '5-cluster-resumed', { events: true });
+  checkNoPageErrors(page);
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 const SCENARIOS = [
@@ -529,6 +579,7 @@ const SCENARIOS = [
   ['2', 'nginx + cut upstream: interruption warning, resume with lastEventId, every line once', scenarioCut],
   ['3', 'stream failing repeatedly: falls back to polling, completes, streams again', scenarioPolling],
   ['4', 'buffering proxy: the page reports buffering and completes', scenarioBuffering],
+  ['5', 'two instances sharing Redis: the streaming instance dies, the page resumes on the other, every line once', scenarioTwoInstances],
 ];
 
 async function main() {
