@@ -3,20 +3,23 @@
 # environment), starts each server under test on loopback with its own port and prefix, runs the
 # same matrix against each (a fresh server process per run, so memory figures start clean), prints
 # the table with sse-hub's ratios against each peer, and writes one JSON line per run.
+# Servers: sse-hub, nchan, node, floor, and sse-hub-redis2: two sse-hub instances sharing topics
+# through one redis-server (--redis), subscribers split half/half, publishing to the first.
 #
 #   benchmarks/run.sh BUILD_DIR [--quick] [--servers LIST] [--clients "1000 5000"] [--rates "5 50 500"]
 #                     [--sizes "128 1024"] [--events M] [--slow-events M] [--threads N]
 #                     [--client-threads N] [--repeat K] [--nice N] [--out FILE] [--micro | --no-micro]
 #
 # Environment (each defaults to the build directory or PATH): SSE_HUB, FANOUT, FLOOR, MICRO, NGINX,
-# NODE, NCHAN_MODULE (checked to exist before nchan runs).
-# Exit status: 0 when no run lost or duplicated an event; 1 otherwise; 2 on a setup error.
+# NODE, NCHAN_MODULE (checked to exist before nchan runs), REDIS_SERVER, REDIS_CLI.
+# Exit status: 0 when no run lost or duplicated an event; 1 otherwise (or when a run gave no
+# figures); 2 on a setup error.
 # Times never fail a run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 BUILD="$(cd "$1" && pwd)"; shift
@@ -28,6 +31,8 @@ MICRO="${MICRO:-$BUILD/benchmarks/sse-bench-micro}"
 NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 NODE="${NODE:-$(command -v node || echo node)}"
 NCHAN_MODULE="${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}"
+REDIS_SERVER="${REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}"
+REDIS_CLI="${REDIS_CLI:-$(command -v redis-cli || echo /usr/bin/redis-cli)}"
 
 quick=0
 servers="sse-hub,nchan,node,floor"
@@ -65,8 +70,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$quick" = 1 ]; then
-  # The CI configuration: ~500 clients, 100 events, sse-hub against the floor (peers on request).
-  [ "$explicit_servers" = 1 ] || servers="sse-hub,floor"
+  # The CI configuration: ~500 clients, 100 events, sse-hub against the floor and against two
+  # instances sharing topics through Redis (skipped when redis-server is missing; peers on request).
+  [ "$explicit_servers" = 1 ] || servers="sse-hub,sse-hub-redis2,floor"
   clients=500; rates=100; sizes=128; events=100; slow_events=100
   [ "$micro" = auto ] && micro=0
 fi
@@ -87,7 +93,9 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/sse-bench.XXXXXX")"
 started=()
-server_pid=""
+server_pids=()      # the server under test: its processes' CPU and RSS are summed
+side_pids=()        # helpers measured apart (redis-server)
+redis_pid=""        # one redis-server for the whole run, started when first needed
 cleanup() {
   local p
   for p in "${started[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -125,27 +133,86 @@ wait_for_port() {
   return 1
 }
 
-# start_server NAME: sets server_pid, server_url, sub_path, pub_path.
+# http_get PORT PATH: prints the response (head and body) of GET http://127.0.0.1:PORT/PATH.
+http_get() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3 &&
+    timeout 2 cat <&3) 2>/dev/null || true
+}
+
+# wait_for_redis_up URL PID NAME: until the instance's /metrics says both Redis connections are up.
+wait_for_redis_up() {
+  local port="${1##*:}"
+  for _ in $(seq 200); do
+    http_get "$port" /metrics | grep -q '^sse_redis_up 1' && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "run.sh: $3 did not connect to Redis" >&2
+  return 1
+}
+
+# ensure_redis: starts the run's redis-server (no persistence, its own directory) once; sets redis_port.
+ensure_redis() {
+  [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null && return 0
+  mkdir -p "$work/redis"
+  redis_port="$("$FANOUT" --free-port)"
+  "${nice_args[@]}" "$REDIS_SERVER" --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --dir "$work/redis" >"$work/redis/redis.log" 2>&1 &
+  redis_pid=$!
+  started+=("$redis_pid")
+  wait_for_port "$redis_port" "$redis_pid" redis-server || { cat "$work/redis/redis.log" >&2; return 1; }
+}
+
+# start_sse_hub NAME [ARGS...]: starts one sse-hub; appends its pid to server_pids, sets hub_url.
+start_sse_hub() {
+  local name="$1" log="$work/$1.$RANDOM.log" pid
+  shift
+  "${nice_args[@]}" "$SSE_HUB" --port 0 --threads "$threads" --max-connections 30000 --log-level warn "$@" >"$log" 2>&1 &
+  pid=$!
+  started+=("$pid")
+  server_pids+=("$pid")
+  hub_url="$(wait_for_url "$log" "$pid" "$name")"
+}
+
+# start_server NAME: sets server_pids, side_pids, server_url (publishing), sub_args, pub_path.
 start_server() {
-  local name="$1" log="$work/$1.$RANDOM.log"
-  sub_path="/events/{topic}"
+  local name="$1" log="$work/$1.$RANDOM.log" server_pid
+  local sub_path="/events/{topic}"
   pub_path="/publish/{topic}"
+  server_pids=()
+  side_pids=()
   case "$name" in
     sse-hub)
-      "${nice_args[@]}" "$SSE_HUB" --port 0 --threads "$threads" --max-connections 30000 --log-level warn >"$log" 2>&1 &
-      server_pid=$!
-      started+=("$server_pid")
-      server_url="$(wait_for_url "$log" "$server_pid" sse-hub)" ;;
+      start_sse_hub sse-hub || return 1
+      server_url="$hub_url"
+      sub_args=(--subscribe "$sub_path")
+      return 0 ;;
+    sse-hub-redis2)
+      # Two instances on one Redis, a fresh key prefix per run (and FLUSHALL, so Redis's memory
+      # starts clean); subscribers half on each (the generator alternates), publishing to the first.
+      ensure_redis || return 1
+      if [ -x "$REDIS_CLI" ]; then "$REDIS_CLI" -p "$redis_port" FLUSHALL >/dev/null 2>&1 || true; fi
+      local redis_url="redis://127.0.0.1:$redis_port/0" prefix="bench-$$-$runs:" url1 url2
+      start_sse_hub sse-hub-1 --redis "$redis_url" --redis-prefix "$prefix" || return 1
+      url1="$hub_url"
+      start_sse_hub sse-hub-2 --redis "$redis_url" --redis-prefix "$prefix" || return 1
+      url2="$hub_url"
+      wait_for_redis_up "$url1" "${server_pids[0]}" sse-hub-1 || return 1
+      wait_for_redis_up "$url2" "${server_pids[1]}" sse-hub-2 || return 1
+      server_url="$url1"
+      sub_args=(--subscribe "$url1$sub_path" --subscribe "$url2$sub_path")
+      side_pids=("$redis_pid")
+      return 0 ;;
     floor)
       "${nice_args[@]}" "$FLOOR" --port 0 >"$log" 2>&1 &
       server_pid=$!
       started+=("$server_pid")
-      server_url="$(wait_for_url "$log" "$server_pid" floor)" ;;
+      server_url="$(wait_for_url "$log" "$server_pid" floor)" || return 1 ;;
     node)
       "${nice_args[@]}" "$NODE" "$here/peers/node-server.mjs" --port 0 >"$log" 2>&1 &
       server_pid=$!
       started+=("$server_pid")
-      server_url="$(wait_for_url "$log" "$server_pid" node)" ;;
+      server_url="$(wait_for_url "$log" "$server_pid" node)" || return 1 ;;
     nchan)
       local prefix="$work/nginx.$RANDOM" port
       port="$("$FANOUT" --free-port)"
@@ -159,17 +226,25 @@ start_server() {
       server_url="http://127.0.0.1:$port" ;;
     *) echo "run.sh: unknown server $name" >&2; return 1 ;;
   esac
+  server_pids=("$server_pid")
+  sub_args=(--subscribe "$sub_path")
 }
 
+# stop_server: stops the server's processes (not the shared redis-server).
 stop_server() {
-  local p="$server_pid"
-  kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-  local keep=()
-  for q in "${started[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+  local p q keep=()
+  for p in "${server_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${server_pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  for q in "${started[@]}"; do
+    for p in "${server_pids[@]}"; do [ "$q" = "$p" ] && continue 2; done
+    keep+=("$q")
+  done
   started=("${keep[@]+"${keep[@]}"}")
+  server_pids=()
 }
 
 # Which servers can run here.
@@ -179,6 +254,16 @@ for s in "${wanted[@]}"; do
   case "$s" in
     sse-hub) [ -x "$SSE_HUB" ] || { echo "run.sh: $SSE_HUB not found" >&2; exit 2; } ;;
     floor) [ -x "$FLOOR" ] || { echo "run.sh: $FLOOR not found" >&2; exit 2; } ;;
+    sse-hub-redis2)
+      [ -x "$SSE_HUB" ] || { echo "run.sh: $SSE_HUB not found" >&2; exit 2; }
+      if ! [ -x "$REDIS_SERVER" ]; then
+        echo "run.sh: redis-server not found (apt-get install redis-server), skipping sse-hub-redis2 (two instances through Redis)" >&2
+        continue
+      fi
+      if grep -qF "built without Redis support" "$SSE_HUB"; then
+        echo "run.sh: $SSE_HUB was built without Redis support (apt-get install libhiredis-dev, rebuild), skipping sse-hub-redis2" >&2
+        continue
+      fi ;;
     node) command -v "$NODE" >/dev/null 2>&1 || { echo "run.sh: node not found, skipping the node peer" >&2; continue; } ;;
     nchan)
       if ! command -v "$NGINX" >/dev/null 2>&1 || [ ! -f "$NCHAN_MODULE" ]; then
@@ -197,6 +282,7 @@ machine="$(uname -srm); $(nproc) cores: $(sed -n 's/^model name[[:space:]]*: //p
 } | tee -a "$out" >&2
 
 runs=0
+failed_runs=0
 for n in $clients; do
   for size in $sizes; do
     for rate in $rates; do
@@ -205,9 +291,18 @@ for n in $clients; do
       for _ in $(seq "$repeat"); do
         for s in "${run_servers[@]}"; do
           start_server "$s" || { keep_work=1; exit 2; }
-          "${nice_args[@]}" "$FANOUT" --url "$server_url" --subscribe "$sub_path" --publish "$pub_path" \
+          pid_args=()
+          for p in "${server_pids[@]}"; do pid_args+=(--server-pid "$p"); done
+          for p in "${side_pids[@]+"${side_pids[@]}"}"; do pid_args+=(--side-pid "$p" --side-label redis-server); done
+          rc=0
+          "${nice_args[@]}" "$FANOUT" --url "$server_url" "${sub_args[@]}" --publish "$pub_path" \
             --clients "$n" --events "$m" --rate "$rate" --size "$size" --threads "$client_threads" \
-            --server-pid "$server_pid" --label "$s" --json "$out" >/dev/null || true
+            "${pid_args[@]}" --label "$s" --json "$out" >/dev/null || rc=$?
+          # 1: an invalid run, in the results file (the report shows it); more: no figures at all.
+          if [ "$rc" -gt 1 ]; then
+            echo "run.sh: the generator failed against $s (exit $rc): this run has no figures" >&2
+            failed_runs=$((failed_runs + 1))
+          fi
           stop_server
           runs=$((runs + 1))
         done
@@ -220,6 +315,10 @@ echo
 echo "results: $out ($runs runs); machine: $machine"
 status=0
 "$FANOUT" --report "$out" || status=1
+if [ "$failed_runs" -gt 0 ]; then
+  echo "$failed_runs run(s) gave no figures (see the messages above)"
+  status=1
+fi
 
 if [ "$micro" = 1 ] && [ -x "$MICRO" ]; then
   echo

@@ -8,6 +8,10 @@
 // lost and duplicated events, connect time, delivered events per second and the server's resident
 // memory per connection (VmRSS of the server process and its descendants, from /proc).
 //
+// Subscribers can be spread over several servers (`--subscribe` given more than once, or a comma
+// list of http://HOST:PORT/PATH): client k connects to the (k mod K)-th, publishing stays on --url.
+// This measures several instances that share topics (sse-hub --redis) against a single one.
+//
 // Output: a short human summary on stderr and one JSON line per run on stdout (and appended to
 // --json FILE). `--report FILE` prints the comparison table of a results file instead.
 //
@@ -82,7 +86,9 @@ constexpr const char* usage = R"(usage: sse-bench-fanout [options]
 
 Opens N SSE connections, publishes M events at R/s of S bytes, measures every delivery.
   --url http://HOST:PORT     the server (default http://127.0.0.1:8080)
-  --subscribe PATH           subscribe path, {topic} replaced (default /events/{topic})
+  --subscribe PATH|URL       subscribe path, {topic} replaced (default /events/{topic}); a full
+                             http://HOST:PORT/PATH subscribes on that server instead of --url.
+                             Repeatable (or a comma list): client k uses the (k mod K)-th
   --publish PATH             publish path, {topic} replaced (default /publish/{topic})
   --topic NAME               topic (default: a fresh name per run)
   --clients N                SSE connections (default 1000)
@@ -92,6 +98,9 @@ Opens N SSE connections, publishes M events at R/s of S bytes, measures every de
   --threads T                client threads (default 1)
   --connect-concurrency K    connects in flight at once (default 256)
   --server-pid PID           server process: RSS of it and its descendants is measured (repeatable)
+  --side-pid PID             a helper of the server (e.g. redis-server): its CPU and RSS are
+                             measured and reported apart from the server's (repeatable)
+  --side-label NAME          what the side processes are, for the report (default "side processes")
   --label NAME               server name in the output (default "server")
   --json FILE                append the JSON line to FILE as well
   --drain-timeout S          wait this long without progress for missing deliveries (default 10)
@@ -105,7 +114,7 @@ Opens N SSE connections, publishes M events at R/s of S bytes, measures every de
 struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  std::string subscribe = "/events/{topic}";
+  std::vector<std::string> subscribe;  // paths or http:// URLs; empty: /events/{topic}
   std::string publish = "/publish/{topic}";
   std::string topic;
   std::size_t clients = 1000;
@@ -115,6 +124,8 @@ struct options {
   std::size_t threads = 1;
   std::size_t concurrency = 256;
   std::vector<int> pids;
+  std::vector<int> side_pids;
+  std::string side_label = "side processes";
   std::string label = "server";
   std::string json_file;
   double drain_timeout = 10;
@@ -125,6 +136,40 @@ std::string replace_topic(std::string s, const std::string& topic) {
   const auto p = s.find("{topic}");
   if (p != std::string::npos) s.replace(p, 7, topic);
   return s;
+}
+
+struct http_url {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string path;  // empty when the URL has none
+};
+
+/// `[http://]HOST:PORT[/PATH]`.
+http_url split_url(std::string_view u, std::string_view flag) {
+  if (u.rfind("http://", 0) == 0) u.remove_prefix(7);
+  http_url out;
+  if (const auto slash = u.find('/'); slash != std::string_view::npos) {
+    out.path = std::string(u.substr(slash));
+    u = u.substr(0, slash);
+  }
+  const auto colon = u.rfind(':');
+  if (colon == std::string_view::npos) die(std::string(flag) + " needs http://HOST:PORT");
+  out.host = std::string(u.substr(0, colon));
+  out.port = to_number<std::uint16_t>(std::string(flag) + " port", u.substr(colon + 1));
+  return out;
+}
+
+sockaddr_in resolve(const std::string& host, std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) die("cannot resolve " + host);
+  addr.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+  freeaddrinfo(res);
+  return addr;
 }
 
 // ---------------------------------------------------------------- server memory (/proc)
@@ -230,14 +275,22 @@ struct worker_stats {
                 connect_retries = 0, failed = 0, parse_errors = 0;
 };
 
+/// A server the subscribers connect to: its address and the GET, identical for its connections.
+struct target {
+  std::string url;  // for messages: http://HOST:PORT/PATH with {topic} replaced
+  sockaddr_in addr{};
+  std::string request;
+};
+
 struct worker {
   const options* opt = nullptr;
-  std::string request;  // the GET, identical for every connection
-  sockaddr_in addr{};
+  const std::vector<target>* targets = nullptr;
+  std::size_t first = 0;  // global index of conns[0]: conns[i] subscribes on target (first + i) mod K
   std::vector<conn> conns;
   std::vector<std::uint8_t> seen;  // conns.size() * events: times each (client, seq) arrived
   std::vector<nanos> lat;          // publish-to-receipt, one per delivery
   std::vector<std::uint32_t> lat_seq;  // the seq of each delivery (--per-event only)
+  std::vector<std::uint8_t> lat_tgt;   // the target of each delivery (several targets only)
   std::vector<nanos> connect_lat;  // connect() to response head
   worker_stats st;
   std::atomic<std::size_t> opened{0}, probed{0}, delivered{0}, settled{0};
@@ -264,6 +317,9 @@ struct worker {
     ::close(ep);
   }
 
+  std::size_t target_index(std::size_t i) const noexcept { return (first + i) % targets->size(); }
+  const target& target_of(std::size_t i) const noexcept { return (*targets)[target_index(i)]; }
+
   void start_connects() {
     while (in_flight < opt->concurrency && (!retry.empty() || next < conns.size())) {
       std::size_t i;
@@ -286,6 +342,7 @@ struct worker {
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) die(std::string("socket: ") + std::strerror(errno) + " (raise the open-file limit)");
     ++in_flight;
+    const sockaddr_in& addr = target_of(i).addr;
     const int r = ::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     if (r < 0 && errno != EINPROGRESS) {
       fail(i);
@@ -323,6 +380,7 @@ struct worker {
       socklen_t len = sizeof err;
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0 || (ev.events & (EPOLLERR | EPOLLHUP))) return fail(i);
+      const std::string& request = target_of(i).request;
       const ssize_t w = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
       if (w != static_cast<ssize_t>(request.size())) return fail(i);
       c.state = cstate::head;
@@ -501,6 +559,7 @@ struct worker {
     ++st.delivered;
     lat.push_back(t - ts);
     if (opt->per_event) lat_seq.push_back(seq);
+    if (targets->size() > 1) lat_tgt.push_back(static_cast<std::uint8_t>(target_index(i)));
   }
 };
 
@@ -766,7 +825,7 @@ int report(const std::string& file, const std::string& baseline) {
       m["runs"] = std::to_string(runs.size());
       if (runs.size() > 1) {
         for (auto& [k, v] : m) {
-          if (k == "server" || k == "time" || k == "valid" || k == "runs") continue;
+          if (k == "server" || k == "time" || k == "valid" || k == "runs" || k == "side_label") continue;
           std::vector<double> xs;
           for (auto& r : runs) xs.push_back(num(r, k.c_str()));
           if (k == "lost" || k == "duplicated" || k == "unexpected") {
@@ -800,7 +859,22 @@ int report(const std::string& file, const std::string& baseline) {
       {"max ms", "lat_max_ms", 8, 2},        {"deliv/s", "deliveries_per_s", 9, 0},   {"KiB/conn", "mem_per_conn_kib", 9, 2},
       {"conn s", "connect_s", 7, 2},        {"cpu us/d", "server_cpu_us_per_delivery", 9, 2},
   };
-  std::printf("%6s %5s %4s %4s  %-13s", "N", "M", "R/s", "S", "server");
+  // A server named "<baseline>-..." (sse-hub-redis2) is a variant of the baseline: its ratio line is
+  // variant / baseline ("what the variant costs"), where a peer's is baseline / peer.
+  auto is_variant = [&](const std::string& server) { return server.rfind(baseline + "-", 0) == 0; };
+  auto ratio_label = [&](const std::string& server) {
+    return is_variant(server) ? server + "/" + baseline : baseline + "/" + server;
+  };
+  int lw = 13;  // the server column: wider only when a name needs it
+  bool any_variant = false, any_side = false;
+  for (auto& [key, v] : by_cell)
+    for (auto& r : v) {
+      lw = std::max(lw, static_cast<int>(r["server"].size()));
+      if (r["server"] != baseline) lw = std::max(lw, static_cast<int>(ratio_label(r["server"]).size()));
+      any_variant = any_variant || is_variant(r["server"]);
+      any_side = any_side || r.count("side_cpu_us_per_delivery");
+    }
+  std::printf("%6s %5s %4s %4s  %-*s", "N", "M", "R/s", "S", lw, "server");
   for (auto& c : cols) std::printf(" %*s", c.width, c.title);
   std::printf(" %7s %5s %4s %4s\n", "lost", "dup", "ok", "runs");
   int bad = 0;
@@ -817,19 +891,26 @@ int report(const std::string& file, const std::string& baseline) {
       else
         std::printf("%6s %5s %4s %4s  ", "", "", "", "");
       first = false;
-      std::printf("%-13s", r["server"].c_str());
+      std::printf("%-*s", lw, r["server"].c_str());
       for (auto& c : cols) std::printf(" %*s", c.width, fmt_num(num(r, c.key), c.prec).c_str());
       const bool ok = r["valid"] == "true";
       if (num(r, "lost") > 0 || num(r, "duplicated") > 0) ++bad;
       std::printf(" %7s %5s %4s %4s\n", fmt_num(num(r, "lost"), 0).c_str(), fmt_num(num(r, "duplicated"), 0).c_str(),
                   ok ? "yes" : "NO", r["runs"].c_str());
+      if (r.count("side_cpu_us_per_delivery"))
+        std::printf("%6s %5s %4s %4s    + %s (not in the row above): cpu us/d %s, RSS %s MiB at the end\n", "", "",
+                    "", "", r.count("side_label") ? r["side_label"].c_str() : "side processes",
+                    fmt_num(num(r, "side_cpu_us_per_delivery"), 2).c_str(),
+                    fmt_num(num(r, "side_rss_end_kib") / 1024, 1).c_str());
     }
     if (!base) continue;
     for (auto& r : v) {
       if (&r == base) continue;
-      const std::string label = baseline + "/" + r["server"];
-      std::printf("%6s %5s %4s %4s  %-13s", "", "", "", "", label.c_str());
-      for (auto& c : cols) std::printf(" %*s", c.width, fmt_ratio(num(*base, c.key), num(r, c.key)).c_str());
+      const bool variant = is_variant(r["server"]);
+      std::printf("%6s %5s %4s %4s  %-*s", "", "", "", "", lw, ratio_label(r["server"]).c_str());
+      for (auto& c : cols)
+        std::printf(" %*s", c.width,
+                    (variant ? fmt_ratio(num(r, c.key), num(*base, c.key)) : fmt_ratio(num(*base, c.key), num(r, c.key))).c_str());
       std::printf("\n");
     }
   }
@@ -837,6 +918,13 @@ int report(const std::string& file, const std::string& baseline) {
               "ratios: %s's figure divided by the peer's (deliv/s: higher is better; every other figure: lower "
               "is better)\n",
               baseline.c_str());
+  if (any_variant)
+    std::printf("%s-*/%s: the variant's figure divided by %s's, measured in the same run (what the variant "
+                "costs)\n",
+                baseline.c_str(), baseline.c_str(), baseline.c_str());
+  if (any_side)
+    std::printf("+ lines: helper processes (--side-pid) measured apart; not included in that row's cpu us/d or "
+                "KiB/conn\n");
   if (bad) std::printf("%d run(s) lost or duplicated events\n", bad);
   return bad ? 1 : 0;
 }
@@ -856,7 +944,14 @@ int main(int argc, char** argv) {
       std::fputs(usage, stdout);
       return 0;
     } else if (flag == "--url") url = value();
-    else if (flag == "--subscribe") opt.subscribe = value();
+    else if (flag == "--subscribe") {
+      const std::string_view v = value();  // a comma list or one item; repeatable
+      for (std::size_t a = 0; a <= v.size();) {
+        const std::size_t b = std::min(v.find(',', a), v.size());
+        if (b > a) opt.subscribe.emplace_back(v.substr(a, b - a));
+        a = b + 1;
+      }
+    }
     else if (flag == "--publish") opt.publish = value();
     else if (flag == "--topic") opt.topic = value();
     else if (flag == "--clients") opt.clients = to_number<std::size_t>(flag, value());
@@ -866,6 +961,8 @@ int main(int argc, char** argv) {
     else if (flag == "--threads") opt.threads = to_number<std::size_t>(flag, value());
     else if (flag == "--connect-concurrency") opt.concurrency = to_number<std::size_t>(flag, value());
     else if (flag == "--server-pid") opt.pids.push_back(to_number<int>(flag, value()));
+    else if (flag == "--side-pid") opt.side_pids.push_back(to_number<int>(flag, value()));
+    else if (flag == "--side-label") opt.side_label = value();
     else if (flag == "--label") opt.label = value();
     else if (flag == "--json") opt.json_file = value();
     else if (flag == "--drain-timeout") opt.drain_timeout = to_number<double>(flag, value());
@@ -891,13 +988,9 @@ int main(int argc, char** argv) {
 
   // --url http://HOST:PORT
   {
-    std::string_view u = url;
-    if (u.rfind("http://", 0) == 0) u.remove_prefix(7);
-    if (const auto slash = u.find('/'); slash != std::string_view::npos) u = u.substr(0, slash);
-    const auto colon = u.rfind(':');
-    if (colon == std::string_view::npos) die("--url needs http://HOST:PORT");
-    opt.host = std::string(u.substr(0, colon));
-    opt.port = to_number<std::uint16_t>("--url port", u.substr(colon + 1));
+    const http_url u = split_url(url, "--url");
+    opt.host = u.host;
+    opt.port = u.port;
   }
   if (opt.clients == 0 || opt.events == 0 || opt.rate <= 0 || opt.threads == 0 || opt.concurrency == 0)
     die("--clients, --events, --rate, --threads and --connect-concurrency must be positive");
@@ -913,35 +1006,46 @@ int main(int argc, char** argv) {
     die("open-file limit " + std::to_string(rl.rlim_cur) + " is too low for " + std::to_string(opt.clients) +
         " clients (ulimit -n)");
 
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(opt.port);
-  {
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(opt.host.c_str(), nullptr, &hints, &res) != 0 || !res) die("cannot resolve " + opt.host);
-    addr.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
-    freeaddrinfo(res);
-  }
+  const sockaddr_in addr = resolve(opt.host, opt.port);
   const std::string host_header = opt.host + ":" + std::to_string(opt.port);
-  const std::string sub_path = replace_topic(opt.subscribe, opt.topic);
   const std::string pub_path = replace_topic(opt.publish, opt.topic);
-  const std::string get = "GET " + sub_path + " HTTP/1.1\r\nHost: " + host_header +
-                          "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+  // The servers the subscribers connect to: client k on targets[k mod K].
+  if (opt.subscribe.empty()) opt.subscribe.emplace_back("/events/{topic}");
+  if (opt.subscribe.size() > 255) die("--subscribe: at most 255 targets");
+  std::vector<target> targets;
+  for (const auto& spec : opt.subscribe) {
+    target tg;
+    std::string host = opt.host, path = spec;
+    std::uint16_t port = opt.port;
+    if (spec.rfind("http://", 0) == 0) {
+      const http_url u = split_url(spec, "--subscribe");
+      host = u.host;
+      port = u.port;
+      path = u.path.empty() ? "/events/{topic}" : u.path;
+    }
+    path = replace_topic(path, opt.topic);
+    const std::string host_port = host + ":" + std::to_string(port);
+    tg.url = "http://" + host_port + path;
+    tg.addr = resolve(host, port);
+    tg.request = "GET " + path + " HTTP/1.1\r\nHost: " + host_port +
+                 "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+    targets.push_back(std::move(tg));
+  }
 
   const long rss_before = tree_rss_kib(opt.pids);
+  const long side_rss_before = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
 
   // Subscribers.
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<worker>> workers;
   const std::size_t T = std::min(opt.threads, opt.clients);
-  for (std::size_t t = 0; t < T; ++t) {
+  for (std::size_t t = 0, first = 0; t < T; ++t) {
     auto w = std::make_unique<worker>();
     const std::size_t n = opt.clients / T + (t < opt.clients % T ? 1 : 0);
     w->opt = &opt;
-    w->request = get;
-    w->addr = addr;
+    w->targets = &targets;
+    w->first = first;
+    first += n;
     w->conns.resize(n);
     w->seen.assign(n * opt.events, 0);
     w->lat.reserve(n * opt.events);
@@ -983,8 +1087,10 @@ int main(int argc, char** argv) {
   const std::size_t probed = sum(&worker::probed);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server settle before reading RSS
   const long rss_idle = tree_rss_kib(opt.pids);
+  const long side_rss_idle = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
 
   const double server_cpu0 = tree_cpu_s(opt.pids), client_cpu0 = self_cpu_s();
+  const double side_cpu0 = opt.side_pids.empty() ? 0 : tree_cpu_s(opt.side_pids);
 
   // Publish M events at R/s.
   std::vector<nanos> pub_rtt;
@@ -1025,6 +1131,8 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // late duplicates, if any
   const long rss_end = tree_rss_kib(opt.pids);
   const double server_cpu = tree_cpu_s(opt.pids) - server_cpu0, client_cpu = self_cpu_s() - client_cpu0;
+  const long side_rss_end = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
+  const double side_cpu = opt.side_pids.empty() ? 0 : tree_cpu_s(opt.side_pids) - side_cpu0;
   stop.store(true);
   for (auto& w : workers) w->th.join();
 
@@ -1050,6 +1158,22 @@ int main(int argc, char** argv) {
     last_recv = std::max(last_recv, w->last_recv.load());
   }
   const std::size_t lost = expected - unique;
+  // Per subscribe target (several targets only): clients, latencies and lost (client, seq) pairs.
+  struct target_figures {
+    std::size_t clients = 0, lost = 0;
+    std::vector<nanos> lat;
+  };
+  std::vector<target_figures> by_target(targets.size() > 1 ? targets.size() : 0);
+  if (!by_target.empty()) {
+    for (auto& w : workers) {
+      for (std::size_t i = 0; i < w->conns.size(); ++i) {
+        auto& f = by_target[w->target_index(i)];
+        ++f.clients;
+        for (std::size_t k = 0; k < opt.events; ++k) f.lost += w->seen[i * opt.events + k] == 0;
+      }
+      for (std::size_t k = 0; k < w->lat.size(); ++k) by_target[w->lat_tgt[k]].lat.push_back(w->lat[k]);
+    }
+  }
   if (opt.per_event) {
     std::vector<std::vector<nanos>> by_seq(opt.events);
     for (auto& w : workers)
@@ -1106,6 +1230,25 @@ int main(int argc, char** argv) {
   j.num("rss_idle_kib", static_cast<double>(rss_idle));
   j.num("rss_end_kib", static_cast<double>(rss_end));
   j.num("mem_per_conn_kib", std::round(mem_per_conn * 100) / 100);
+  if (!opt.side_pids.empty()) {  // a helper (redis-server): not included in the server's figures above
+    j.str("side_label", opt.side_label);
+    j.num("side_cpu_s", side_cpu);
+    j.num("side_cpu_us_per_delivery", st.delivered ? side_cpu * 1e6 / static_cast<double>(st.delivered) : 0);
+    j.num("side_rss_before_kib", static_cast<double>(side_rss_before));
+    j.num("side_rss_idle_kib", static_cast<double>(side_rss_idle));
+    j.num("side_rss_end_kib", static_cast<double>(side_rss_end));
+  }
+  if (targets.size() > 1) {  // subscribers spread over several servers: figures per server
+    j.num("targets", static_cast<double>(targets.size()));
+    for (std::size_t k = 0; k < targets.size(); ++k) {
+      const std::string p = "t" + std::to_string(k) + "_";
+      j.num((p + "clients").c_str(), static_cast<double>(by_target[k].clients));
+      j.num((p + "delivered").c_str(), static_cast<double>(by_target[k].lat.size()));
+      j.num((p + "lost").c_str(), static_cast<double>(by_target[k].lost));
+      j.num((p + "lat_p50_ms").c_str(), pct(by_target[k].lat, 50));
+      j.num((p + "lat_p99_ms").c_str(), pct(by_target[k].lat, 99));
+    }
+  }
   j.boolean("valid", valid);
   j.str("time", utc_now());
   const std::string line = j.done();
@@ -1118,6 +1261,13 @@ int main(int argc, char** argv) {
                expected, lost, st.duplicated, pct(lat, 50), pct(lat, 90), pct(lat, 99),
                lat.empty() ? 0.0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6,
                deliveries_per_s, mem_per_conn, connect_s, server_cpu, client_cpu, valid ? "" : "  INVALID");
+  for (std::size_t k = 0; targets.size() > 1 && k < targets.size(); ++k)
+    std::fprintf(stderr, "[%s]   %s: %zu clients, delivered %zu, lost %zu | latency p50 %.2f p99 %.2f ms\n",
+                 opt.label.c_str(), targets[k].url.c_str(), by_target[k].clients, by_target[k].lat.size(),
+                 by_target[k].lost, pct(by_target[k].lat, 50), pct(by_target[k].lat, 99));
+  if (!opt.side_pids.empty())
+    std::fprintf(stderr, "[%s]   %s (not in the figures above): cpu %.2f s, RSS %.1f MiB at the end\n",
+                 opt.label.c_str(), opt.side_label.c_str(), side_cpu, static_cast<double>(side_rss_end) / 1024);
   if (st.disconnects || st.connect_errors || st.unexpected || st.parse_errors || pub_errors)
     std::fprintf(stderr,
                  "[%s] disconnects %" PRIu64 ", connect errors %" PRIu64 " (failed %" PRIu64 ", bad status %" PRIu64
