@@ -13,7 +13,11 @@
  *   the server, else `initial_retry`) and reconnects; failures before any data (refused, reset,
  *   timeouts, 502/503/504, a malformed response) back off exponentially with full jitter:
  *   `delay = uniform(0, min(backoff_max, backoff_base * 2^n))` for the n-th consecutive failure
- *   (n from 0; a `Retry-After` in seconds on 502/503/504 is honoured, capped at `backoff_max`);
+ *   (n from 0). A `Retry-After` on 502/503/504 replaces that delay, capped at `backoff_max`: in
+ *   seconds, or as an HTTP-date in any of the three forms of RFC 9110 (IMF-fixdate, RFC 850,
+ *   asctime), counted from the response's `Date` field when it has a valid one (so a skewed client
+ *   clock does not matter), else from the client's clock; a date in the past means at once, and a
+ *   value that does not parse is ignored as if absent;
  * - every wait has a deadline: connect (resolve, connect, TLS handshake), response head, and an idle
  *   watchdog that reconnects when nothing at all arrived for `idle_timeout`;
  * - chunked, Content-Length and close-delimited bodies; events split at any byte; parser limits.
@@ -52,6 +56,7 @@
 #include <vector>
 
 #include "sse/event.hpp"
+#include "sse/http/date.hpp"
 #include "sse/http/response_parser.hpp"
 #include "sse/parser.hpp"
 #include "sse/url.hpp"
@@ -161,6 +166,7 @@ struct client_options {
   /// The reconnection time until the server sends `retry:` (the spec's default is UA-defined).
   std::chrono::milliseconds initial_retry{3000};
   /// Backoff after failures: the n-th consecutive failure waits uniform(0, min(max, base * 2^n)).
+  /// `backoff_max` also caps the wait a 502/503/504's Retry-After asks for.
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
   /// Reconnect when nothing at all arrived for this long once open (0 disables the watchdog).
@@ -608,11 +614,12 @@ class client {
         return false;
       }
       if (status == 502 || status == 503 || status == 504) {
+        // Retry-After in seconds or as an HTTP-date; a date counts from the response's Date field
+        // when there is one, so that a skewed client clock does not matter (http/date.hpp).
         std::optional<std::chrono::milliseconds> after;
         if (const auto ra = head.find("Retry-After")) {
-          if (const auto secs = parse_retry(*ra))
-            after = std::min(std::chrono::milliseconds(std::min<std::int64_t>(secs->count(), 1'000'000'000) * 1000),
-                             options_.backoff_max);
+          if (const auto d = http::retry_after_delay(*ra, head.find("Date"), std::chrono::system_clock::now()))
+            after = std::min(*d, options_.backoff_max);
         }
         fail(id, {make_error_code(client_errc::http_status), status, detail::status_text(head) + from}, after);
         return false;

@@ -9,6 +9,7 @@
 #include "sse/event.hpp"
 #include "sse/encoder.hpp"
 #include "sse/parser.hpp"
+#include "sse/http/date.hpp"
 #include "sse/http/error.hpp"
 #include "sse/http/request_parser.hpp"
 #include "sse/http/response.hpp"

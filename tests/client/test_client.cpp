@@ -13,6 +13,7 @@
 
 #include "client_support.hpp"
 #include "fault_proxy.hpp"
+#include "http_date_format.hpp"
 #include "test_server.hpp"
 
 using namespace std::chrono_literals;
@@ -260,6 +261,57 @@ TEST_CASE("client: 503 is retried with backoff, Retry-After is honoured") {
   CHECK(rec.delays[1] <= 10ms);  // second failure: uniform(0, min(40, 5 * 2^1))
   CHECK(rec.opens == std::vector<int>{200});
   CHECK_FALSE(rec.closed.has_value());
+}
+
+TEST_CASE("client: an HTTP-date Retry-After is waited for, counted from the response's Date") {
+  // The server's clock is an hour behind the client's: Retry-After minus now would be in the past
+  // (an immediate retry), Retry-After minus Date is the 2 s the server meant.
+  asio::io_context io;
+  sse_test::test_server server(io, [](const request& req, std::size_t index) {
+    if (index == 0) {
+      const auto server_now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) - 1h;
+      return reply{.status = 503, .reason = "Service Unavailable", .content_type = "text/plain",
+                   .headers = {{"Date", sse_test::imf_fixdate(server_now)},
+                               {"Retry-After", sse_test::imf_fixdate(server_now + 2s)}},
+                   .body = framing::content_length, .pieces = {"down"}};
+    }
+    return resuming(2)(req, index);
+  });
+  auto opts = fast_options();
+  opts.backoff_max = 10s;  // the cap, above the 2 s asked for
+  sse::client c(io, server.url(), opts);
+  sse_test::recorder rec;
+  rec.attach(c);
+  c.start();
+  REQUIRE(sse_test::run_until(io, [&] { return rec.events.size() >= 2; }, 15s));
+  CHECK(rec.events == expected_numbered(1, 2));
+  REQUIRE(rec.retries.size() == 1);
+  CHECK(rec.retries[0].status == 503);
+  CHECK(rec.delays[0] == 2000ms);
+  REQUIRE(rec.connect_times.size() == 2);
+  const auto waited = rec.connect_times[1] - rec.retry_times[0];
+  CHECK(waited >= 2000ms);
+  CHECK(waited < 8000ms);  // generous: only catches a wait far beyond the one asked for
+  CHECK(rec.opens == std::vector<int>{200});
+}
+
+TEST_CASE("client: a Retry-After that does not parse is ignored as if absent") {
+  asio::io_context io;
+  sse_test::test_server server(io, [](const request& req, std::size_t index) {
+    if (index == 0)  // a two-digit year in the IMF form: invalid, so the ordinary backoff applies
+      return reply{.status = 503, .reason = "Service Unavailable", .content_type = "text/plain",
+                   .headers = {{"Retry-After", "Sun, 06 Nov 94 08:49:37 GMT"}}, .body = framing::content_length};
+    return resuming(1)(req, index);
+  });
+  auto opts = fast_options();
+  opts.backoff_max = 10s;
+  sse::client c(io, server.url(), opts);
+  sse_test::recorder rec;
+  rec.attach(c);
+  c.start();
+  REQUIRE(sse_test::run_until(io, [&] { return rec.events.size() >= 1; }));
+  REQUIRE(rec.delays.size() == 1);
+  CHECK(rec.delays[0] <= 5ms);  // first failure: uniform(0, backoff_base)
 }
 
 TEST_CASE("client: max_retries gives up with retry_limit") {
