@@ -38,6 +38,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -60,6 +61,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "sse/broker.hpp"
 #include "sse/detail/rt_buffer.hpp"
@@ -140,6 +142,15 @@ struct hub_options {
   std::shared_ptr<event_store> store = {};  ///< durable log (replay across restarts), or none
   std::size_t store_replay_limit = 10000;   ///< most events replayed from the store for one subscriber
   std::shared_ptr<sse::broker> broker = {}; ///< shared log across instances (sse/broker.hpp), or none
+  /// A topic without subscribers that nothing has published to (or subscribed to, or polled with
+  /// since()) for this long is dropped from memory, its log with it: a finished job, a closed
+  /// ticket. With a store the topic is opened again from it on next use, ids continuing, and a
+  /// resume is replayed from the store; without one a later resume gets `event: reset`. The seal
+  /// is not kept. Checked every ttl/4 (at least every second) on the first shard. 0 = never.
+  std::chrono::milliseconds idle_topic_ttl = std::chrono::milliseconds(0);
+  /// false: no timer for idle_topic_ttl; call hub::evict_idle() yourself (tests running an
+  /// io_context until it has no work, or an application with its own housekeeping).
+  bool idle_topic_timer = true;
 };
 
 /// True if `name` is a valid topic name: 1..max bytes, each printable ASCII without space.
@@ -205,12 +216,49 @@ struct rt_topic {
   event_log log;                      // guarded by mu
   std::vector<std::size_t> counts;    // guarded by mu: subscribers per shard
   bool erased = false;                // guarded by mu
+  bool evicted = false;               // guarded by mu: dropped for idleness; users look it up again
+  std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();  // guarded by mu
   bool sealed = false;                // guarded by mu
   std::optional<std::chrono::milliseconds> seal_retry;  // guarded by mu
   // local[i] is touched only on shard i's executor (and registration also holds mu).
   std::vector<rt_shard_subscribers> local;
 };
 
+}  // namespace detail
+
+class hub;
+
+namespace detail {
+/// The timer that drops idle topics (hub_options::idle_topic_ttl): one per hub, on its first shard.
+class rt_topic_reaper : public std::enable_shared_from_this<rt_topic_reaper> {
+ public:
+  rt_topic_reaper(asio::any_io_executor ex, std::chrono::milliseconds period, std::function<void()> sweep)
+      : timer_(std::move(ex)), period_(period), sweep_(std::move(sweep)) {}
+  void start() {
+    asio::dispatch(timer_.get_executor(), [self = shared_from_this()] { self->arm(); });
+  }
+  void stop() {
+    asio::dispatch(timer_.get_executor(), [self = shared_from_this()] {
+      self->stopped_ = true;
+      self->timer_.cancel();
+    });
+  }
+
+ private:
+  void arm() {
+    if (stopped_) return;
+    timer_.expires_after(period_);
+    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (ec || self->stopped_) return;
+      self->sweep_();
+      self->arm();
+    });
+  }
+  asio::steady_timer timer_;
+  std::chrono::milliseconds period_;
+  std::function<void()> sweep_;
+  bool stopped_ = false;
+};
 }  // namespace detail
 
 class hub {
@@ -227,6 +275,7 @@ class hub {
     std::array<stripe, stripes> map;
     std::atomic<std::size_t> topic_count{0};
     std::atomic<std::size_t> round_robin{0};
+    std::shared_ptr<detail::rt_topic_reaper> reaper;
   };
 
  public:
@@ -239,6 +288,14 @@ class hub {
       for (const auto& ex : core_->shards)
         core_->keepalives.push_back(keepalive_scheduler::create(ex, *core_->opts.keepalive, core_->opts.on_log));
     if (const auto& b = core_->opts.broker) b->attach({core_->shards, core_->opts.metrics, core_->opts.on_log});
+    if (const auto ttl = core_->opts.idle_topic_ttl; ttl.count() > 0 && core_->opts.idle_topic_timer && !core_->opts.broker) {
+      const auto period = std::clamp(ttl / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(1000));
+      std::weak_ptr<core> w = core_;
+      core_->reaper = std::make_shared<detail::rt_topic_reaper>(core_->shards.front(), period, [w] {
+        if (auto c = w.lock()) evict_idle(*c, std::chrono::steady_clock::now());
+      });
+      core_->reaper->start();
+    }
   }
 
   /// A hub with one shard: the user's io_context.
@@ -252,6 +309,7 @@ class hub {
   ~hub() {
     if (const auto& b = core_->opts.broker) b->detach();
     for (auto& k : core_->keepalives) k->stop();
+    if (core_->reaper) core_->reaper->stop();
   }
 
   std::size_t shard_count() const noexcept { return core_->shards.size(); }
@@ -301,7 +359,14 @@ class hub {
     if (ec) return {};
     std::string id;
     {
-      std::lock_guard lk(t->mu);
+      std::unique_lock lk(t->mu);
+      while (t->evicted) {  // dropped for idleness between the lookup and the lock: look it up again
+        lk.unlock();
+        t = find_or_create(topic, ec);
+        if (ec) return {};
+        lk = std::unique_lock(t->mu);
+      }
+      t->last_used = std::chrono::steady_clock::now();
       if (t->sealed) {
         ec = hub_errc::topic_sealed;
         return {};
@@ -399,6 +464,7 @@ class hub {
     auto t = find(topic);
     if (!t) return std::nullopt;
     std::lock_guard lk(t->mu);
+    t->last_used = std::chrono::steady_clock::now();
     return t->log.since(last_event_id);
   }
 
@@ -430,6 +496,12 @@ class hub {
   }
 
   std::size_t topic_count() const noexcept { return core_->topic_count.load(std::memory_order_relaxed); }
+
+  /// Drops every topic idle for hub_options::idle_topic_ttl as of `now` (see there); the hub's
+  /// timer calls it, tests may too. Returns how many were dropped. Any thread.
+  std::size_t evict_idle(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    return evict_idle(*core_, now);
+  }
 
   /// Removes a topic (its log is dropped; its subscribers are closed gracefully). Any thread.
   bool erase_topic(std::string_view topic, std::optional<std::chrono::milliseconds> retry = std::nullopt) {
@@ -512,6 +584,38 @@ class hub {
   }
 
  private:
+  static std::size_t evict_idle(core& c, std::chrono::steady_clock::time_point now) {
+    const auto ttl = c.opts.idle_topic_ttl;
+    if (ttl.count() <= 0 || c.opts.broker) return 0;
+    std::size_t n = 0;
+    for (auto& st : c.map) {
+      std::lock_guard lk(st.mu);  // lock order: stripe, then topic (nothing else holds both)
+      for (auto it = st.topics.begin(); it != st.topics.end();) {
+        detail::rt_topic& t = *it->second;
+        bool idle = false;
+        {
+          std::lock_guard tl(t.mu);
+          idle = now - t.last_used >= ttl;
+          for (const auto k : t.counts) idle = idle && k == 0;
+          if (idle) t.evicted = true;
+        }
+        if (!idle) {
+          ++it;
+          continue;
+        }
+        it = st.topics.erase(it);
+        ++n;
+      }
+    }
+    if (n > 0) {
+      c.topic_count.fetch_sub(n, std::memory_order_relaxed);
+      if (auto* m = c.opts.metrics) metrics::add(m->topics, -static_cast<std::int64_t>(n));
+      detail::rt_log(c.opts.on_log, log_level::debug, "sse hub: dropped {} idle topics ({} left)", n,
+                     c.topic_count.load(std::memory_order_relaxed));
+    }
+    return n;
+  }
+
   [[noreturn]] static void throw_for(std::error_code ec) {
     if (ec.category() == hub_category()) {
       if (ec == hub_errc::too_many_topics || ec == hub_errc::topic_sealed) throw hub_error(ec);
@@ -539,34 +643,38 @@ class hub {
   }
 
   std::shared_ptr<detail::rt_topic> find_or_create(std::string_view topic, std::error_code& ec) {
-    auto& st = stripe_of(topic);
+    return find_or_create_in(*core_, topic, ec);
+  }
+
+  static std::shared_ptr<detail::rt_topic> find_or_create_in(core& c, std::string_view topic, std::error_code& ec) {
+    auto& st = c.map[std::hash<std::string_view>{}(topic) % stripes];
     std::lock_guard lk(st.mu);
     auto it = st.topics.find(std::string(topic));
     if (it != st.topics.end()) return it->second;
-    if (core_->topic_count.fetch_add(1, std::memory_order_relaxed) >= core_->opts.max_topics) {
-      core_->topic_count.fetch_sub(1, std::memory_order_relaxed);
+    if (c.topic_count.fetch_add(1, std::memory_order_relaxed) >= c.opts.max_topics) {
+      c.topic_count.fetch_sub(1, std::memory_order_relaxed);
       ec = hub_errc::too_many_topics;
-      detail::rt_log(core_->opts.on_log, log_level::warn, "sse hub: topic limit {} reached, refusing '{}'",
-                     core_->opts.max_topics, topic);
+      detail::rt_log(c.opts.on_log, log_level::warn, "sse hub: topic limit {} reached, refusing '{}'",
+                     c.opts.max_topics, topic);
       return nullptr;
     }
-    log_options lo = core_->opts.log;
+    log_options lo = c.opts.log;
     std::uint64_t head = 0;
-    if (const auto& store = core_->opts.store) {
+    if (const auto& store = c.opts.store) {
       const std::string proposed = lo.epoch.empty() ? make_epoch() : lo.epoch;
-      store_topic st = store->open_topic(topic, proposed, ec);
-      if (!ec && (st.epoch.empty() || detail::has_line_break_or_nul(st.epoch))) ec = store_errc::failed;
+      store_topic stored = store->open_topic(topic, proposed, ec);
+      if (!ec && (stored.epoch.empty() || detail::has_line_break_or_nul(stored.epoch))) ec = store_errc::failed;
       if (ec) {
-        core_->topic_count.fetch_sub(1, std::memory_order_relaxed);
-        detail::rt_log(core_->opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}", topic,
+        c.topic_count.fetch_sub(1, std::memory_order_relaxed);
+        detail::rt_log(c.opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}", topic,
                        ec.message());
         return nullptr;
       }
-      lo.epoch = std::move(st.epoch);
-      head = st.head;
+      lo.epoch = std::move(stored.epoch);
+      head = stored.head;
     }
-    if (auto* m = core_->opts.metrics) metrics::add(m->topics);
-    auto t = std::make_shared<detail::rt_topic>(std::string(topic), lo, core_->shards.size(), head);
+    if (auto* m = c.opts.metrics) metrics::add(m->topics);
+    auto t = std::make_shared<detail::rt_topic>(std::string(topic), lo, c.shards.size(), head);
     st.topics.emplace(t->name, t);
     return t;
   }
@@ -587,7 +695,18 @@ class hub {
     bool sealed = false;
     std::optional<std::chrono::milliseconds> seal_retry;
     {
-      std::lock_guard lk(t->mu);
+      std::unique_lock lk(t->mu);
+      while (t->evicted) {  // dropped for idleness meanwhile: the topic is opened again
+        lk.unlock();
+        std::error_code ec;
+        t = find_or_create_in(*c, t->name, ec);
+        if (ec) {
+          s->abort();
+          return;
+        }
+        lk = std::unique_lock(t->mu);
+      }
+      t->last_used = std::chrono::steady_clock::now();
       sealed = t->sealed;
       seal_retry = t->seal_retry;
       if (t->erased) {
@@ -629,6 +748,7 @@ class hub {
       std::lock_guard lk(t->mu);
       t->local[shard].remove(slot);
       t->counts[shard] -= 1;
+      t->last_used = std::chrono::steady_clock::now();
     });
     if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
   }

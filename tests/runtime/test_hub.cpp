@@ -2,11 +2,14 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <fmt/format.h>
 
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rt_test_util.hpp"
@@ -266,5 +269,71 @@ TEST_SUITE("runtime.hub") {
       still_open += open[i] ? 1 : 0;
     }
     CHECK(f.m.connections_open == static_cast<std::int64_t>(still_open));
+  }
+
+  TEST_CASE("idle topics are dropped after idle_topic_ttl; a topic with a subscriber or recent use is kept") {
+    fixture f;
+    auto o = opts(&f.m);
+    o.log.epoch = "";  // a random epoch per topic: a dropped topic comes back with another one
+    o.idle_topic_ttl = std::chrono::minutes(10);
+    o.idle_topic_timer = false;  // evict_idle(now) is called with chosen times
+    sse::hub hub(f.ioc, o);
+    const std::string old_id = hub.publish("done", sse::event{.data = "1"});
+    hub.publish("done", sse::event{.data = "2"});
+    auto s = f.stream();
+    hub.subscribe(s, "watched", "");
+    f.run();
+    const auto now = std::chrono::steady_clock::now();
+    CHECK(hub.evict_idle(now) == 0);  // used just now
+    CHECK(hub.topic_count() == 2);
+    CHECK(hub.evict_idle(now + std::chrono::minutes(11)) == 1);  // "watched" has a subscriber
+    CHECK(hub.topic_count() == 1);
+    CHECK(f.m.topics == 1);
+    CHECK_FALSE(hub.since("done", old_id).has_value());
+    CHECK(hub.last_id("watched").empty());
+    // Used again: a new topic, a new epoch, ids from 1; the old id is unknown there.
+    const std::string again = hub.publish("done", sse::event{.data = "3"});
+    CHECK(again.ends_with("-1"));
+    CHECK(again != old_id);
+    auto late = f.stream();
+    hub.subscribe(late, "done", old_id);
+    f.run();
+    CHECK(f.ts[1].data().starts_with("event: reset\ndata: {\"reason\":\"unknown-id\""));
+    CHECK(f.ts[1].data().ends_with(wire(again, "3")));
+    // Once its subscriber is gone, "watched" goes too (its idle time starts when the last one leaves).
+    s->abort();
+    late->abort();
+    f.run();
+    const auto later = std::chrono::steady_clock::now();
+    CHECK(hub.evict_idle(later + std::chrono::minutes(9)) == 0);
+    CHECK(hub.evict_idle(later + std::chrono::minutes(11)) == 2);
+    CHECK(hub.topic_count() == 0);
+    CHECK(f.m.topics == 0);
+  }
+
+  TEST_CASE("the idle-topic timer drops topics by itself; publishing while topics are dropped never fails") {
+    fixture f;
+    auto o = opts(&f.m);
+    o.log.epoch = "";  // random per topic: each time "churn" is opened again its ids start a new epoch
+    o.idle_topic_ttl = std::chrono::milliseconds(20);
+    sse::hub hub(f.ioc, o);
+    auto guard = asio::make_work_guard(f.ioc);
+    std::thread runner([&] { f.ioc.run(); });
+    std::set<std::string> epochs;
+    std::size_t ok = 0;
+    for (int i = 0; i < 2000; ++i) {
+      std::error_code ec;
+      const std::string id = hub.publish("churn", sse::event{.data = std::to_string(i)}, ec);
+      if (!ec && !id.empty()) ++ok, epochs.insert(id.substr(0, id.rfind('-')));
+      if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(40));  // idle long enough to go
+    }
+    CHECK(ok == 2000);
+    CHECK(epochs.size() > 1);  // dropped and opened again while publishing
+    const bool gone = rt_test::wait_until([&] { return hub.topic_count() == 0; }, std::chrono::seconds(5));
+    CHECK(gone);
+    CHECK(f.m.topics == 0);
+    guard.reset();
+    f.ioc.stop();
+    runner.join();
   }
 }

@@ -276,4 +276,28 @@ TEST_SUITE("sqlite.hub") {
     std::error_code ec;
     CHECK(store->last_seq("live", ec) == 3000);
   }
+
+  TEST_CASE("a topic dropped for idleness opens again from the store: same epoch, ids continue, old ids replay") {
+    sse_test::temp_dir dir;
+    fixture f;
+    auto store = open_store(dir);
+    auto o = with_store(store, 3);
+    o.idle_topic_ttl = std::chrono::minutes(5);
+    o.idle_topic_timer = false;
+    sse::hub hub(f.ioc, o);
+    std::string all, epoch;
+    for (int i = 1; i <= 6; ++i) {
+      const std::string id = hub.publish("job/9", {.data = std::to_string(i)});
+      epoch = id.substr(0, id.rfind('-'));
+      all += wire(id, std::to_string(i));
+    }
+    CHECK(hub.evict_idle(std::chrono::steady_clock::now() + std::chrono::minutes(6)) == 1);
+    CHECK(hub.topic_count() == 0);
+    auto from_2 = f.stream_on(hub, "job/9", epoch + "-2");  // opens the topic again from the store
+    f.run();
+    CHECK(from_2.data() == all.substr(all.find("id: " + epoch + "-3\n")));
+    CHECK(hub.publish("job/9", {.data = "7"}) == epoch + "-7");
+    f.run();
+    CHECK(from_2.data().ends_with(wire(epoch + "-6", "6") + wire(epoch + "-7", "7")));
+  }
 }

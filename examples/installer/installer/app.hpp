@@ -128,6 +128,7 @@ class app {
     } else {
       so.hub.store = store_;
       so.hub.log.max_events = 200;  // per job in memory; the store has the rest
+      so.hub.idle_topic_ttl = 10min;  // a finished job's topic leaves memory; it opens again from the store
     }
     so.on_log = log_->hook();
     server_ = std::make_unique<sse::server>(std::move(so));
