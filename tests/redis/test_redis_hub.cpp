@@ -298,31 +298,40 @@ TEST_CASE("fan-out latency: one instance vs two instances through Redis, same ru
 #include "sse/redis/broker.hpp"
 #include "sse/server.hpp"
 
+namespace {
+
+/// An sse::server (2 threads, port 0) whose hub shares its topics through Redis under `prefix`, with
+/// /events/{topic}, /publish/{topic} and /finished/{topic} (close_after_replay); started.
+std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, const std::string& prefix) {
+  sse::server_options o;
+  o.port = 0;
+  o.threads = 2;
+  o.hub.keepalive = sse::keepalive_options{.interval = std::chrono::milliseconds(100)};
+  sse::redis::broker_options bo;
+  bo.server = sse::redis::parse_url(redis.url());
+  bo.prefix = prefix;
+  bo.reconnect_initial = 20ms;
+  bo.reconnect_max = 100ms;
+  o.hub.broker = sse::redis::broker::create(bo);
+  auto s = std::make_unique<sse::server>(o);
+  s->sse_route("/events/{topic}");
+  s->sse_route("/finished/{topic}", [](const sse::request_context& c) -> std::variant<sse::subscription, sse::response> {
+    return sse::subscription{.topic = std::string(c.param("topic")), .close_after_replay = true};
+  });
+  s->publish_route("/publish/{topic}");
+  s->start();
+  return s;
+}
+
+bool redis_up(sse::server& s) { return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up(); }
+
+}  // namespace
+
 TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker, Redis restarted") {
   sse_test::temp_dir dir("sse-redis-hub");
   sse_test::redis_process redis(dir.path());
-  auto make = [&] {
-    sse::server_options o;
-    o.port = 0;
-    o.threads = 2;
-    o.hub.keepalive = sse::keepalive_options{.interval = std::chrono::milliseconds(100)};
-    sse::redis::broker_options bo;
-    bo.server = sse::redis::parse_url(redis.url());
-    bo.prefix = "inproc:";
-    bo.reconnect_initial = 20ms;
-    bo.reconnect_max = 100ms;
-    o.hub.broker = sse::redis::broker::create(bo);
-    auto s = std::make_unique<sse::server>(o);
-    s->sse_route("/events/{topic}");
-    s->publish_route("/publish/{topic}");
-    s->start();
-    return s;
-  };
-  auto a = make(), b = make();
-  auto up = [](sse::server& s) {
-    return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up();
-  };
-  REQUIRE(sse_test::eventually([&] { return up(*a) && up(*b); }, 5s));
+  auto a = redis_server(redis, "inproc:"), b = redis_server(redis, "inproc:");
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
   auto sa = subscribe(a->port(), "t");
   auto sb = subscribe(b->port(), "t");
   for (int i = 0; i < 5; ++i) CHECK_FALSE(publish_event(b->port(), "t", "e" + std::to_string(i)).empty());
@@ -335,13 +344,13 @@ TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker,
   CHECK(sb->events()[5].id == id);
 
   redis.kill();
-  REQUIRE(sse_test::eventually([&] { return !up(*a) && !up(*b); }, 5s));
+  REQUIRE(sse_test::eventually([&] { return !redis_up(*a) && !redis_up(*b); }, 5s));
   std::error_code ec;
   (void)a->hub().publish("t", {.data = "down"}, ec);
   CHECK(sse::redis::is_unavailable(ec));
   CHECK(sse_test::post(a->port(), "/publish/t", "x").status == 503);
   redis.start();
-  REQUIRE(sse_test::eventually([&] { return up(*a) && up(*b); }, 10s));
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 10s));
   for (int i = 0; i < 3; ++i) CHECK_FALSE(publish_event(a->port(), "t", "again" + std::to_string(i)).empty());
   REQUIRE(sa->read_until([&] { return without_resets(sa->events()).size() >= 9; }, 5s));
   REQUIRE(sb->read_until([&] { return without_resets(sb->events()).size() >= 9; }, 5s));
@@ -358,25 +367,8 @@ TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker,
 TEST_CASE("in-process: seal through Redis ends the topic's streams on every instance; 0-0 replays from the start") {
   sse_test::temp_dir dir("sse-redis-seal");
   sse_test::redis_process redis(dir.path());
-  auto make = [&] {
-    sse::server_options o;
-    o.port = 0;
-    o.threads = 2;
-    sse::redis::broker_options bo;
-    bo.server = sse::redis::parse_url(redis.url());
-    bo.prefix = "seal:";
-    o.hub.broker = sse::redis::broker::create(bo);
-    auto s = std::make_unique<sse::server>(o);
-    s->sse_route("/events/{topic}");
-    s->sse_route("/finished/{topic}", [](const sse::request_context& c) -> std::variant<sse::subscription, sse::response> {
-      return sse::subscription{.topic = std::string(c.param("topic")), .close_after_replay = true};
-    });
-    s->start();
-    return s;
-  };
-  auto a = make(), b = make();
-  auto up = [](sse::server& s) { return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up(); };
-  REQUIRE(sse_test::eventually([&] { return up(*a) && up(*b); }, 5s));
+  auto a = redis_server(redis, "seal:"), b = redis_server(redis, "seal:");
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
 
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(a->hub().publish("job", {.type = "log", .data = "line" + std::to_string(i)}));
