@@ -117,7 +117,8 @@ TEST_SUITE("installer.cluster") {
     CHECK(sa["last_id"] == evs.back().id);
     CHECK(get_json(c.b.port, "/api/jobs")["jobs"][0]["id"] == job);
     get_json(c.b.port, "/api/jobs/nope-nope", 404);
-    for (const auto& comp : get_json(c.b.port, "/api/components")["components"])
+    const json comps = get_json(c.b.port, "/api/components");  // not a temporary: the loop ranges over a member
+    for (const auto& comp : comps["components"])
       if (comp["name"] == "core-runtime") {
         CHECK(comp["installed"] == true);
         CHECK(comp["running_job"].is_null());
@@ -161,7 +162,8 @@ TEST_SUITE("installer.cluster") {
     const json polled = get_json(c.b.port, "/api/jobs/" + job + "/logs?limit=1000");
     CHECK(polled["done"] == true);
     CHECK(polled["events"].size() == evs.size());
-    for (const auto& comp : get_json(c.b.port, "/api/components")["components"])
+    const json comps = get_json(c.b.port, "/api/components");  // not a temporary: the loop ranges over a member
+    for (const auto& comp : comps["components"])
       if (comp["name"] == "core-runtime") {
         CHECK(comp["installed"] == false);  // never faked: the dead job installed nothing
         CHECK(comp["running_job"].is_null());
