@@ -302,7 +302,8 @@ namespace {
 
 /// An sse::server (2 threads, port 0) whose hub shares its topics through Redis under `prefix`, with
 /// /events/{topic}, /publish/{topic} and /finished/{topic} (close_after_replay); started.
-std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, const std::string& prefix) {
+std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, const std::string& prefix,
+                                          std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30)) {
   sse::server_options o;
   o.port = 0;
   o.threads = 2;
@@ -312,6 +313,8 @@ std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, 
   bo.prefix = prefix;
   bo.reconnect_initial = 20ms;
   bo.reconnect_max = 100ms;
+  bo.idle_topic_ttl = idle_topic_ttl;
+  bo.block = 200ms;  // the reader looks at its topics at least this often
   o.hub.broker = sse::redis::broker::create(bo);
   auto s = std::make_unique<sse::server>(o);
   s->sse_route("/events/{topic}");
@@ -410,6 +413,35 @@ TEST_CASE("in-process: seal through Redis ends the topic's streams on every inst
   CHECK(fin.wait_closed(5s));
   REQUIRE(fin.events().size() == 2);
   CHECK(fin.events()[1].data == "d1");
+  a->stop(std::chrono::milliseconds(300));
+  b->stop(std::chrono::milliseconds(300));
+}
+
+TEST_CASE("in-process: a topic without subscribers stops being read, and is read again for the next one") {
+  sse_test::temp_dir dir("sse-redis-idle");
+  sse_test::redis_process redis(dir.path());
+  auto a = redis_server(redis, "idle:", 100ms), b = redis_server(redis, "idle:", 100ms);
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
+  auto& broker_b = dynamic_cast<sse::redis::broker&>(*b->hub().options().broker);
+  std::string first;
+  {
+    auto sb = subscribe(b->port(), "t");
+    CHECK(broker_b.watched_topics() == 1);
+    first = a->hub().publish("t", {.data = "one"});
+    REQUIRE(sb->wait_events(1));
+  }  // the subscriber leaves
+  REQUIRE(sse_test::eventually([&] { return broker_b.watched_topics() == 0; }, 5s));
+  CHECK(sse_test::get(b->port(), "/metrics").body.find("sse_redis_topics 0\n") != std::string::npos);
+  const std::string second = a->hub().publish("t", {.data = "two"});  // nobody on B reads "t" now
+  auto live = subscribe(b->port(), "t");
+  auto resumed = subscribe(b->port(), "t", first);
+  CHECK(broker_b.watched_topics() == 1);
+  const std::string third = a->hub().publish("t", {.data = "three"});
+  REQUIRE(live->wait_events(1));
+  REQUIRE(resumed->wait_events(2));
+  CHECK(live->events()[0].id == third);  // live only: from the newest entry on
+  CHECK(resumed->events()[0].id == second);  // a resume replays from the stream, as always
+  CHECK(resumed->events()[1].id == third);
   a->stop(std::chrono::milliseconds(300));
   b->stop(std::chrono::milliseconds(300));
 }

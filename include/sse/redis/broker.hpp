@@ -39,8 +39,10 @@
  *  - Metrics: sse_redis_up, sse_redis_errors_total, sse_redis_reconnects_total, and more (see
  *    prometheus()).
  *
- * Limits: a topic, once watched, stays in the reader's XREAD (bounded by hub_options::max_topics).
- * Only an event's type and data are shared (not its comment or retry fields).
+ * A topic leaves the reader's XREAD once it has had no subscriber here for idle_topic_ttl (a later
+ * subscriber watches it again from its newest entry; a resume still replays from the stream), so the
+ * reader's work follows the topics in use, not every topic ever seen. Only an event's type and data
+ * are shared (not its comment or retry fields).
  */
 #pragma once
 
@@ -82,6 +84,8 @@ struct broker_options {
   std::size_t max_pending = 10000;    ///< live entries kept aside per catching-up stream; above: closed
   std::chrono::milliseconds block = std::chrono::milliseconds(2000);  ///< XREAD BLOCK
   std::size_t read_count = 512;       ///< XREAD COUNT
+  /// A topic without subscribers on this instance for this long stops being read (see above).
+  std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30);
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
   std::chrono::milliseconds command_timeout = std::chrono::seconds(3);
   std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(100);
@@ -117,6 +121,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   bool is_up() const noexcept {
     std::lock_guard lk(mu_);
     return cmd_ && reader_ && cmd_->is_up() && reader_->is_up();
+  }
+
+  /// Topics this instance reads now (see idle_topic_ttl).
+  std::size_t watched_topics() const {
+    std::lock_guard lk(mu_);
+    return topics_.size();
   }
 
   // ---------- sse::broker ----------
@@ -202,10 +212,11 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
                  std::size_t shard, subscribe_options opts) override {
-    auto t = topic_of(topic);
+    auto t = topic_of(topic);  // counts this subscriber in t->subscribers
     const std::uint64_t id = next_sub_id_.fetch_add(1, std::memory_order_relaxed);
     const bool live_now = last_event_id.empty() && t->positioned.load(std::memory_order_acquire);
     if (live_now && (opts.close_after_replay || t->sealed.load(std::memory_order_acquire))) {
+      t->unsubscribed();
       s->start();  // nothing to replay, and nothing live will come
       s->close(opts.close_after_replay ? opts.close_retry : t->seal_retry());
       return;
@@ -228,6 +239,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         if (v[i].id == id) {
           v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
           t->counts[shard] -= 1;
+          t->unsubscribed();
           break;
         }
     });
@@ -292,6 +304,8 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
            stats_.resets.load(std::memory_order_relaxed));
     metric("sse_redis_read_errors_total", "counter", "XREAD calls that failed.",
            stats_.read_errors.load(std::memory_order_relaxed));
+    metric("sse_redis_topics", "gauge", "Topics this instance reads from Redis (those with subscribers, or recently).",
+           watched_topics());
     return out;
   }
 
@@ -325,6 +339,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     std::vector<std::vector<sub>> local;      // local[i]: shard i only (changes also hold mu)
     std::atomic<bool> positioned{false};      // the reader watches it from `position`
     std::atomic<bool> sealed{false};          // this instance has read its seal marker
+    std::atomic<std::size_t> subscribers{0};  // here, counted from topic_of() (under the broker's mu_)
+    std::atomic<std::int64_t> idle_since{0};  // steady-clock ns when subscribers last fell to 0
+    void unsubscribed() {
+      if (subscribers.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        idle_since.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    }
     std::atomic<std::int64_t> seal_retry_ms{-1};
     std::optional<std::chrono::milliseconds> seal_retry() const {
       const auto v = seal_retry_ms.load(std::memory_order_relaxed);
@@ -338,14 +358,35 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   std::string key_of(std::string_view topic) const { return opts_.prefix + std::string(topic); }
 
+  /// The topic's state, created if needed, with one more subscriber counted (under mu_, so that
+  /// forget_idle_topics() never drops a topic someone is subscribing to).
   std::shared_ptr<topic_state> topic_of(std::string_view topic) {
     std::lock_guard lk(mu_);
     auto it = topics_.find(std::string(topic));
-    if (it != topics_.end()) return it->second;
-    auto t = std::make_shared<topic_state>(std::string(topic), key_of(topic), ctx_.shards.size());
-    by_key_.emplace(t->key, t);
-    topics_.emplace(t->name, t);
-    return t;
+    if (it == topics_.end()) {
+      auto t = std::make_shared<topic_state>(std::string(topic), key_of(topic), ctx_.shards.size());
+      by_key_.emplace(t->key, t);
+      it = topics_.emplace(t->name, t).first;
+    }
+    it->second->subscribers.fetch_add(1, std::memory_order_acq_rel);
+    return it->second;
+  }
+
+  /// Stops reading topics that have had no subscriber here for idle_topic_ttl. Strand.
+  void forget_idle_topics() {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(opts_.idle_topic_ttl).count();
+    std::lock_guard lk(mu_);
+    for (auto it = topics_.begin(); it != topics_.end();) {
+      const auto& t = it->second;
+      if (t->subscribers.load(std::memory_order_acquire) == 0 && !t->positioning && t->after_position.empty() &&
+          now - t->idle_since.load(std::memory_order_relaxed) >= ttl) {
+        by_key_.erase(t->key);
+        it = topics_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 
   std::shared_ptr<connection> command_connection() const {
@@ -645,6 +686,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   void read_loop() {
     if (detached_ || xread_in_flight_ || checking_ || !reader_->is_up()) return;
+    forget_idle_topics();
     std::vector<std::pair<std::string, std::string>> keys;
     {
       std::lock_guard lk(mu_);
