@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,22 +82,42 @@ class temp_dir {
 };
 
 /// A child process, started with an argument vector (never a shell string), its stdout and stderr
-/// sent to a log file. The destructor stops it: SIGTERM, then SIGKILL after a grace period.
+/// sent to a log file. The destructor stops it: SIGTERM, then SIGKILL after a grace period. If the
+/// test process dies first (a crash, a sanitizer's abort), the kernel kills the child too
+/// (PR_SET_PDEATHSIG), so no server outlives its test. Start children from the thread that lives
+/// as long as they should (the test's own thread): the signal follows the thread that forked.
 class child_process {
  public:
   child_process(std::vector<std::string> argv, std::filesystem::path log_file)
       : log_(std::move(log_file)) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    // Everything the child needs is prepared here: after fork() it only calls async-signal-safe
+    // functions (this process has threads).
+    const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out < 0 || in < 0) {
+      if (out >= 0) ::close(out);
+      if (in >= 0) ::close(in);
+      throw std::runtime_error("cannot open " + log_.string());
+    }
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      ::execvp(args[0], args.data());
+      static const char msg[] = "child_process: exec failed\n";
+      (void)!::write(2, msg, sizeof msg - 1);
+      ::_exit(127);
+    }
+    ::close(out);
+    ::close(in);
+    if (pid_ < 0) throw std::runtime_error("cannot start " + argv[0]);
   }
   ~child_process() { stop(); }
   child_process(const child_process&) = delete;
