@@ -11,10 +11,12 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +38,11 @@ options:
   --ping-form FORM         comment (": ping <id>", default) or event ("event: ping")
   --history N              events retained per topic for resume (default 1000)
   --history-bytes N        encoded bytes retained per topic (default 4194304)
+  --idle-topic-ttl S       forget a topic nobody has subscribed or published to for S seconds,
+                           its history with it (default 0: never; topics are then bounded by
+                           --max-topics). With --redis: how long an instance keeps reading a
+                           topic it has no subscribers for (default 30)
+  --max-topics N           topics at once; publishing to one more answers 503 (default 10000)
   --max-queue-bytes N      per-client write queue bound; a slower client is disconnected and
                            resumes from history (default 1048576)
   --slow-policy P          disconnect (default) or drop (skip to live with an "event: gap")
@@ -67,6 +74,7 @@ int main(int argc, char** argv) {
   std::string publish_token;
   sse::log_level min_level = sse::log_level::info;
   std::string redis_url, redis_prefix = "sse:";
+  std::optional<std::chrono::milliseconds> idle_ttl;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -105,11 +113,17 @@ int main(int argc, char** argv) {
     else if (flag == "--publish-token") publish_token = value();
     else if (flag == "--allow-origin") opts.allow_origins.emplace_back(value());
     else if (flag == "--log-level") min_level = args.log_level(value());
+    else if (flag == "--idle-topic-ttl") {
+      const double sec = args.number<double>(flag, value());
+      if (!(sec >= 0)) args.die("--idle-topic-ttl must be 0 or more seconds");
+      idle_ttl = std::chrono::milliseconds(static_cast<long long>(sec * 1000));
+    } else if (flag == "--max-topics") opts.hub.max_topics = std::max<std::size_t>(1, args.number<std::size_t>(flag, value()));
     else if (flag == "--redis") redis_url = value();
     else if (flag == "--redis-prefix") redis_prefix = value();
     else args.die(fmt::format("unknown option '{}'", flag));
   }
   opts.hub.keepalive = keepalive;
+  if (idle_ttl) opts.hub.idle_topic_ttl = *idle_ttl;
   opts.on_log = [min_level](sse::log_level level, std::string_view msg) {
     if (level < min_level) return;
     const std::time_t now = std::time(nullptr);
@@ -129,6 +143,7 @@ int main(int argc, char** argv) {
     if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
     bo.prefix = redis_prefix;
     bo.max_len = opts.hub.log.max_events;
+    if (idle_ttl && idle_ttl->count() > 0) bo.idle_topic_ttl = *idle_ttl;
     opts.on_log(sse::log_level::info, fmt::format("sharing topics through {} (prefix '{}')",
                                                   sse::redis::to_display_url(bo.server), bo.prefix));
     opts.hub.broker = sse::redis::broker::create(std::move(bo));

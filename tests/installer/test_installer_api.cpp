@@ -403,7 +403,8 @@ TEST_SUITE("installer.api") {
     REQUIRE(help.wait(10s) == 0);
     const std::string text = help.log();
     for (const char* flag : {"--bind", "--port", "--data-dir", "--catalog", "--web-dir", "--ping-interval", "--ping-form",
-                             "--token", "--log-level", "--log-dir", "--step-delay", "--threads"}) {
+                             "--token", "--log-level", "--log-dir", "--step-delay", "--threads", "--install-dir",
+                             "--redis", "--redis-prefix", "--quiet"}) {
       CAPTURE(flag);
       CHECK(text.find(std::string("  ") + flag + " ") != std::string::npos);
     }
