@@ -17,12 +17,16 @@
 #include "../proxy/hub_process.hpp"
 #include "../support/http_client.hpp"
 #include "redis_process.hpp"
+#include "redis_sse_util.hpp"
 #include "sse/redis/streams.hpp"
 
 using namespace std::chrono_literals;
 using sse_test::hub_process;
 using sse_test::publish_event;
 using sse_test::sse_subscriber;
+using sse_test::strictly_increasing;
+using sse_test::subscribe;
+using sse_test::without_resets;
 
 namespace {
 
@@ -30,33 +34,6 @@ std::vector<std::string> redis_args(const sse_test::redis_process& r, std::vecto
   std::vector<std::string> a{"--threads", "2", "--redis", r.url(), "--redis-prefix", "test:", "--log-level", "debug"};
   a.insert(a.end(), more.begin(), more.end());
   return a;
-}
-
-/// Subscribes and waits for the head and the initial comment.
-std::unique_ptr<sse_subscriber> subscribe(unsigned short port, const std::string& topic, const std::string& last = {}) {
-  auto s = std::make_unique<sse_subscriber>(port, "/events/" + topic,
-                                            last.empty() ? std::string() : "Last-Event-ID: " + last + "\r\n");
-  REQUIRE(s->read_until([&] { return s->body().find(": ok") != std::string::npos; }, 5s));
-  CHECK(s->status() == 200);
-  return s;
-}
-
-bool strictly_increasing(const std::vector<sse_test::collected_event>& evs) {
-  std::optional<sse::redis::stream_id> prev;
-  for (const auto& e : evs) {
-    if (e.type == "reset") continue;
-    const auto id = sse::redis::stream_id::parse(e.id);
-    if (!id || (prev && !(*prev < *id))) return false;
-    prev = id;
-  }
-  return true;
-}
-
-std::vector<sse_test::collected_event> without_resets(const std::vector<sse_test::collected_event>& evs) {
-  std::vector<sse_test::collected_event> out;
-  for (const auto& e : evs)
-    if (e.type != "reset") out.push_back(e);
-  return out;
 }
 
 }  // namespace
@@ -293,155 +270,4 @@ TEST_CASE("fan-out latency: one instance vs two instances through Redis, same ru
       one.p99 > 0 ? two.p99 / one.p99 : 0.0);
   MESSAGE(report);
   std::fprintf(stderr, "%s\n", report.c_str());
-}
-
-#include "sse/redis/broker.hpp"
-#include "sse/server.hpp"
-
-namespace {
-
-/// An sse::server (2 threads, port 0) whose hub shares its topics through Redis under `prefix`, with
-/// /events/{topic}, /publish/{topic} and /finished/{topic} (close_after_replay); started.
-std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, const std::string& prefix,
-                                          std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30)) {
-  sse::server_options o;
-  o.port = 0;
-  o.threads = 2;
-  o.hub.keepalive = sse::keepalive_options{.interval = std::chrono::milliseconds(100)};
-  sse::redis::broker_options bo;
-  bo.server = sse::redis::parse_url(redis.url());
-  bo.prefix = prefix;
-  bo.reconnect_initial = 20ms;
-  bo.reconnect_max = 100ms;
-  bo.idle_topic_ttl = idle_topic_ttl;
-  bo.block = 200ms;  // the reader looks at its topics at least this often
-  o.hub.broker = sse::redis::broker::create(bo);
-  auto s = std::make_unique<sse::server>(o);
-  s->sse_route("/events/{topic}");
-  s->sse_route("/finished/{topic}", [](const sse::request_context& c) -> std::variant<sse::subscription, sse::response> {
-    return sse::subscription{.topic = std::string(c.param("topic")), .close_after_replay = true};
-  });
-  s->publish_route("/publish/{topic}");
-  s->start();
-  return s;
-}
-
-bool redis_up(sse::server& s) { return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up(); }
-
-}  // namespace
-
-TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker, Redis restarted") {
-  sse_test::temp_dir dir("sse-redis-hub");
-  sse_test::redis_process redis(dir.path());
-  auto a = redis_server(redis, "inproc:"), b = redis_server(redis, "inproc:");
-  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
-  auto sa = subscribe(a->port(), "t");
-  auto sb = subscribe(b->port(), "t");
-  for (int i = 0; i < 5; ++i) CHECK_FALSE(publish_event(b->port(), "t", "e" + std::to_string(i)).empty());
-  REQUIRE(sa->wait_events(5));
-  REQUIRE(sb->wait_events(5));
-  // hub::publish (synchronous) from this thread goes through Redis too.
-  const std::string id = a->hub().publish("t", {.data = "sync"});
-  CHECK(sse::redis::stream_id::parse(id));
-  REQUIRE(sb->wait_events(6));
-  CHECK(sb->events()[5].id == id);
-
-  redis.kill();
-  REQUIRE(sse_test::eventually([&] { return !redis_up(*a) && !redis_up(*b); }, 5s));
-  std::error_code ec;
-  (void)a->hub().publish("t", {.data = "down"}, ec);
-  CHECK(sse::redis::is_unavailable(ec));
-  CHECK(sse_test::post(a->port(), "/publish/t", "x").status == 503);
-  redis.start();
-  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 10s));
-  for (int i = 0; i < 3; ++i) CHECK_FALSE(publish_event(a->port(), "t", "again" + std::to_string(i)).empty());
-  REQUIRE(sa->read_until([&] { return without_resets(sa->events()).size() >= 9; }, 5s));
-  REQUIRE(sb->read_until([&] { return without_resets(sb->events()).size() >= 9; }, 5s));
-  CHECK(strictly_increasing(sa->events()));
-  CHECK(strictly_increasing(sb->events()));
-  CHECK(sse_test::get(a->port(), "/metrics").body.find("sse_redis_up 1") != std::string::npos);
-  a->stop(std::chrono::milliseconds(500));
-  b->stop(std::chrono::milliseconds(500));
-  CHECK(sa->wait_closed(3s));
-  a.reset();
-  b.reset();
-}
-
-TEST_CASE("in-process: seal through Redis ends the topic's streams on every instance; 0-0 replays from the start") {
-  sse_test::temp_dir dir("sse-redis-seal");
-  sse_test::redis_process redis(dir.path());
-  auto a = redis_server(redis, "seal:"), b = redis_server(redis, "seal:");
-  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
-
-  std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(a->hub().publish("job", {.type = "log", .data = "line" + std::to_string(i)}));
-  auto live_a = subscribe(a->port(), "job");
-  auto from_start_b = subscribe(b->port(), "job", "0-0");
-  REQUIRE(from_start_b->wait_events(3));
-  CHECK(from_start_b->events()[0].id == ids[0]);  // no reset: 0-0 is "from the start"
-  CHECK(from_start_b->events()[2].data == "line2");
-  ids.push_back(b->hub().publish("job", {.type = "log", .data = "line3"}));
-  REQUIRE(live_a->wait_events(1));
-  REQUIRE(from_start_b->wait_events(4));
-
-  CHECK(b->hub().seal("job", std::chrono::milliseconds(1500)));
-  CHECK(live_a->wait_closed(5s));
-  CHECK(from_start_b->wait_closed(5s));
-  CHECK(live_a->events().size() == 1);
-  CHECK(from_start_b->events().size() == 4);
-  CHECK(from_start_b->events().back().id == ids[3]);
-  CHECK(live_a->body().find("retry: 1500\n") != std::string::npos);  // the seal's hint, written last
-
-  // After the seal: a resume gets the rest of the replay and is closed; a live-only subscriber is
-  // closed at once; a publish through an instance that has read the seal is refused.
-  sse_subscriber resumed(b->port(), "/events/job", "Last-Event-ID: " + ids[1] + "\r\n");
-  CHECK(resumed.wait_closed(5s));
-  REQUIRE(resumed.events().size() == 2);
-  CHECK(resumed.events()[0].id == ids[2]);
-  CHECK(resumed.events()[1].id == ids[3]);
-  sse_subscriber late(a->port(), "/events/job");
-  CHECK(late.wait_closed(5s));
-  CHECK(late.status() == 200);
-  CHECK(late.events().empty());
-  std::error_code ec;
-  (void)a->hub().publish("job", {.data = "after the end"}, ec);
-  CHECK(ec == sse::hub_errc::topic_sealed);
-
-  // close_after_replay (a finished topic without a seal) waits for the broker's replay.
-  for (int i = 0; i < 2; ++i) (void)a->hub().publish("done-topic", {.data = "d" + std::to_string(i)});
-  sse_subscriber fin(b->port(), "/finished/done-topic", "Last-Event-ID: 0-0\r\n");
-  CHECK(fin.wait_closed(5s));
-  REQUIRE(fin.events().size() == 2);
-  CHECK(fin.events()[1].data == "d1");
-  a->stop(std::chrono::milliseconds(300));
-  b->stop(std::chrono::milliseconds(300));
-}
-
-TEST_CASE("in-process: a topic without subscribers stops being read, and is read again for the next one") {
-  sse_test::temp_dir dir("sse-redis-idle");
-  sse_test::redis_process redis(dir.path());
-  auto a = redis_server(redis, "idle:", 100ms), b = redis_server(redis, "idle:", 100ms);
-  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
-  auto& broker_b = dynamic_cast<sse::redis::broker&>(*b->hub().options().broker);
-  std::string first;
-  {
-    auto sb = subscribe(b->port(), "t");
-    CHECK(broker_b.watched_topics() == 1);
-    first = a->hub().publish("t", {.data = "one"});
-    REQUIRE(sb->wait_events(1));
-  }  // the subscriber leaves
-  REQUIRE(sse_test::eventually([&] { return broker_b.watched_topics() == 0; }, 5s));
-  CHECK(sse_test::get(b->port(), "/metrics").body.find("sse_redis_topics 0\n") != std::string::npos);
-  const std::string second = a->hub().publish("t", {.data = "two"});  // nobody on B reads "t" now
-  auto live = subscribe(b->port(), "t");
-  auto resumed = subscribe(b->port(), "t", first);
-  CHECK(broker_b.watched_topics() == 1);
-  const std::string third = a->hub().publish("t", {.data = "three"});
-  REQUIRE(live->wait_events(1));
-  REQUIRE(resumed->wait_events(2));
-  CHECK(live->events()[0].id == third);  // live only: from the newest entry on
-  CHECK(resumed->events()[0].id == second);  // a resume replays from the stream, as always
-  CHECK(resumed->events()[1].id == third);
-  a->stop(std::chrono::milliseconds(300));
-  b->stop(std::chrono::milliseconds(300));
 }
