@@ -122,16 +122,20 @@ wait_for_url() {
   return 1
 }
 
-# wait_for_port PORT PID NAME
-wait_for_port() {
+# poll PID WHAT CMD...: runs CMD every 50 ms until it succeeds (10 s at most, or until PID exits).
+poll() {
+  local pid="$1" what="$2"
+  shift 2
   for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || break
+    "$@" && return 0
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  echo "run.sh: $3 did not open port $1" >&2
+  echo "run.sh: $what" >&2
   return 1
 }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # http_get PORT PATH: prints the response (head and body) of GET http://127.0.0.1:PORT/PATH.
 http_get() {
@@ -139,17 +143,13 @@ http_get() {
     timeout 2 cat <&3) 2>/dev/null || true
 }
 
+redis_up() { http_get "$1" /metrics | grep -q '^sse_redis_up 1'; }
+
+# wait_for_port PORT PID NAME
+wait_for_port() { poll "$2" "$3 did not open port $1" port_open "$1"; }
+
 # wait_for_redis_up URL PID NAME: until the instance's /metrics says both Redis connections are up.
-wait_for_redis_up() {
-  local port="${1##*:}"
-  for _ in $(seq 200); do
-    http_get "$port" /metrics | grep -q '^sse_redis_up 1' && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "run.sh: $3 did not connect to Redis" >&2
-  return 1
-}
+wait_for_redis_up() { poll "$2" "$3 did not connect to Redis" redis_up "${1##*:}"; }
 
 # ensure_redis: starts the run's redis-server (no persistence, its own directory) once; sets redis_port.
 ensure_redis() {
