@@ -551,6 +551,12 @@ async function scenarioTwoInstances(context) {
     httpExtra: `upstream installer_streams { server 127.0.0.1:${b.port} max_fails=1 fail_timeout=30s; server 127.0.0.1:${a.port} backup; }`,
   });
   const page = await openPage(context, '5-cluster', proxy.base + '/');
+  const instanceA = (await getJson(`${a.base}/api/diagnostics`)).body.instance;
+  const shown = await until('the instance on the page', async () => {
+    const t = await page.textContent('#conn-instance');
+    return t && t.startsWith(instanceA) ? t : null;
+  }, 5000);
+  log(`  page says: instance ${shown}`);
   const component = await pickComponent(a.base);
   const job = await clickInstall(page, component);
   await until('the first lines', async () => (await domLines(page)).length >= 3, 15000);

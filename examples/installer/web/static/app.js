@@ -108,6 +108,9 @@
       if (d.x_real_ip) parts.push('X-Real-IP: ' + d.x_real_ip);
       if (d.forwarded) parts.push('Forwarded: ' + d.forwarded);
       if (d.x_forwarded_proto) parts.push('X-Forwarded-Proto: ' + d.x_forwarded_proto);
+      // Several instances sharing Redis (sse-installer --redis): which one answered.
+      $('#conn-instance').hidden = $('#conn-instance-label').hidden = !d.instance;
+      if (d.instance) $('#conn-instance').textContent = d.instance + ' (one of several sharing Redis; any of them can serve this job)';
       const proxy = $('#conn-proxy');
       if (d.proxied) {
         proxy.textContent = 'a proxy is between us' + (parts.length ? ': ' + parts.join('; ') : '') +
