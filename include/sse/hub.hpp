@@ -5,9 +5,9 @@
  * publish(topic, event), from any thread: under the topic's mutex (the only lock on the path; topic
  * lookup uses a striped map, no global lock) the hub assigns the next sequence number, encodes the
  * event ONCE with `id: <epoch>-<seq>` into one shared immutable buffer, appends it to the log and
- * posts it once to each shard (executor) that has subscribers of that topic. Posting under the topic
- * mutex keeps every shard's queue in publish order. Each shard walks its local subscribers on its own
- * executor; a publisher never waits for a client.
+ * appends it to the topic's inbox for each shard (executor) that has subscribers of that topic,
+ * posting one drain task to a shard whose inbox was empty. Each shard delivers its inbox in seq order
+ * to its local subscribers on its own executor; a publisher never waits for a client.
  *
  * subscribe(stream, topic, last_event_id) runs on the stream's shard: under the topic mutex it takes
  * the log's answer for the id (entries up to head H) and registers the stream with next_seq = H+1; a
@@ -208,7 +208,7 @@ class rt_shard_subscribers {
 
 struct rt_topic {
   rt_topic(std::string n, const log_options& lo, std::size_t shards, std::uint64_t head = 0)
-      : name(std::move(n)), log(lo), counts(shards, 0), local(shards) {
+      : name(std::move(n)), log(lo), counts(shards, 0), inbox(shards), drain_posted(shards, 0), local(shards) {
     if (head != 0) log.restore_head(head);
   }
   const std::string name;
@@ -221,6 +221,12 @@ struct rt_topic {
   bool sealed = false;                // guarded by mu
   std::optional<std::chrono::milliseconds> seal_retry;  // guarded by mu
   // local[i] is touched only on shard i's executor (and registration also holds mu).
+  // Events on their way to shard i, in seq order (pushed under mu); one drain task posted at a time.
+  // A mailbox, not one post per event: Asio runs a post made from inside one of its handlers after
+  // posts made meanwhile from other threads, so posting per event could deliver seq n+1 before n
+  // on a shard when two threads publish to a topic (n would then be skipped as "in its replay").
+  std::vector<std::vector<std::pair<std::uint64_t, shared_event>>> inbox;  // guarded by mu
+  std::vector<char> drain_posted;                                          // guarded by mu
   std::vector<rt_shard_subscribers> local;
 };
 
@@ -387,17 +393,10 @@ class hub {
       t->log.append(seq, enc);
       for (std::size_t i = 0; i < t->counts.size(); ++i) {
         if (t->counts[i] == 0) continue;
-        asio::post(core_->shards[i], [t, i, seq, enc, multi = t->counts.size() > 1] {
-          // With several shards, each takes its own reference count on the event (an aliasing
-          // pointer to it), so the per-subscriber copies below never bounce one counter's cache
-          // line between the shards' threads.
-          const shared_event local = multi ? shared_event(std::make_shared<shared_event>(enc), enc.get()) : enc;
-          for (auto& sub : t->local[i]) {
-            if (seq < sub.next_seq) continue;  // already in its replay
-            sub.next_seq = seq + 1;
-            sub.stream->deliver_local(local);  // this is the stream's executor: no dispatch needed
-          }
-        });
+        t->inbox[i].emplace_back(seq, enc);
+        if (t->drain_posted[i]) continue;  // the posted drain has not taken the inbox yet: it will take this too
+        t->drain_posted[i] = 1;
+        asio::post(core_->shards[i], [t, i] { drain(*t, i); });
       }
     }
     if (auto* m = core_->opts.metrics) metrics::add(m->events_published);
@@ -684,6 +683,28 @@ class hub {
       asio::dispatch(core_->shards[i], [t, i, retry] {
         for (auto& sub : t->local[i]) sub.stream->close(retry);
       });
+  }
+
+  /// On shard i: delivers what publish() put in the topic's inbox for it, in seq order.
+  static void drain(detail::rt_topic& t, std::size_t i) {
+    std::vector<std::pair<std::uint64_t, shared_event>> batch;
+    {
+      std::lock_guard lk(t.mu);
+      batch.swap(t.inbox[i]);
+      t.drain_posted[i] = 0;
+    }
+    const bool multi = t.counts.size() > 1;
+    for (auto& [seq, enc] : batch) {
+      // With several shards, each takes its own reference count on the event (an aliasing pointer
+      // to it), so the per-subscriber copies below never bounce one counter's cache line between
+      // the shards' threads.
+      const shared_event local = multi ? shared_event(std::make_shared<shared_event>(enc), enc.get()) : enc;
+      for (auto& sub : t.local[i]) {
+        if (seq < sub.next_seq) continue;  // already in its replay
+        sub.next_seq = seq + 1;
+        sub.stream->deliver_local(local);  // this is the stream's executor: no dispatch needed
+      }
+    }
   }
 
   static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::rt_topic> t,

@@ -4,6 +4,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -187,6 +188,55 @@ TEST_SUITE("runtime.hub.threaded") {
     CHECK(ids_ok);
     CHECK(in_order);
     for (auto& s : subs) CHECK(s.transport.data() == reference);
+    CHECK(m.events_delivered == total * subs.size());
+    close_and_wait(hub, subs);
+  }
+
+  TEST_CASE("publishers running on the shards' own threads: every subscriber gets every event once, in order") {
+    // Asio runs a post made from inside a handler after posts made meanwhile by other threads; the
+    // hub must not depend on post order (it did: events were skipped on a shard, found by the
+    // fan-out benchmark with several publishing connections).
+    sse::metrics m;
+    shard_threads shards(3);
+    sse::hub hub(shards.executors(), {.log = {.max_events = 10, .epoch = "ep"}, .keepalive = std::nullopt,
+                                      .metrics = &m});
+    std::vector<subscriber> subs;
+    for (int k = 0; k < 6; ++k) {
+      sse::memory_transport t(hub.shard(static_cast<std::size_t>(k) % 3));
+      auto s = sse::memory_stream::create(
+          t, {.body_framing = sse::framing::close_delimited, .initial_comment = std::nullopt, .metrics = &m});
+      hub.subscribe(s, "x", "ep-0");
+      subs.push_back({s, t, 1});
+    }
+    hub.publish("x", sse::event{.data = "start"});
+    REQUIRE(rt_test::wait_until([&] {
+      for (auto& s : subs)
+        if (s.transport.data().empty()) return false;
+      return true;
+    }));
+    constexpr int per_shard = 2000;
+    std::atomic<int> done{0};
+    for (std::size_t i = 0; i < 3; ++i)
+      asio::post(hub.shard(i), [&, i] {  // one long handler per shard, publishing in a loop
+        for (int n = 0; n < per_shard; ++n) hub.publish("x", sse::event{.data = fmt::format("{}:{}", i, n)});
+        done.fetch_add(1);
+      });
+    REQUIRE(rt_test::wait_until([&] { return done.load() == 3; }));
+    const std::uint64_t total = 1 + 3 * per_shard;
+    const bool all = rt_test::wait_until([&] {
+      for (auto& s : subs)
+        if (s.stream->stats().events_sent < total) return false;
+      return true;
+    });
+    CHECK(all);
+    for (auto& s : subs) {
+      const auto ids = rt_test::ids(s.transport.data());
+      CHECK(ids.size() == total);
+      std::size_t wrong = 0;
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        if (ids[k] != fmt::format("ep-{}", k + 1)) ++wrong;
+      CHECK(wrong == 0);
+    }
     CHECK(m.events_delivered == total * subs.size());
     close_and_wait(hub, subs);
   }
