@@ -8,18 +8,19 @@
 #
 #   benchmarks/run.sh BUILD_DIR [--quick] [--servers LIST] [--clients "1000 5000"] [--rates "5 50 500"]
 #                     [--sizes "128 1024"] [--events M] [--slow-events M] [--threads N]
-#                     [--client-threads N] [--repeat K] [--nice N] [--out FILE] [--micro | --no-micro]
+#                     [--client-threads N] [--publishers P] [--repeat K] [--nice N] [--out FILE]
+#                     [--micro | --no-micro]
 #
 # Environment (each defaults to the build directory or PATH): SSE_HUB, FANOUT, FLOOR, MICRO, NGINX,
 # NODE, NCHAN_MODULE (checked to exist before nchan runs), REDIS_SERVER, REDIS_CLI.
-# Exit status: 0 when no run lost or duplicated an event; 1 otherwise (or when a run gave no
-# figures); 2 on a setup error.
+# Exit status: 0 when no run lost or duplicated an event or saw event ids out of order; 1 otherwise
+# (or when a run gave no figures); 2 on a setup error.
 # Times never fail a run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 BUILD="$(cd "$1" && pwd)"; shift
@@ -43,6 +44,7 @@ events=200
 slow_events=50      # events for rates below 50/s: keeps each run near 10 s
 threads=2           # sse-hub threads and nginx workers (node and the floor are single-threaded)
 client_threads=1
+publishers=1        # publishing connections of the generator (--publishers), one POST in flight on each
 repeat=1            # runs of each server per cell, interleaved; the table shows medians
 nice_args=()        # --nice N: run servers and the generator at this niceness (negative: root only)
 out=""
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
     --slow-events) slow_events="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --client-threads) client_threads="$2"; shift ;;
+    --publishers) publishers="$2"; shift ;;
     --repeat) repeat="$2"; shift ;;
     --nice) nice_args=(nice -n "$2"); shift ;;
     --out) out="$2"; shift ;;
@@ -278,7 +281,7 @@ machine="$(uname -srm); $(nproc) cores: $(sed -n 's/^model name[[:space:]]*: //p
 {
   echo "# sse fan-out benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "# machine: $machine"
-  echo "# servers: ${run_servers[*]}; server threads $threads; client threads $client_threads; repeat $repeat"
+  echo "# servers: ${run_servers[*]}; server threads $threads; client threads $client_threads; publishers $publishers; repeat $repeat"
 } | tee -a "$out" >&2
 
 runs=0
@@ -294,10 +297,12 @@ for n in $clients; do
           pid_args=()
           for p in "${server_pids[@]}"; do pid_args+=(--server-pid "$p"); done
           for p in "${side_pids[@]+"${side_pids[@]}"}"; do pid_args+=(--side-pid "$p" --side-label redis-server); done
+          pub_args=()
+          [ "$publishers" = 1 ] || pub_args=(--publishers "$publishers")
           rc=0
           "${nice_args[@]}" "$FANOUT" --url "$server_url" "${sub_args[@]}" --publish "$pub_path" \
             --clients "$n" --events "$m" --rate "$rate" --size "$size" --threads "$client_threads" \
-            "${pid_args[@]}" --label "$s" --json "$out" >/dev/null || rc=$?
+            "${pub_args[@]+"${pub_args[@]}"}" "${pid_args[@]}" --label "$s" --json "$out" >/dev/null || rc=$?
           # 1: an invalid run, in the results file (the report shows it); more: no figures at all.
           if [ "$rc" -gt 1 ]; then
             echo "run.sh: the generator failed against $s (exit $rc): this run has no figures" >&2

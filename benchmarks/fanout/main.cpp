@@ -3,10 +3,13 @@
 // Opens N SSE connections (epoll, one or more threads), waits until every one is really subscribed
 // (probe events are published until each client has seen one), publishes M events at R per second
 // with S-byte payloads through the server's publish endpoint (HTTP/1.1 POST on one keep-alive
-// connection), and measures for every delivery the latency from publish to receipt: the payload is
+// connection, or on P with --publishers P: one request in flight on each, so up to P events in
+// flight), and measures for every delivery the latency from publish to receipt: the payload is
 // `<seq>:<publish CLOCK_MONOTONIC ns>:<padding>`, read back on the same machine. It counts delivered,
-// lost and duplicated events, connect time, delivered events per second and the server's resident
-// memory per connection (VmRSS of the server process and its descendants, from /proc).
+// lost and duplicated events (per (client, seq)), events whose `id:` is not greater than the previous
+// one on the same connection, connect time, delivered events per second, the publish rate achieved
+// and the server's resident memory per connection (VmRSS of the server process and its descendants,
+// from /proc).
 //
 // Subscribers can be spread over several servers (`--subscribe` given more than once, or a comma
 // list of http://HOST:PORT/PATH): client k connects to the (k mod K)-th, publishing stays on --url.
@@ -96,6 +99,9 @@ Opens N SSE connections, publishes M events at R/s of S bytes, measures every de
   --rate R                   events per second (default 50)
   --size S                   payload bytes (default 128)
   --threads T                client threads (default 1)
+  --publishers P             publishing connections (default 1), one POST in flight on each: event
+                             k goes out at t0 + k/R on the next free connection, so up to P events
+                             are in flight (a server that answers slowly no longer caps the rate)
   --connect-concurrency K    connects in flight at once (default 256)
   --server-pid PID           server process: RSS of it and its descendants is measured (repeatable)
   --side-pid PID             a helper of the server (e.g. redis-server): its CPU and RSS are
@@ -122,6 +128,7 @@ struct options {
   double rate = 50;
   std::size_t size = 128;
   std::size_t threads = 1;
+  std::size_t publishers = 1;
   std::size_t concurrency = 256;
   std::vector<int> pids;
   std::vector<int> side_pids;
@@ -262,17 +269,46 @@ struct conn {
   std::uint8_t crlf_left = 0;
   bool probed = false;
   bool pending = false;
+  bool has_id = false;  // the event being read has an id: line (pend_id)
   std::uint8_t attempts = 0;
   std::uint32_t pend_seq = 0;
   nanos pend_ts = 0;
   std::uint64_t chunk_left = 0;
   nanos t_start = 0;
   std::string carry;  // a partial response head or a partial line
+  std::string pend_id, last_id;  // the id of the event being read; of the previous event with one
 };
+
+/// Orders two event ids the way servers assign them: runs of digits compare as numbers, everything
+/// else must be equal (`17-2` < `17-10` < `18-0`; sse-hub's `<hex>-<n>`, Redis's `<ms>-<seq>`,
+/// nchan's `<time>:<tag>`, plain counters). -1, 0, 1; 2 when they have different shapes.
+int compare_ids(std::string_view a, std::string_view b) noexcept {
+  auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      while (i + 1 < a.size() && a[i] == '0' && digit(a[i + 1])) ++i;  // leading zeros
+      while (j + 1 < b.size() && b[j] == '0' && digit(b[j + 1])) ++j;
+      std::size_t ie = i, je = j;
+      while (ie < a.size() && digit(a[ie])) ++ie;
+      while (je < b.size() && digit(b[je])) ++je;
+      if (ie - i != je - j) return ie - i < je - j ? -1 : 1;
+      if (const int c = a.substr(i, ie - i).compare(b.substr(j, je - j)); c != 0) return c < 0 ? -1 : 1;
+      i = ie;
+      j = je;
+    } else if (a[i] == b[j]) {
+      ++i;
+      ++j;
+    } else {
+      return 2;
+    }
+  }
+  return i == a.size() && j == b.size() ? 0 : 2;
+}
 
 struct worker_stats {
   std::uint64_t delivered = 0, duplicated = 0, unexpected = 0, disconnects = 0, bad_status = 0, connect_errors = 0,
-                connect_retries = 0, failed = 0, parse_errors = 0;
+                connect_retries = 0, failed = 0, parse_errors = 0, id_out_of_order = 0;
 };
 
 /// A server the subscribers connect to: its address and the GET, identical for its connections.
@@ -515,13 +551,28 @@ struct worker {
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     conn& c = conns[i];
     if (l.empty()) {
+      if (c.has_id) {  // the server assigns ids in arrival order: each client must see them increase
+        c.has_id = false;
+        if (!c.last_id.empty()) {
+          const int order = compare_ids(c.last_id, c.pend_id);
+          if (order == 0 || order == 1) ++st.id_out_of_order;
+        }
+        c.last_id.swap(c.pend_id);
+      }
       if (c.pending) {
         c.pending = false;
         record(i, c.pend_seq, c.pend_ts, t);
       }
       return;
     }
-    if (l.size() < 5 || std::memcmp(l.data(), "data:", 5) != 0) return;  // comments, id:, event:, retry:
+    if (l.size() >= 3 && std::memcmp(l.data(), "id:", 3) == 0) {
+      l.remove_prefix(3);
+      if (!l.empty() && l.front() == ' ') l.remove_prefix(1);
+      c.pend_id.assign(l.data(), l.size());
+      c.has_id = true;
+      return;
+    }
+    if (l.size() < 5 || std::memcmp(l.data(), "data:", 5) != 0) return;  // comments, event:, retry:
     l.remove_prefix(5);
     if (!l.empty() && l.front() == ' ') l.remove_prefix(1);
     if (!l.empty() && l.front() == 'p') {  // a readiness probe
@@ -590,6 +641,9 @@ class publisher {
     }
     return read_response();
   }
+
+  /// Connects now (when not connected), so the first post() does not pay for the connect.
+  void open() { ensure(); }
 
  private:
   void reconnect() {
@@ -811,7 +865,8 @@ int report(const std::string& file, const std::string& baseline) {
   std::vector<std::string> cells;
   std::map<std::string, std::vector<std::vector<record_t>>> runs_by_cell;
   for (auto& r : recs) {
-    const std::string key = r["clients"] + "/" + r["events"] + "/" + r["rate"] + "/" + r["size"];
+    std::string key = r["clients"] + "/" + r["events"] + "/" + r["rate"] + "/" + r["size"];
+    if (r.count("publishers") && r["publishers"] != "1") key += "/p" + r["publishers"];  // its own cell
     if (!runs_by_cell.count(key)) cells.push_back(key);
     auto& v = runs_by_cell[key];
     auto it = std::find_if(v.begin(), v.end(), [&](const auto& o) { return o.front().at("server") == r["server"]; });
@@ -828,7 +883,7 @@ int report(const std::string& file, const std::string& baseline) {
           if (k == "server" || k == "time" || k == "valid" || k == "runs" || k == "side_label") continue;
           std::vector<double> xs;
           for (auto& r : runs) xs.push_back(num(r, k.c_str()));
-          if (k == "lost" || k == "duplicated" || k == "unexpected") {
+          if (k == "lost" || k == "duplicated" || k == "unexpected" || k == "id_out_of_order") {
             double sum = 0;
             for (double x : xs) sum += x;
             v = fmt_num(sum, 0);
@@ -854,11 +909,19 @@ int report(const std::string& file, const std::string& baseline) {
     int width;
     int prec;
   };
-  const column cols[] = {
+  std::vector<column> cols = {
       {"p50 ms", "lat_p50_ms", 8, 2},        {"p90 ms", "lat_p90_ms", 8, 2},          {"p99 ms", "lat_p99_ms", 8, 2},
       {"max ms", "lat_max_ms", 8, 2},        {"deliv/s", "deliveries_per_s", 9, 0},   {"KiB/conn", "mem_per_conn_kib", 9, 2},
       {"conn s", "connect_s", 7, 2},        {"cpu us/d", "server_cpu_us_per_delivery", 9, 2},
   };
+  // Results written since --publishers existed also show the publishing connections and the publish
+  // rate achieved (older files print as they always did).
+  bool with_pub = false;
+  for (auto& r : recs) with_pub = with_pub || r.count("publishers");
+  if (with_pub) {
+    cols.push_back({"pubs", "publishers", 4, 0});
+    cols.push_back({"pub/s", "publish_rate", 7, 1});
+  }
   // A server named "<baseline>-..." (sse-hub-redis2) is a variant of the baseline: its ratio line is
   // variant / baseline ("what the variant costs"), where a peer's is baseline / peer.
   auto is_variant = [&](const std::string& server) { return server.rfind(baseline + "-", 0) == 0; };
@@ -877,7 +940,7 @@ int report(const std::string& file, const std::string& baseline) {
   std::printf("%6s %5s %4s %4s  %-*s", "N", "M", "R/s", "S", lw, "server");
   for (auto& c : cols) std::printf(" %*s", c.width, c.title);
   std::printf(" %7s %5s %4s %4s\n", "lost", "dup", "ok", "runs");
-  int bad = 0;
+  int bad = 0, bad_order = 0;
   for (auto& key : cells) {
     auto& v = by_cell[key];
     const record_t* base = nullptr;
@@ -895,6 +958,7 @@ int report(const std::string& file, const std::string& baseline) {
       for (auto& c : cols) std::printf(" %*s", c.width, fmt_num(num(r, c.key), c.prec).c_str());
       const bool ok = r["valid"] == "true";
       if (num(r, "lost") > 0 || num(r, "duplicated") > 0) ++bad;
+      if (num(r, "id_out_of_order") > 0) ++bad_order;
       std::printf(" %7s %5s %4s %4s\n", fmt_num(num(r, "lost"), 0).c_str(), fmt_num(num(r, "duplicated"), 0).c_str(),
                   ok ? "yes" : "NO", r["runs"].c_str());
       if (r.count("side_cpu_us_per_delivery"))
@@ -910,14 +974,19 @@ int report(const std::string& file, const std::string& baseline) {
       std::printf("%6s %5s %4s %4s  %-*s", "", "", "", "", lw, ratio_label(r["server"]).c_str());
       for (auto& c : cols)
         std::printf(" %*s", c.width,
-                    (variant ? fmt_ratio(num(r, c.key), num(*base, c.key)) : fmt_ratio(num(*base, c.key), num(r, c.key))).c_str());
+                    std::string_view(c.key) == "publishers" ? ""
+                    : variant ? fmt_ratio(num(r, c.key), num(*base, c.key)).c_str()
+                              : fmt_ratio(num(*base, c.key), num(r, c.key)).c_str());
       std::printf("\n");
     }
   }
   std::printf("cpu us/d: server CPU time (user + system) per delivery while publishing and draining.\n"
-              "ratios: %s's figure divided by the peer's (deliv/s: higher is better; every other figure: lower "
+              "ratios: %s's figure divided by the peer's (deliv/s%s: higher is better; every other figure: lower "
               "is better)\n",
-              baseline.c_str());
+              baseline.c_str(), with_pub ? ", pub/s" : "");
+  if (with_pub)
+    std::printf("pubs: publishing connections (--publishers); pub/s: events per second the publisher achieved "
+                "(R/s is what it asked for)\n");
   if (any_variant)
     std::printf("%s-*/%s: the variant's figure divided by %s's, measured in the same run (what the variant "
                 "costs)\n",
@@ -926,7 +995,8 @@ int report(const std::string& file, const std::string& baseline) {
     std::printf("+ lines: helper processes (--side-pid) measured apart; not included in that row's cpu us/d or "
                 "KiB/conn\n");
   if (bad) std::printf("%d run(s) lost or duplicated events\n", bad);
-  return bad ? 1 : 0;
+  if (bad_order) std::printf("%d run(s) delivered event ids out of order (not increasing on a connection)\n", bad_order);
+  return bad || bad_order ? 1 : 0;
 }
 
 }  // namespace
@@ -959,6 +1029,7 @@ int main(int argc, char** argv) {
     else if (flag == "--rate") opt.rate = to_number<double>(flag, value());
     else if (flag == "--size") opt.size = to_number<std::size_t>(flag, value());
     else if (flag == "--threads") opt.threads = to_number<std::size_t>(flag, value());
+    else if (flag == "--publishers") opt.publishers = to_number<std::size_t>(flag, value());
     else if (flag == "--connect-concurrency") opt.concurrency = to_number<std::size_t>(flag, value());
     else if (flag == "--server-pid") opt.pids.push_back(to_number<int>(flag, value()));
     else if (flag == "--side-pid") opt.side_pids.push_back(to_number<int>(flag, value()));
@@ -992,8 +1063,10 @@ int main(int argc, char** argv) {
     opt.host = u.host;
     opt.port = u.port;
   }
-  if (opt.clients == 0 || opt.events == 0 || opt.rate <= 0 || opt.threads == 0 || opt.concurrency == 0)
-    die("--clients, --events, --rate, --threads and --connect-concurrency must be positive");
+  if (opt.clients == 0 || opt.events == 0 || opt.rate <= 0 || opt.threads == 0 || opt.concurrency == 0 ||
+      opt.publishers == 0)
+    die("--clients, --events, --rate, --threads, --publishers and --connect-concurrency must be positive");
+  if (opt.publishers > 256) die("--publishers: at most 256");
   if (opt.events > 0xFFFFFFFFu) die("--events is too large");
   if (opt.topic.empty()) opt.topic = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 1000000000);
 
@@ -1089,30 +1162,56 @@ int main(int argc, char** argv) {
   const long rss_idle = tree_rss_kib(opt.pids);
   const long side_rss_idle = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
 
+  // Publishers 2..P (--publishers; the first is `pub`), connected before the measurement starts.
+  std::vector<std::unique_ptr<publisher>> extra_pubs;
+  for (std::size_t k = 1; k < opt.publishers; ++k) {
+    extra_pubs.push_back(std::make_unique<publisher>(addr, host_header));
+    extra_pubs.back()->open();
+  }
+
   const double server_cpu0 = tree_cpu_s(opt.pids), client_cpu0 = self_cpu_s();
   const double side_cpu0 = opt.side_pids.empty() ? 0 : tree_cpu_s(opt.side_pids);
 
-  // Publish M events at R/s.
-  std::vector<nanos> pub_rtt;
-  pub_rtt.reserve(opt.events);
-  std::string body;
+  // Publish M events at R/s on P connections (--publishers), one POST in flight on each. One shared
+  // schedule: event k is due at t_pub0 + k/R and goes to the next free connection (seqs are handed
+  // out in order), so with P > 1 up to P events are in flight and a slow answer delays only the
+  // events behind it on that connection. Events may then reach the server out of seq order: lost and
+  // duplicated are counted per (client, seq), and the order check compares the ids the server
+  // assigned (in arrival order), not seqs.
+  std::vector<nanos> pub_rtt(opt.events, 0), pub_sent(opt.events, 0);  // by seq
+  std::atomic<std::size_t> next_seq{0};
+  std::atomic<int> pub_run_errors{0};
   const nanos period = static_cast<nanos>(1e9 / opt.rate);
   const nanos t_pub0 = now_ns() + 1'000'000;
-  nanos t_pub_last = t_pub0;
-  for (std::size_t k = 0; k < opt.events; ++k) {
-    sleep_until_ns(t_pub0 + static_cast<nanos>(k) * period);
-    const nanos ts = now_ns();
-    char head[64];
-    const int hn = std::snprintf(head, sizeof head, "%zu:%" PRId64 ":", k, ts);
-    body.assign(head, static_cast<std::size_t>(hn));
-    if (body.size() < opt.size) body.append(opt.size - body.size(), 'x');
-    const int status = pub.post(pub_path, body);
-    const nanos done = now_ns();
-    if (status < 200 || status >= 300) ++pub_errors;
-    pub_rtt.push_back(done - ts);
-    t_pub_last = ts;
+  auto publish_loop = [&](publisher& p) {
+    std::string body;
+    for (;;) {
+      const std::size_t k = next_seq.fetch_add(1, std::memory_order_relaxed);
+      if (k >= opt.events) return;
+      sleep_until_ns(t_pub0 + static_cast<nanos>(k) * period);
+      const nanos ts = now_ns();
+      char head[64];
+      const int hn = std::snprintf(head, sizeof head, "%zu:%" PRId64 ":", k, ts);
+      body.assign(head, static_cast<std::size_t>(hn));
+      if (body.size() < opt.size) body.append(opt.size - body.size(), 'x');
+      const int status = p.post(pub_path, body);
+      const nanos done = now_ns();
+      if (status < 200 || status >= 300) pub_run_errors.fetch_add(1, std::memory_order_relaxed);
+      pub_rtt[k] = done - ts;
+      pub_sent[k] = ts;
+    }
+  };
+  {
+    std::vector<std::thread> pub_threads;
+    for (auto& p : extra_pubs) pub_threads.emplace_back([&publish_loop, q = p.get()] { publish_loop(*q); });
+    publish_loop(pub);
+    for (auto& th : pub_threads) th.join();
   }
   const nanos t_pub_end = now_ns();
+  pub_errors += pub_run_errors.load();
+  // The publish rate achieved: events after the first over the time from the first send to the last.
+  const nanos t_pub_first = *std::min_element(pub_sent.begin(), pub_sent.end());
+  const nanos t_pub_last = *std::max_element(pub_sent.begin(), pub_sent.end());
 
   // Drain: wait until every delivery arrived, or no progress for --drain-timeout seconds.
   const std::size_t expected = opt.clients * opt.events;
@@ -1152,6 +1251,7 @@ int main(int argc, char** argv) {
     st.connect_retries += w->st.connect_retries;
     st.failed += w->st.failed;
     st.parse_errors += w->st.parse_errors;
+    st.id_out_of_order += w->st.id_out_of_order;
     for (auto s : w->seen) unique += s != 0;
     lat.insert(lat.end(), w->lat.begin(), w->lat.end());
     clat.insert(clat.end(), w->connect_lat.begin(), w->connect_lat.end());
@@ -1188,9 +1288,12 @@ int main(int argc, char** argv) {
   const double span_s = static_cast<double>(std::max<nanos>(last_recv - t_pub0, 1)) / 1e9;
   const double deliveries_per_s = static_cast<double>(st.delivered) / span_s;
   const double connect_s = static_cast<double>(t_connected - t_connect0) / 1e9;
-  const double pub_rate = opt.events > 1 ? static_cast<double>(opt.events - 1) / (static_cast<double>(t_pub_last - t_pub0) / 1e9) : 0;
+  const double pub_rate = opt.events > 1 && t_pub_last > t_pub_first
+                              ? static_cast<double>(opt.events - 1) / (static_cast<double>(t_pub_last - t_pub_first) / 1e9)
+                              : 0;
   const double mem_per_conn = opened ? static_cast<double>(rss_idle - rss_before) / static_cast<double>(opened) : 0;
-  const bool valid = lost == 0 && st.duplicated == 0 && st.unexpected == 0 && opened == opt.clients && pub_errors == 0;
+  const bool valid = lost == 0 && st.duplicated == 0 && st.unexpected == 0 && st.id_out_of_order == 0 &&
+                     opened == opt.clients && pub_errors == 0;
 
   json_writer j;
   j.str("server", opt.label);
@@ -1199,6 +1302,7 @@ int main(int argc, char** argv) {
   j.num("rate", opt.rate);
   j.num("size", static_cast<double>(opt.size));
   j.num("threads", static_cast<double>(T));
+  j.num("publishers", static_cast<double>(opt.publishers));
   j.num("connected", static_cast<double>(opened));
   j.num("connect_errors", static_cast<double>(st.connect_errors));
   j.num("connect_s", connect_s);
@@ -1210,6 +1314,7 @@ int main(int argc, char** argv) {
   j.num("lost", static_cast<double>(lost));
   j.num("duplicated", static_cast<double>(st.duplicated));
   j.num("unexpected", static_cast<double>(st.unexpected));
+  j.num("id_out_of_order", static_cast<double>(st.id_out_of_order));
   j.num("disconnects", static_cast<double>(st.disconnects));
   j.num("publish_errors", pub_errors);
   j.num("lat_p50_ms", pct(lat, 50));
@@ -1255,12 +1360,13 @@ int main(int argc, char** argv) {
 
   std::fprintf(stderr,
                "[%s] N=%zu M=%zu R=%g/s S=%zu: delivered %zu/%zu lost %zu dup %" PRIu64
-               " | latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms | %.0f deliveries/s | %.2f KiB/conn | "
-               "connect %.2f s | cpu: server %.2f s, client %.2f s%s\n",
+               " | latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms | %.0f deliveries/s | published %.1f/s on %zu "
+               "connection%s (rtt p50 %.2f ms) | %.2f KiB/conn | connect %.2f s | cpu: server %.2f s, client %.2f s%s\n",
                opt.label.c_str(), opt.clients, opt.events, opt.rate, opt.size, static_cast<std::size_t>(st.delivered),
                expected, lost, st.duplicated, pct(lat, 50), pct(lat, 90), pct(lat, 99),
                lat.empty() ? 0.0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6,
-               deliveries_per_s, mem_per_conn, connect_s, server_cpu, client_cpu, valid ? "" : "  INVALID");
+               deliveries_per_s, pub_rate, opt.publishers, opt.publishers == 1 ? "" : "s", pct(pub_rtt, 50), mem_per_conn,
+               connect_s, server_cpu, client_cpu, valid ? "" : "  INVALID");
   for (std::size_t k = 0; targets.size() > 1 && k < targets.size(); ++k)
     std::fprintf(stderr, "[%s]   %s: %zu clients, delivered %zu, lost %zu | latency p50 %.2f p99 %.2f ms\n",
                  opt.label.c_str(), targets[k].url.c_str(), by_target[k].clients, by_target[k].lat.size(),
@@ -1268,12 +1374,13 @@ int main(int argc, char** argv) {
   if (!opt.side_pids.empty())
     std::fprintf(stderr, "[%s]   %s (not in the figures above): cpu %.2f s, RSS %.1f MiB at the end\n",
                  opt.label.c_str(), opt.side_label.c_str(), side_cpu, static_cast<double>(side_rss_end) / 1024);
-  if (st.disconnects || st.connect_errors || st.unexpected || st.parse_errors || pub_errors)
+  if (st.disconnects || st.connect_errors || st.unexpected || st.parse_errors || pub_errors || st.id_out_of_order)
     std::fprintf(stderr,
                  "[%s] disconnects %" PRIu64 ", connect errors %" PRIu64 " (failed %" PRIu64 ", bad status %" PRIu64
-                 "), unexpected %" PRIu64 ", parse errors %" PRIu64 ", publish errors %d\n",
+                 "), unexpected %" PRIu64 ", parse errors %" PRIu64 ", publish errors %d, ids out of order %" PRIu64
+                 "\n",
                  opt.label.c_str(), st.disconnects, st.connect_errors, st.failed, st.bad_status, st.unexpected,
-                 st.parse_errors, pub_errors);
+                 st.parse_errors, pub_errors, st.id_out_of_order);
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
   if (!opt.json_file.empty()) {
