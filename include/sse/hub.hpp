@@ -345,18 +345,12 @@ class hub {
   /// As above, reporting errors through `ec` (returns "" then). With a broker this waits for the
   /// shared log's answer (bounded by the broker's timeouts): prefer async_publish on an executor.
   std::string publish(std::string_view topic, event ev, std::error_code& ec) {
-    ec = {};
-    if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
-      ec = hub_errc::invalid_topic;
-    else if (ev.id)
-      ec = hub_errc::id_not_allowed;
-    else
-      ec = validate(ev);
+    ec = check_publish(topic, ev);
     if (ec) return {};
     if (core_->opts.broker) {
       auto p = std::make_shared<std::promise<std::pair<std::error_code, std::string>>>();
       auto f = p->get_future();
-      async_publish(topic, std::move(ev), [p](std::error_code e, std::string id) { p->set_value({e, std::move(id)}); });
+      publish_to_broker(topic, ev, [p](std::error_code e, std::string id) { p->set_value({e, std::move(id)}); });
       auto [e, id] = f.get();
       ec = e;
       return id;
@@ -372,7 +366,7 @@ class hub {
         if (ec) return {};
         lk = std::unique_lock(t->mu);
       }
-      t->last_used = std::chrono::steady_clock::now();
+      if (core_->opts.idle_topic_ttl.count() > 0) t->last_used = std::chrono::steady_clock::now();
       if (t->sealed) {
         ec = hub_errc::topic_sealed;
         return {};
@@ -409,25 +403,14 @@ class hub {
   /// runs inline, before this returns; with one it runs later on a broker thread once the shared
   /// log has answered (the broker's errors: see broker::is_unavailable). Any thread.
   void async_publish(std::string_view topic, event ev, publish_handler done) {
-    const auto& b = core_->opts.broker;
-    if (!b) {
+    if (!core_->opts.broker) {
       std::error_code ec;
       std::string id = publish(topic, std::move(ev), ec);
       done(ec, std::move(id));
       return;
     }
-    std::error_code ec;
-    if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
-      ec = hub_errc::invalid_topic;
-    else if (ev.id)
-      ec = hub_errc::id_not_allowed;
-    else
-      ec = validate(ev);
-    if (ec) return done(ec, {});
-    b->publish(topic, ev, [m = core_->opts.metrics, done = std::move(done)](std::error_code ec, std::string id) {
-      if (!ec && m) metrics::add(m->events_published);
-      done(ec, std::move(id));
-    });
+    if (const auto ec = check_publish(topic, ev)) return done(ec, {});
+    publish_to_broker(topic, ev, std::move(done));
   }
 
   /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed,
@@ -613,6 +596,21 @@ class hub {
                      c.topic_count.load(std::memory_order_relaxed));
     }
     return n;
+  }
+
+  /// Why `ev` cannot be published to `topic` (bad topic, an id set, a field with CR/LF/NUL), or none.
+  std::error_code check_publish(std::string_view topic, const event& ev) const {
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) return hub_errc::invalid_topic;
+    if (ev.id) return hub_errc::id_not_allowed;
+    return validate(ev);
+  }
+
+  /// A checked event to the broker; counts it as published once the shared log has taken it.
+  void publish_to_broker(std::string_view topic, const event& ev, publish_handler done) {
+    core_->opts.broker->publish(topic, ev, [m = core_->opts.metrics, done = std::move(done)](std::error_code ec, std::string id) {
+      if (!ec && m) metrics::add(m->events_published);
+      done(ec, std::move(id));
+    });
   }
 
   [[noreturn]] static void throw_for(std::error_code ec) {

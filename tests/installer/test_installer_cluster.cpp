@@ -40,10 +40,6 @@ bool strictly_increasing(const std::vector<collected_event>& evs) {
   return true;
 }
 
-sse_test::http_response get_with(unsigned short port, const std::string& path, const std::string& headers) {
-  return sse_test::request_raw(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + "\r\n");
-}
-
 std::vector<std::string> ids_of(const std::vector<collected_event>& evs) {
   std::vector<std::string> out;
   for (const auto& e : evs) out.push_back(e.id);
@@ -88,7 +84,7 @@ TEST_SUITE("installer.cluster") {
     CHECK(ids_of(rest2) == std::vector<std::string>(all.begin() + 8, all.end()));
     // Seen `done`: 204 on both.
     for (auto port : {c.a.port, c.b.port})
-      CHECK(get_with(port, started["events"], "Last-Event-ID: " + evs.back().id + "\r\n").status == 204);
+      CHECK(sse_test::get(port, started["events"].get<std::string>(), "Last-Event-ID: " + evs.back().id + "\r\n").status == 204);
 
     // Polling on B: the same events with the same ids.
     const json polled = get_json(c.b.port, "/api/jobs/" + job + "/logs?limit=1000");

@@ -141,8 +141,9 @@ inline http_response post(unsigned short port, std::string_view path, std::strin
   return request_raw(port, req);
 }
 
-inline http_response get(unsigned short port, std::string_view path) {
-  return request_raw(port, "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+inline http_response get(unsigned short port, std::string_view path, std::string_view extra_headers = {}) {
+  return request_raw(port, "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                               std::string(extra_headers) + "\r\n");
 }
 
 /// Publishes through POST /publish/{topic}; returns the id from the JSON answer ("" on failure).

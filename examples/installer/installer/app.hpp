@@ -208,8 +208,8 @@ class app {
 
   // ---- publishing (job mutex held) ----
   std::string emit(job& j, std::string type, std::string data) {
-    std::string id = shared_ ? publish_patiently(j.row.topic, sse::event{.type = std::move(type), .data = std::move(data)})
-                             : server_->hub().publish(j.row.topic, sse::event{.type = std::move(type), .data = std::move(data)});
+    sse::event ev{.type = std::move(type), .data = std::move(data)};
+    std::string id = shared_ ? publish_patiently(j.row.topic, ev) : server_->hub().publish(j.row.topic, std::move(ev));
     j.row.last_id = id;
     if (shared_) shared_->progress(j.row);
     return id;

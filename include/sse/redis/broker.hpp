@@ -197,17 +197,10 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   }
 
   void publish(std::string_view topic, const event& ev, publish_handler done) override {
-    const auto cmd = command_connection();
-    if (!cmd) return done(errc::closed, {});
-    if (is_sealed_here(topic)) return done(hub_errc::topic_sealed, {});
     std::vector<std::pair<std::string, std::string>> fields;
     if (!ev.type.empty()) fields.emplace_back("t", ev.type);
     fields.emplace_back("d", ev.data);
-    async_xadd(*cmd, key_of(topic), fields, {.maxlen = opts_.max_len},
-               [self = shared_from_this(), done = std::move(done)](std::error_code ec, std::string id) {
-                 if (ec) self->stats_.publish_errors.fetch_add(1, std::memory_order_relaxed);
-                 done(ec, std::move(id));
-               });
+    append(topic, fields, /*refuse_if_sealed=*/true, std::move(done));
   }
 
   void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
@@ -263,15 +256,9 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   }
 
   void seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry, seal_handler done) override {
-    const auto cmd = command_connection();
-    if (!cmd) return done(errc::closed);
     std::vector<std::pair<std::string, std::string>> fields{{"x", "seal"}};
     if (retry) fields.emplace_back("r", std::to_string(retry->count()));
-    async_xadd(*cmd, key_of(topic), fields, {.maxlen = opts_.max_len},
-               [self = shared_from_this(), done = std::move(done)](std::error_code ec, std::string) {
-                 if (ec) self->stats_.publish_errors.fetch_add(1, std::memory_order_relaxed);
-                 done(ec);
-               });
+    append(topic, fields, /*refuse_if_sealed=*/false, [done = std::move(done)](std::error_code ec, std::string) { done(ec); });
   }
 
   bool is_unavailable(const std::error_code& ec) const override { return sse::redis::is_unavailable(ec); }
@@ -359,7 +346,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   std::string key_of(std::string_view topic) const { return opts_.prefix + std::string(topic); }
 
   /// The topic's state, created if needed, with one more subscriber counted (under mu_, so that
-  /// forget_idle_topics() never drops a topic someone is subscribing to).
+  /// read_loop() never drops a topic someone is subscribing to).
   std::shared_ptr<topic_state> topic_of(std::string_view topic) {
     std::lock_guard lk(mu_);
     auto it = topics_.find(std::string(topic));
@@ -372,22 +359,6 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     return it->second;
   }
 
-  /// Stops reading topics that have had no subscriber here for idle_topic_ttl. Strand.
-  void forget_idle_topics() {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    const auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(opts_.idle_topic_ttl).count();
-    std::lock_guard lk(mu_);
-    for (auto it = topics_.begin(); it != topics_.end();) {
-      const auto& t = it->second;
-      if (t->subscribers.load(std::memory_order_acquire) == 0 && !t->positioning && t->after_position.empty() &&
-          now - t->idle_since.load(std::memory_order_relaxed) >= ttl) {
-        by_key_.erase(t->key);
-        it = topics_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
 
   std::shared_ptr<connection> command_connection() const {
     std::lock_guard lk(mu_);
@@ -408,10 +379,33 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     asio::post(ctx_.shards[i], std::forward<F>(f));
   }
 
-  bool is_sealed_here(std::string_view topic) const {
-    std::lock_guard lk(mu_);
-    auto it = topics_.find(std::string(topic));
-    return it != topics_.end() && it->second->sealed.load(std::memory_order_acquire);
+  /// XADD of an event or the seal marker to `topic`'s stream; refused at once when the broker is
+  /// detached, or (refuse_if_sealed) when this instance has read the topic's seal.
+  void append(std::string_view topic, const std::vector<std::pair<std::string, std::string>>& fields,
+              bool refuse_if_sealed, publish_handler done) {
+    std::shared_ptr<connection> cmd;
+    bool sealed = false;
+    {
+      std::lock_guard lk(mu_);
+      if (!detached_) cmd = cmd_;
+      if (refuse_if_sealed)
+        if (auto it = topics_.find(std::string(topic)); it != topics_.end())
+          sealed = it->second->sealed.load(std::memory_order_acquire);
+    }
+    if (sealed) return done(hub_errc::topic_sealed, {});
+    if (!cmd) return done(errc::closed, {});
+    async_xadd(*cmd, key_of(topic), fields, {.maxlen = opts_.max_len},
+               [self = shared_from_this(), done = std::move(done)](std::error_code ec, std::string id) {
+                 if (ec) self->stats_.publish_errors.fetch_add(1, std::memory_order_relaxed);
+                 done(ec, std::move(id));
+               });
+  }
+
+  /// `e` is the seal marker of `t`: later subscribers here are closed after their replay.
+  static void mark_sealed(topic_state& t, const stream_entry& e) {
+    const auto retry = retry_of(e);
+    t.seal_retry_ms.store(retry ? retry->count() : -1, std::memory_order_relaxed);
+    t.sealed.store(true, std::memory_order_release);
   }
 
   static bool is_seal(const stream_entry& e) {
@@ -474,11 +468,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         return self->start_waiting(t);  // redone when the command connection is back
       }
       t->position = es.empty() ? "0-0" : es.front().id;
-      if (!es.empty() && is_seal(es.front())) {  // sealed before this instance watched it
-        const auto retry = retry_of(es.front());
-        t->seal_retry_ms.store(retry ? retry->count() : -1, std::memory_order_relaxed);
-        t->sealed.store(true, std::memory_order_release);
-      }
+      if (!es.empty() && is_seal(es.front())) mark_sealed(*t, es.front());  // sealed before this instance watched it
       t->positioned.store(true, std::memory_order_release);
       self->kick_reader();
       auto then = std::move(t->after_position);
@@ -686,12 +676,24 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   void read_loop() {
     if (detached_ || xread_in_flight_ || checking_ || !reader_->is_up()) return;
-    forget_idle_topics();
+    // The positioned topics, in one pass that also stops reading those without a subscriber here
+    // for idle_topic_ttl.
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(opts_.idle_topic_ttl).count();
     std::vector<std::pair<std::string, std::string>> keys;
     {
       std::lock_guard lk(mu_);
-      for (auto& [k, t] : topics_)
+      for (auto it = topics_.begin(); it != topics_.end();) {
+        const auto& t = it->second;
+        if (t->subscribers.load(std::memory_order_acquire) == 0 && !t->positioning && t->after_position.empty() &&
+            now - t->idle_since.load(std::memory_order_relaxed) >= ttl) {
+          by_key_.erase(t->key);
+          it = topics_.erase(it);
+          continue;
+        }
         if (t->positioned.load()) keys.emplace_back(t->key, t->position);
+        ++it;
+      }
     }
     if (keys.empty()) return;
     xread_in_flight_ = true;
@@ -730,10 +732,8 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       const auto id = stream_id::parse(e.id);
       if (!id) continue;
       if (is_seal(e)) {
-        const auto retry = retry_of(e);
-        t->seal_retry_ms.store(retry ? retry->count() : -1, std::memory_order_relaxed);
-        t->sealed.store(true, std::memory_order_release);
-        batch->push_back({*id, nullptr, retry});
+        mark_sealed(*t, e);
+        batch->push_back({*id, nullptr, retry_of(e)});
       } else {
         batch->push_back({*id, encode_entry(e), std::nullopt});
       }
