@@ -180,6 +180,10 @@ struct server_options {
   std::size_t max_body_bytes = std::size_t{64} << 10;                 ///< request bodies above: 413
   http::request_limits request_limits = {};
   std::vector<std::string> allow_origins = {};      ///< CORS allow-list ("*" = any); empty = no CORS headers
+  /// Host names this server answers for (the `Host` header without its port, compared without
+  /// case; IPv6 literals in brackets, e.g. "[::1]"); any other Host gets 421 with the reason, so a
+  /// DNS-rebinding page cannot read the API. Empty = any host (a server behind a proxy that checks).
+  std::vector<std::string> allowed_hosts = {};
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(5);  ///< stop(): streams get this long to close
   std::chrono::milliseconds shutdown_retry = std::chrono::seconds(1);  ///< `retry:` hint sent to streams on stop
   stream_options stream = {};        ///< template for every stream (head and framing are filled in)
@@ -201,6 +205,26 @@ struct server_metrics {
 };
 
 class server;
+
+/// The host part of a `Host` value (`name`, `name:port`, `[v6]`, `[v6]:port`), without the port.
+inline std::string_view host_without_port(std::string_view host) noexcept {
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  const auto colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+/// True when `host` (a Host header value) names one of `allowed` (compared without case and port;
+/// a trailing dot ignored); "*" in `allowed` allows any.
+inline bool is_allowed_host(std::string_view host, const std::vector<std::string>& allowed) noexcept {
+  std::string_view name = host_without_port(host);
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  for (const auto& a : allowed)
+    if (a == "*" || http::detail::grammar::iequals(name, a)) return true;
+  return false;
+}
 
 namespace detail {
 
@@ -553,6 +577,15 @@ class server {
     return r;
   }
 
+  /// True when the request's Host names one of server_options::allowed_hosts (or the list is empty).
+  /// A request without Host (HTTP/1.0) is accepted: no browser sends one.
+  bool host_allowed(const http::request& req) const {
+    if (opts_.allowed_hosts.empty()) return true;
+    const auto host = req.header("Host");
+    if (!host) return true;
+    return is_allowed_host(*host, opts_.allowed_hosts);
+  }
+
   /// The Access-Control-Allow-Origin value for a request ("" = none).
   std::string cors_origin(const http::request& req) const {
     const auto origin = req.header("Origin");
@@ -752,6 +785,11 @@ class server::connection final : public server::closable,
     request_context ctx{req, std::string_view(buf_).substr(0, body_len), {}, remote_};
     const bool keep = req.keep_alive() && !state_->stopping.load();
     const std::string origin = srv_.cors_origin(req);
+
+    if (!srv_.host_allowed(req))
+      return finish(response::text(421, "this server does not answer for host '" +
+                                            log_escape(req.header("Host").value_or(""), 100) + "'"),
+                    keep, body_len, {});
 
     // CORS preflight.
     if (req.method == "OPTIONS" && req.header("Origin") && req.header("Access-Control-Request-Method")) {

@@ -4,7 +4,9 @@
  */
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -27,6 +29,36 @@ inline std::string_view to_string(log_level l) noexcept {
     case log_level::error: return "error";
   }
   return "unknown";
+}
+
+/// An untrusted value (a header, a topic, a Last-Event-ID, a path) made safe for one log line:
+/// printable ASCII is kept, a backslash is doubled, every other byte (control characters such as
+/// ESC or BEL, CR, LF, DEL, bytes >= 0x80) becomes `\xNN`; more than `max_bytes` input bytes are
+/// cut, with `...(+N bytes)` saying how many were left out. A log line can then neither be split,
+/// nor forged, nor drive a terminal, nor grow without bound.
+inline std::string log_escape(std::string_view v, std::size_t max_bytes = 200) {
+  std::string out;
+  const std::size_t n = v.size() < max_bytes ? v.size() : max_bytes;
+  out.reserve(n + 16);
+  static constexpr char hex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7F) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0xF]);
+    }
+  }
+  if (v.size() > n) {
+    out += "...(+";
+    out += std::to_string(v.size() - n);
+    out += " bytes)";
+  }
+  return out;
 }
 
 namespace detail {
