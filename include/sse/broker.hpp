@@ -26,9 +26,12 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
 
 #include "sse/detail/rt_logger.hpp"
 #include "sse/event.hpp"
@@ -37,6 +40,23 @@
 namespace sse {
 
 class stream_base;
+
+namespace detail {
+/// True when the calling thread is running `ex` now (inside one of its handlers, or inside
+/// io_context::run() of its context), for the executor types Asio hands out for an io_context:
+/// its executor (work-tracked or not) and strands over them. False for any other executor type
+/// (unknown: it cannot be asked).
+inline bool rt_running_in_this_thread(const asio::any_io_executor& ex) noexcept {
+  using plain = asio::io_context::executor_type;
+  using tracked = decltype(asio::prefer(std::declval<plain>(), asio::execution::outstanding_work.tracked));
+  if (!ex) return false;
+  if (const auto* e = ex.target<plain>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<tracked>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<asio::strand<plain>>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<asio::strand<asio::any_io_executor>>()) return e->running_in_this_thread();
+  return false;
+}
+}  // namespace detail
 
 /// How a subscription ends (see hub::subscribe).
 struct subscribe_options {
@@ -80,6 +100,11 @@ class broker {
 
   /// Closes every stream the broker holds, gracefully, with an optional `retry:` hint. Any thread.
   virtual void close_all(std::optional<std::chrono::milliseconds> retry) = 0;
+
+  /// True when the calling thread runs the broker's own I/O executor now (when it has one besides
+  /// the hub's shards): a blocking wait for the broker there could never end. The hub refuses
+  /// blocking calls then (hub_errc::would_block).
+  virtual bool running_in_io_thread() const noexcept { return false; }
 
   /// True when `ec` (from publish) means "the shared log is unreachable now: retry later" (503).
   virtual bool is_unavailable(const std::error_code& ec) const = 0;

@@ -44,6 +44,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
@@ -83,6 +84,12 @@ enum class hub_errc {
   id_not_allowed,       ///< the event has an id; the hub assigns ids
   foreign_executor,     ///< the stream's executor is none of the hub's shards
   topic_sealed,         ///< the topic was sealed (hub::seal): it takes no more events
+  /// subscribing would pass hub_options::max_subscribed_topics (topics nothing was published to)
+  too_many_subscribed_topics,
+  /// a blocking call (publish or seal with a broker) made on one of the hub's executors, or on
+  /// the broker's: it would wait for work that this very thread has to run. Use async_publish /
+  /// async_seal there.
+  would_block,
 };
 
 }  // namespace sse
@@ -103,6 +110,10 @@ class rt_hub_category final : public std::error_category {
       case hub_errc::id_not_allowed: return "the hub assigns event ids; leave event::id unset";
       case hub_errc::foreign_executor: return "the stream's executor is not one of the hub's shards";
       case hub_errc::topic_sealed: return "the topic is sealed: it takes no more events";
+      case hub_errc::too_many_subscribed_topics:
+        return "too many topics that only have subscribers (nothing published to them yet)";
+      case hub_errc::would_block:
+        return "blocking publish/seal on a hub executor would wait for itself: use async_publish / async_seal";
     }
     return "unknown sse.hub error";
   }
@@ -132,8 +143,28 @@ class hub_argument_error : public std::invalid_argument {
   std::error_code code_;
 };
 
+/// Who opens a topic (hub::open_topic): a publisher's topic counts against hub_options::max_topics;
+/// a topic opened only for subscribers (nothing published to it, the store knows no events of it)
+/// counts against the smaller hub_options::max_subscribed_topics until its first publish.
+enum class topic_role { publisher, subscriber };
+
 struct hub_options {
-  std::size_t max_topics = 10000;        ///< topics that may exist at once
+  /// Topics that may exist at once that something was published to (or opened as a publisher, or
+  /// known to the store with events). Subscribers alone never take these: see max_subscribed_topics.
+  std::size_t max_topics = 10000;
+  /// Topics that may exist at once only because clients subscribed to them (nothing published to
+  /// them yet, the store knows no events of them). Such a topic becomes an ordinary one at its
+  /// first publish (counted against max_topics then) and is dropped as soon as its last subscriber
+  /// leaves. A subscription past this bound fails with hub_errc::too_many_subscribed_topics (the
+  /// server answers 503), so unauthenticated subscribers can never lock publishers out.
+  /// nullopt = max_topics / 10, at least 1.
+  std::optional<std::size_t> max_subscribed_topics = std::nullopt;
+  /// Global history budget: encoded bytes retained in all topics' logs together (each log also
+  /// keeps its own log_options bounds). Past it, the oldest retained events across all topics are
+  /// trimmed first (a global FIFO in publish order); a client resuming from a trimmed id gets the
+  /// usual `event: reset` (too-old), or its replay from the store when there is one. Counted in
+  /// metrics::history_bytes / history_trimmed_events. 0 = no global budget. Unused with a broker.
+  std::size_t max_history_bytes = std::size_t{64} << 20;
   std::size_t max_topic_bytes = 200;     ///< longest topic name
   log_options log = {};                  ///< bounds of each topic's log (epoch "" = random per topic)
   std::optional<keepalive_options> keepalive = keepalive_options{};  ///< one scheduler per shard; nullopt = none
@@ -216,6 +247,12 @@ struct rt_topic {
   event_log log;                      // guarded by mu
   std::vector<std::size_t> counts;    // guarded by mu: subscribers per shard
   bool erased = false;                // guarded by mu
+  /// Only subscribers made it exist (see hub_options::max_subscribed_topics). Changed with both the
+  /// stripe's mutex and mu held; read under either.
+  bool subscribed_only = false;
+  /// log.oldest_seq() (max when the log was dropped), for the history FIFO's stale-entry check
+  /// without taking mu. Written under mu.
+  std::atomic<std::uint64_t> oldest_live{1};
   bool evicted = false;               // guarded by mu: dropped for idleness; users look it up again
   std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();  // guarded by mu
   bool sealed = false;                // guarded by mu
@@ -279,9 +316,23 @@ class hub {
       std::unordered_map<std::string, std::shared_ptr<detail::rt_topic>> topics;
     };
     std::array<stripe, stripes> map;
-    std::atomic<std::size_t> topic_count{0};
+    std::atomic<std::size_t> topic_count{0};       // published topics (max_topics)
+    std::atomic<std::size_t> subscribed_count{0};  // subscribed-only topics (max_subscribed_topics)
+    std::size_t max_subscribed = 1;
     std::atomic<std::size_t> round_robin{0};
     std::shared_ptr<detail::rt_topic_reaper> reaper;
+    // The global history budget (hub_options::max_history_bytes): every appended entry, in append
+    // order. An entry whose event is no longer in its topic's log (evicted by the log's own bounds,
+    // topic dropped) is stale: skipped when popped, removed in bulk when they outnumber the live.
+    struct history_entry {
+      std::weak_ptr<detail::rt_topic> topic;
+      std::uint64_t seq = 0;
+    };
+    std::mutex history_mu;  // history; never held with another mutex
+    std::deque<history_entry> history;
+    std::atomic<std::int64_t> history_bytes{0};   // retained in all logs
+    std::atomic<std::int64_t> history_events{0};  // entries retained in all logs
+    std::mutex trim_mu;  // one trimming thread at a time (see trim_history)
   };
 
  public:
@@ -290,6 +341,7 @@ class hub {
     if (shards.empty()) throw std::invalid_argument("sse::hub: needs at least one executor");
     core_->shards = std::move(shards);
     core_->opts = std::move(opts);
+    core_->max_subscribed = core_->opts.max_subscribed_topics.value_or(std::max<std::size_t>(1, core_->opts.max_topics / 10));
     if (core_->opts.keepalive)
       for (const auto& ex : core_->shards)
         core_->keepalives.push_back(keepalive_scheduler::create(ex, *core_->opts.keepalive, core_->opts.on_log));
@@ -343,11 +395,20 @@ class hub {
   }
 
   /// As above, reporting errors through `ec` (returns "" then). With a broker this waits for the
-  /// shared log's answer (bounded by the broker's timeouts): prefer async_publish on an executor.
+  /// shared log's answer (bounded by the broker's timeouts); on one of the hub's executors (or the
+  /// broker's) it fails at once with hub_errc::would_block instead, since the broker's I/O may need
+  /// this very thread: use async_publish there.
   std::string publish(std::string_view topic, event ev, std::error_code& ec) {
     ec = check_publish(topic, ev);
     if (ec) return {};
     if (core_->opts.broker) {
+      if (blocking_would_deadlock()) {
+        ec = hub_errc::would_block;
+        detail::rt_log(core_->opts.on_log, log_level::error,
+                       "sse hub: topic '{}': blocking publish refused on a hub executor (use async_publish)",
+                       log_escape(topic));
+        return {};
+      }
       auto p = std::make_shared<std::promise<std::pair<std::error_code, std::string>>>();
       auto f = p->get_future();
       publish_to_broker(topic, ev, [p](std::error_code e, std::string id) { p->set_value({e, std::move(id)}); });
@@ -355,14 +416,14 @@ class hub {
       ec = e;
       return id;
     }
-    auto t = find_or_create(topic, ec);
+    auto t = find_or_create(topic, topic_role::publisher, ec);
     if (ec) return {};
     std::string id;
     {
       std::unique_lock lk(t->mu);
       while (t->evicted) {  // dropped for idleness between the lookup and the lock: look it up again
         lk.unlock();
-        t = find_or_create(topic, ec);
+        t = find_or_create(topic, topic_role::publisher, ec);
         if (ec) return {};
         lk = std::unique_lock(t->mu);
       }
@@ -380,11 +441,11 @@ class hub {
         store->append(topic, stored_event{seq, id, std::move(ev.type), std::move(ev.data), enc, 0}, ec);
         if (ec) {
           detail::rt_log(core_->opts.on_log, log_level::warn, "sse hub: topic '{}': the store refused event {}: {}",
-                         topic, id, ec.message());
+                         log_escape(topic), id, ec.message());
           return {};
         }
       }
-      t->log.append(seq, enc);
+      append_to_log(*core_, t, seq, enc);
       for (std::size_t i = 0; i < t->counts.size(); ++i) {
         if (t->counts[i] == 0) continue;
         t->inbox[i].emplace_back(seq, enc);
@@ -394,29 +455,41 @@ class hub {
       }
     }
     if (auto* m = core_->opts.metrics) metrics::add(m->events_published);
+    trim_history(*core_);
     return id;
   }
 
   using publish_handler = std::function<void(std::error_code, std::string id)>;
 
-  /// Publishes like publish(), reporting the id or the error to `done`. Without a broker `done`
-  /// runs inline, before this returns; with one it runs later on a broker thread once the shared
-  /// log has answered (the broker's errors: see broker::is_unavailable). Any thread.
+  /// Publishes like publish(), reporting the id or the error to `done`, never inline (never before
+  /// this returns). Without a broker the event is published before this returns and `done` is
+  /// posted to one of the hub's executors (the caller's, when called on one); with one, `done` runs
+  /// on a broker thread once the shared log has answered (the broker's errors: see
+  /// broker::is_unavailable), or is posted like above when it fails at once. Any thread, never blocks
+  /// on the broker (the form to use on the hub's executors).
   void async_publish(std::string_view topic, event ev, publish_handler done) {
     if (!core_->opts.broker) {
       std::error_code ec;
       std::string id = publish(topic, std::move(ev), ec);
-      done(ec, std::move(id));
-      return;
+      return post_completion(*core_, [done = std::move(done), ec, id = std::move(id)]() mutable { done(ec, std::move(id)); });
     }
-    if (const auto ec = check_publish(topic, ev)) return done(ec, {});
-    publish_to_broker(topic, ev, std::move(done));
+    if (const auto ec = check_publish(topic, ev))
+      return post_completion(*core_, [done = std::move(done), ec] { done(ec, {}); });
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    publish_to_broker(topic, ev, [w = std::weak_ptr<core>(core_), returned, done = std::move(done)](std::error_code ec, std::string id) mutable {
+      auto c = w.lock();
+      if (!c || returned->load(std::memory_order_acquire)) return done(ec, std::move(id));
+      post_completion(*c, [done = std::move(done), ec, id = std::move(id)]() mutable { done(ec, std::move(id)); });
+    });
+    returned->store(true, std::memory_order_release);
   }
 
-  /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed,
-  /// and starts the stream. Runs on the stream's shard. Any thread. With opts.close_after_replay
-  /// the stream ends once its replay is written (with a broker: once the shared log has answered).
-  /// Throws hub_argument_error (bad topic, foreign executor) or hub_error (topic limit).
+  /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed
+  /// (as a subscribed-only topic: see hub_options::max_subscribed_topics), and starts the stream.
+  /// Runs on the stream's shard. Any thread. With opts.close_after_replay the stream ends once its
+  /// replay is written (with a broker: once the shared log has answered). Throws hub_argument_error
+  /// (bad topic, foreign executor) or hub_error (hub_errc::too_many_subscribed_topics; or
+  /// too_many_topics when the store knows events of it).
   void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id = {},
                  subscribe_options opts = {}) {
     if (!s) throw std::invalid_argument("sse::hub::subscribe: null stream");
@@ -432,7 +505,7 @@ class hub {
       return;
     }
     std::error_code ec;
-    auto t = find_or_create(topic, ec);
+    auto t = find_or_create(topic, topic_role::subscriber, ec);
     if (ec) throw_for(ec);
     asio::dispatch(core_->shards[shard], [c = core_, t = std::move(t), s = std::move(s), shard,
                                           last = std::string(last_event_id), opts]() mutable {
@@ -468,16 +541,33 @@ class hub {
 
   /// Creates `topic` if needed (from the store when there is one) and returns its epoch; an id
   /// `<epoch>-0` then resumes from the very first event. Throws like publish().
-  std::string open_topic(std::string_view topic) {
+  /// As topic_role::publisher (the default) the topic counts against max_topics from now on (a
+  /// subscribed-only topic becomes an ordinary one). As topic_role::subscriber (a server checking
+  /// that a subscription can be served, before answering) a new topic is subscribed-only (see
+  /// hub_options::max_subscribed_topics; it throws hub_error with too_many_subscribed_topics past
+  /// that bound); it is dropped again once it has had subscribers and the last one left, or when the
+  /// subscription that follows finds its stream closed.
+  std::string open_topic(std::string_view topic, topic_role role = topic_role::publisher) {
     if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
     std::error_code ec;
-    auto t = find_or_create(topic, ec);
+    auto t = find_or_create(topic, role, ec);
     if (ec) throw_for(ec);
     std::lock_guard lk(t->mu);
     return t->log.epoch();
   }
 
-  std::size_t topic_count() const noexcept { return core_->topic_count.load(std::memory_order_relaxed); }
+  /// Topics that exist, of both kinds (published and subscribed-only).
+  std::size_t topic_count() const noexcept {
+    return core_->topic_count.load(std::memory_order_relaxed) + core_->subscribed_count.load(std::memory_order_relaxed);
+  }
+  /// Of those, the topics that exist only because of subscribers (hub_options::max_subscribed_topics).
+  std::size_t subscribed_only_topic_count() const noexcept {
+    return core_->subscribed_count.load(std::memory_order_relaxed);
+  }
+  /// Encoded bytes retained in all topics' logs (hub_options::max_history_bytes).
+  std::size_t history_bytes() const noexcept {
+    return static_cast<std::size_t>(std::max<std::int64_t>(0, core_->history_bytes.load(std::memory_order_relaxed)));
+  }
 
   /// Drops every topic idle for hub_options::idle_topic_ttl as of `now` (see there); the hub's
   /// timer calls it, tests may too. Returns how many were dropped. Any thread.
@@ -495,12 +585,9 @@ class hub {
       if (it == st.topics.end()) return false;
       t = std::move(it->second);
       st.topics.erase(it);
-    }
-    core_->topic_count.fetch_sub(1, std::memory_order_relaxed);
-    if (auto* m = core_->opts.metrics) metrics::add(m->topics, std::int64_t{-1});
-    {
-      std::lock_guard lk(t->mu);
+      std::lock_guard tl(t->mu);
       t->erased = true;
+      forget(*core_, *t);
     }
     close_topic(t, retry);
     return true;
@@ -516,6 +603,11 @@ class hub {
   bool seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry = std::nullopt) {
     if (core_->opts.broker) {
       if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
+      if (blocking_would_deadlock()) {
+        detail::rt_log(core_->opts.on_log, log_level::error,
+                       "sse hub: topic '{}': blocking seal refused on a hub executor (use async_seal)", log_escape(topic));
+        throw hub_error(hub_errc::would_block);
+      }
       auto p = std::make_shared<std::promise<std::error_code>>();
       auto f = p->get_future();
       core_->opts.broker->seal(topic, retry, [p](std::error_code e) { p->set_value(e); });
@@ -524,6 +616,11 @@ class hub {
     }
     auto t = find(topic);
     if (!t) return false;
+    if (is_subscribed_only(*t)) {  // a publisher's act: the topic becomes an ordinary one, kept sealed
+      std::error_code ec;
+      t = find_or_create(topic, topic_role::publisher, ec);
+      if (ec) throw_for(ec);
+    }
     {
       std::lock_guard lk(t->mu);
       t->sealed = true;
@@ -533,15 +630,31 @@ class hub {
     return true;
   }
 
-  /// seal() reporting to `done`. Without a broker `done` runs inline (with no error, also when there
-  /// is no such topic); with one it runs on a broker thread once the shared log has answered (the
-  /// errors: see broker::is_unavailable). Any thread.
+  /// seal() reporting to `done`, never inline. Without a broker the seal is done before this
+  /// returns and `done` is posted to one of the hub's executors (the caller's, when called on one)
+  /// with no error (also when there is no such topic); with one it runs on a broker thread once the
+  /// shared log has answered (the errors: see broker::is_unavailable). Any thread, never blocks.
   void async_seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry,
                   std::function<void(std::error_code)> done) {
-    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) return done(hub_errc::invalid_topic);
-    if (const auto& b = core_->opts.broker) return b->seal(topic, retry, std::move(done));
-    seal(topic, retry);
-    done({});
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
+      return post_completion(*core_, [done = std::move(done)] { done(hub_errc::invalid_topic); });
+    if (const auto& b = core_->opts.broker) {
+      auto returned = std::make_shared<std::atomic<bool>>(false);
+      b->seal(topic, retry, [w = std::weak_ptr<core>(core_), returned, done = std::move(done)](std::error_code ec) mutable {
+        auto c = w.lock();
+        if (!c || returned->load(std::memory_order_acquire)) return done(ec);
+        post_completion(*c, [done = std::move(done), ec] { done(ec); });
+      });
+      returned->store(true, std::memory_order_release);
+      return;
+    }
+    std::error_code ec;
+    try {
+      seal(topic, retry);
+    } catch (const hub_error& e) {
+      ec = e.code();
+    }
+    post_completion(*core_, [done = std::move(done), ec] { done(ec); });
   }
 
   /// True when `topic` exists and is sealed.
@@ -571,15 +684,19 @@ class hub {
     if (ttl.count() <= 0 || c.opts.broker) return 0;
     std::size_t n = 0;
     for (auto& st : c.map) {
-      std::lock_guard lk(st.mu);  // lock order: stripe, then topic (nothing else holds both)
+      std::lock_guard lk(st.mu);  // lock order: stripe, then topic
       for (auto it = st.topics.begin(); it != st.topics.end();) {
         detail::rt_topic& t = *it->second;
         bool idle = false;
         {
           std::lock_guard tl(t.mu);
-          idle = now - t.last_used >= ttl;
+          // A subscribed-only topic without subscribers (its subscription never came) goes at once.
+          idle = t.subscribed_only || now - t.last_used >= ttl;
           for (const auto k : t.counts) idle = idle && k == 0;
-          if (idle) t.evicted = true;
+          if (idle) {
+            t.evicted = true;
+            forget(c, t);
+          }
         }
         if (!idle) {
           ++it;
@@ -589,13 +706,125 @@ class hub {
         ++n;
       }
     }
-    if (n > 0) {
-      c.topic_count.fetch_sub(n, std::memory_order_relaxed);
-      if (auto* m = c.opts.metrics) metrics::add(m->topics, -static_cast<std::int64_t>(n));
+    if (n > 0)
       detail::rt_log(c.opts.on_log, log_level::debug, "sse hub: dropped {} idle topics ({} left)", n,
-                     c.topic_count.load(std::memory_order_relaxed));
-    }
+                     c.topic_count.load(std::memory_order_relaxed) + c.subscribed_count.load(std::memory_order_relaxed));
     return n;
+  }
+
+  /// `t` leaves the hub (erased, dropped for idleness, or its last subscriber left): uncounts it and
+  /// drops its log from the history budget. The stripe's mutex and t.mu are held.
+  static void forget(core& c, detail::rt_topic& t) {
+    (t.subscribed_only ? c.subscribed_count : c.topic_count).fetch_sub(1, std::memory_order_relaxed);
+    if (auto* m = c.opts.metrics) {
+      metrics::add(m->topics, std::int64_t{-1});
+      if (t.subscribed_only) metrics::add(m->subscribed_only_topics, std::int64_t{-1});
+    }
+    const auto bytes = static_cast<std::int64_t>(t.log.bytes());
+    const auto events = static_cast<std::int64_t>(t.log.clear());
+    t.oldest_live.store(UINT64_MAX, std::memory_order_relaxed);
+    account_history(c, -bytes, -events);
+  }
+
+  static void account_history(core& c, std::int64_t bytes, std::int64_t events) {
+    if (bytes != 0) {
+      c.history_bytes.fetch_add(bytes, std::memory_order_relaxed);
+      if (auto* m = c.opts.metrics) metrics::add(m->history_bytes, bytes);
+    }
+    if (events != 0) c.history_events.fetch_add(events, std::memory_order_relaxed);
+  }
+
+  /// Appends an entry to t's log (t->mu held) and to the history FIFO when there is a budget.
+  static void append_to_log(core& c, const std::shared_ptr<detail::rt_topic>& t, std::uint64_t seq, shared_event enc) {
+    const auto bytes = static_cast<std::int64_t>(t->log.bytes());
+    const auto events = static_cast<std::int64_t>(t->log.size());
+    t->log.append(seq, std::move(enc));
+    t->oldest_live.store(t->log.oldest_seq(), std::memory_order_relaxed);
+    account_history(c, static_cast<std::int64_t>(t->log.bytes()) - bytes, static_cast<std::int64_t>(t->log.size()) - events);
+    if (c.opts.max_history_bytes == 0) return;
+    std::lock_guard lk(c.history_mu);
+    c.history.push_back({t, seq});
+    // Stale entries (evicted by a log's own bounds, dropped topics) are removed in bulk once they
+    // outnumber the live ones: amortised O(1) per publish, and the FIFO stays O(retained events).
+    const auto live = static_cast<std::size_t>(std::max<std::int64_t>(0, c.history_events.load(std::memory_order_relaxed)));
+    if (c.history.size() > 2 * live + 1024)
+      std::erase_if(c.history, [](const core::history_entry& e) {
+        const auto t = e.topic.lock();
+        return !t || e.seq < t->oldest_live.load(std::memory_order_relaxed);
+      });
+  }
+
+  /// Trims the oldest retained events, across topics, until the logs hold at most
+  /// max_history_bytes. No lock is held while another is taken: the FIFO's mutex to pop one entry,
+  /// then that topic's mutex to trim its log through it. One thread trims at a time; a publisher
+  /// that finds another one trimming leaves it to that one, which looks again after it stops.
+  static void trim_history(core& c) {
+    const auto budget = static_cast<std::int64_t>(c.opts.max_history_bytes);
+    if (budget == 0 || c.opts.broker) return;
+    while (c.history_bytes.load() > budget) {
+      std::unique_lock trimming(c.trim_mu, std::try_to_lock);
+      if (!trimming.owns_lock()) return;
+      while (c.history_bytes.load() > budget) {
+        core::history_entry e;
+        {
+          std::lock_guard lk(c.history_mu);
+          if (c.history.empty()) break;
+          e = std::move(c.history.front());
+          c.history.pop_front();
+        }
+        const auto t = e.topic.lock();
+        if (!t) continue;
+        std::lock_guard tl(t->mu);
+        const auto bytes = static_cast<std::int64_t>(t->log.bytes());
+        const auto n = t->log.trim_through(e.seq);
+        if (n == 0) continue;  // stale: already gone from the log
+        t->oldest_live.store(t->evicted || t->erased ? UINT64_MAX : t->log.oldest_seq(), std::memory_order_relaxed);
+        account_history(c, static_cast<std::int64_t>(t->log.bytes()) - bytes, -static_cast<std::int64_t>(n));
+        if (auto* m = c.opts.metrics) metrics::add(m->history_trimmed_events, n);
+      }
+    }
+  }
+
+  /// Runs `f` later on one of the hub's executors: the caller's when it runs on one, else the next
+  /// in turn. A completion never runs inline.
+  template <class F>
+  static void post_completion(core& c, F&& f) {
+    for (const auto& ex : c.shards)
+      if (detail::rt_running_in_this_thread(ex)) return asio::post(ex, std::forward<F>(f));
+    asio::post(c.shards[c.round_robin.fetch_add(1, std::memory_order_relaxed) % c.shards.size()], std::forward<F>(f));
+  }
+
+  /// True when a blocking wait for the broker here could never end: the caller runs one of the
+  /// hub's executors (the broker's I/O runs on the first by default) or the broker's own.
+  bool blocking_would_deadlock() const noexcept {
+    for (const auto& ex : core_->shards)
+      if (detail::rt_running_in_this_thread(ex)) return true;
+    return core_->opts.broker && core_->opts.broker->running_in_io_thread();
+  }
+
+  bool is_subscribed_only(detail::rt_topic& t) const {
+    std::lock_guard lk(t.mu);
+    return t.subscribed_only;
+  }
+
+  /// A subscribed-only topic whose last subscriber left (or whose subscription found its stream
+  /// closed) is dropped at once, unless a subscriber or a publish came meanwhile.
+  static void drop_if_unused(core& c, const std::shared_ptr<detail::rt_topic>& t) {
+    auto& st = c.map[std::hash<std::string_view>{}(t->name) % stripes];
+    {
+      std::lock_guard lk(st.mu);
+      auto it = st.topics.find(t->name);
+      if (it == st.topics.end() || it->second != t) return;
+      std::lock_guard tl(t->mu);
+      if (!t->subscribed_only || t->erased || t->evicted) return;
+      for (const auto k : t->counts)
+        if (k != 0) return;
+      t->evicted = true;  // a subscription on its way opens the topic again
+      forget(c, *t);
+      st.topics.erase(it);
+    }
+    detail::rt_log(c.opts.on_log, log_level::debug, "sse hub: topic '{}': dropped with its last subscriber (nothing was published)",
+                   log_escape(t->name));
   }
 
   /// Why `ev` cannot be published to `topic` (bad topic, an id set, a field with CR/LF/NUL), or none.
@@ -615,7 +844,9 @@ class hub {
 
   [[noreturn]] static void throw_for(std::error_code ec) {
     if (ec.category() == hub_category()) {
-      if (ec == hub_errc::too_many_topics || ec == hub_errc::topic_sealed) throw hub_error(ec);
+      if (ec == hub_errc::too_many_topics || ec == hub_errc::topic_sealed || ec == hub_errc::too_many_subscribed_topics ||
+          ec == hub_errc::would_block)
+        throw hub_error(ec);
       throw hub_argument_error(ec);
     }
     if (ec.category() == error_category()) throw invalid_event(ec);
@@ -639,22 +870,46 @@ class hub {
     return it == st.topics.end() ? nullptr : it->second;
   }
 
-  std::shared_ptr<detail::rt_topic> find_or_create(std::string_view topic, std::error_code& ec) {
-    return find_or_create_in(*core_, topic, ec);
+  std::shared_ptr<detail::rt_topic> find_or_create(std::string_view topic, topic_role role, std::error_code& ec) {
+    return find_or_create_in(*core_, topic, role, ec);
   }
 
-  static std::shared_ptr<detail::rt_topic> find_or_create_in(core& c, std::string_view topic, std::error_code& ec) {
+  /// Takes one slot of `role`'s kind; false (with ec and a log line) when its bound is reached.
+  static bool take_slot(core& c, topic_role role, std::string_view topic, std::error_code& ec) {
+    const bool sub = role == topic_role::subscriber;
+    auto& count = sub ? c.subscribed_count : c.topic_count;
+    const std::size_t bound = sub ? c.max_subscribed : c.opts.max_topics;
+    if (count.fetch_add(1, std::memory_order_relaxed) < bound) return true;
+    count.fetch_sub(1, std::memory_order_relaxed);
+    ec = sub ? hub_errc::too_many_subscribed_topics : hub_errc::too_many_topics;
+    detail::rt_log(c.opts.on_log, log_level::warn, "sse hub: {} limit {} reached, refusing '{}'",
+                   sub ? "subscribed-only topic" : "topic", bound, log_escape(topic));
+    return false;
+  }
+
+  /// The topic, created if needed: as a publisher's (counted against max_topics; a subscribed-only
+  /// topic found is promoted to one), or for a subscriber (a new topic is subscribed-only unless the
+  /// store knows events of it).
+  static std::shared_ptr<detail::rt_topic> find_or_create_in(core& c, std::string_view topic, topic_role role,
+                                                             std::error_code& ec) {
     auto& st = c.map[std::hash<std::string_view>{}(topic) % stripes];
     std::lock_guard lk(st.mu);
     auto it = st.topics.find(std::string(topic));
-    if (it != st.topics.end()) return it->second;
-    if (c.topic_count.fetch_add(1, std::memory_order_relaxed) >= c.opts.max_topics) {
-      c.topic_count.fetch_sub(1, std::memory_order_relaxed);
-      ec = hub_errc::too_many_topics;
-      detail::rt_log(c.opts.on_log, log_level::warn, "sse hub: topic limit {} reached, refusing '{}'",
-                     c.opts.max_topics, topic);
-      return nullptr;
+    if (it != st.topics.end()) {
+      auto& t = it->second;
+      if (role == topic_role::publisher && t->subscribed_only) {  // its first publish: an ordinary topic now
+        if (!take_slot(c, topic_role::publisher, topic, ec)) return nullptr;
+        {
+          std::lock_guard tl(t->mu);
+          t->subscribed_only = false;
+        }
+        c.subscribed_count.fetch_sub(1, std::memory_order_relaxed);
+        if (auto* m = c.opts.metrics) metrics::add(m->subscribed_only_topics, std::int64_t{-1});
+      }
+      return t;
     }
+    if (!take_slot(c, role, topic, ec)) return nullptr;
+    topic_role kind = role;
     log_options lo = c.opts.log;
     std::uint64_t head = 0;
     if (const auto& store = c.opts.store) {
@@ -662,16 +917,26 @@ class hub {
       store_topic stored = store->open_topic(topic, proposed, ec);
       if (!ec && (stored.epoch.empty() || detail::has_line_break_or_nul(stored.epoch))) ec = store_errc::failed;
       if (ec) {
-        c.topic_count.fetch_sub(1, std::memory_order_relaxed);
-        detail::rt_log(c.opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}", topic,
-                       ec.message());
+        (kind == topic_role::subscriber ? c.subscribed_count : c.topic_count).fetch_sub(1, std::memory_order_relaxed);
+        detail::rt_log(c.opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}",
+                       log_escape(topic), ec.message());
         return nullptr;
+      }
+      if (kind == topic_role::subscriber && stored.head != 0) {  // events were published to it: an ordinary topic
+        c.subscribed_count.fetch_sub(1, std::memory_order_relaxed);
+        if (!take_slot(c, topic_role::publisher, topic, ec)) return nullptr;
+        kind = topic_role::publisher;
       }
       lo.epoch = std::move(stored.epoch);
       head = stored.head;
     }
-    if (auto* m = c.opts.metrics) metrics::add(m->topics);
     auto t = std::make_shared<detail::rt_topic>(std::string(topic), lo, c.shards.size(), head);
+    t->subscribed_only = kind == topic_role::subscriber;
+    t->oldest_live.store(t->log.oldest_seq(), std::memory_order_relaxed);
+    if (auto* m = c.opts.metrics) {
+      metrics::add(m->topics);
+      if (t->subscribed_only) metrics::add(m->subscribed_only_topics);
+    }
     st.topics.emplace(t->name, t);
     return t;
   }
@@ -708,18 +973,21 @@ class hub {
   static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::rt_topic> t,
                            std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last,
                            const subscribe_options& opts) {
-    if (s->is_closed()) return;
+    if (s->is_closed()) return drop_if_unused(*c, t);
     resume_result r;
     std::uint32_t slot = 0;
     bool sealed = false;
     std::optional<std::chrono::milliseconds> seal_retry;
     {
       std::unique_lock lk(t->mu);
-      while (t->evicted) {  // dropped for idleness meanwhile: the topic is opened again
+      while (t->evicted) {  // dropped meanwhile (idle, or its last subscriber left): opened again
         lk.unlock();
         std::error_code ec;
-        t = find_or_create_in(*c, t->name, ec);
+        const std::string name = t->name;
+        t = find_or_create_in(*c, name, topic_role::subscriber, ec);
         if (ec) {
+          detail::rt_log(c->opts.on_log, log_level::warn, "sse hub: subscription to '{}' dropped: {}",
+                         log_escape(name), ec.message());
           s->abort();
           return;
         }
@@ -729,6 +997,7 @@ class hub {
       sealed = t->sealed;
       seal_retry = t->seal_retry;
       if (t->erased) {
+        lk.unlock();
         s->close();
         return;
       }
@@ -750,24 +1019,31 @@ class hub {
     }
     if (r.status == resume_status::reset)
       detail::rt_log(c->opts.on_log, log_level::info,
-                     "sse hub: topic '{}': Last-Event-ID '{}' is {}, resetting with {} retained events", t->name,
-                     last, to_string(r.reason), r.entries.size());
+                     "sse hub: topic '{}': Last-Event-ID '{}' is {}, resetting with {} retained events",
+                     log_escape(t->name), log_escape(last), to_string(r.reason), r.entries.size());
     s->start();
     if (from_store > 0)
       detail::rt_log(c->opts.on_log, log_level::debug,
-                     "sse hub: topic '{}': Last-Event-ID '{}' resumed with {} stored + {} retained events", t->name,
-                     last, from_store, r.entries.size() - from_store);
+                     "sse hub: topic '{}': Last-Event-ID '{}' resumed with {} stored + {} retained events",
+                     log_escape(t->name), log_escape(last), from_store, r.entries.size() - from_store);
     if (!rep.empty()) s->replay(std::move(rep));
     if (sealed) s->close(seal_retry);  // after the replay: the stream ends once it is written
     else if (opts.close_after_replay) s->close(opts.close_retry);
     std::weak_ptr<detail::rt_topic> wt = t;
-    s->on_close([wt, shard, slot](std::error_code) {  // runs once, on the shard: O(1)
+    std::weak_ptr<core> wc = c;
+    s->on_close([wt, wc, shard, slot](std::error_code) {  // runs once, on the shard: O(1)
       auto t = wt.lock();
       if (!t) return;
-      std::lock_guard lk(t->mu);
-      t->local[shard].remove(slot);
-      t->counts[shard] -= 1;
-      t->last_used = std::chrono::steady_clock::now();
+      bool unused = false;
+      {
+        std::lock_guard lk(t->mu);
+        t->local[shard].remove(slot);
+        t->counts[shard] -= 1;
+        t->last_used = std::chrono::steady_clock::now();
+        unused = t->subscribed_only && t->counts[shard] == 0;
+      }
+      if (unused)
+        if (auto c = wc.lock()) drop_if_unused(*c, t);  // checks every shard's count, under both locks
     });
     if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
   }
@@ -785,7 +1061,7 @@ class hub {
     const std::uint64_t need = oldest - 1 - *after;
     if (need > c.opts.store_replay_limit) {
       detail::rt_log(c.opts.on_log, log_level::info,
-                     "sse hub: topic '{}': {} events to replay from the store is above the limit of {}", t.name, need,
+                     "sse hub: topic '{}': {} events to replay from the store is above the limit of {}", log_escape(t.name), need,
                      c.opts.store_replay_limit);
       return 0;
     }
@@ -796,7 +1072,7 @@ class hub {
       whole = stored[i].seq == *after + 1 + i && stored[i].wire != nullptr;
     if (!whole) {
       detail::rt_log(c.opts.on_log, log_level::warn,
-                     "sse hub: topic '{}': the store could not replay events {}..{} ({}), resetting", t.name,
+                     "sse hub: topic '{}': the store could not replay events {}..{} ({}), resetting", log_escape(t.name),
                      *after + 1, oldest - 1, ec ? ec.message() : std::string("incomplete"));
       return 0;
     }

@@ -169,6 +169,22 @@ class event_log {
     }
   }
 
+  /// Drops the retained entries whose sequence number is at most `seq`, oldest first (a global
+  /// history budget trims this way: sse::hub_options::max_history_bytes); a later resume from an
+  /// id before them is "too old". Returns how many entries were dropped.
+  std::size_t trim_through(std::uint64_t seq) noexcept {
+    std::size_t n = 0;
+    while (!entries_.empty() && entries_.front().seq <= seq) {
+      bytes_ -= entries_.front().event->bytes.size();
+      entries_.pop_front();
+      ++n;
+    }
+    return n;
+  }
+
+  /// Drops every retained entry (head() is kept). Returns how many were dropped.
+  std::size_t clear() noexcept { return trim_through(head_); }
+
   /// Encodes `ev` with the next id (`ev.id` must be unset) and appends it; returns the id.
   /// Throws sse::invalid_event or std::invalid_argument on bad input.
   std::string append(event ev) {

@@ -28,7 +28,12 @@ struct metrics {
   std::atomic<std::uint64_t> replays{0};                 ///< subscriptions that replayed from the log
   std::atomic<std::uint64_t> replayed_events{0};         ///< events queued for replay
   std::atomic<std::uint64_t> resets{0};                  ///< subscriptions answered with a `reset` event
-  std::atomic<std::int64_t> topics{0};                   ///< gauge: topics that exist in hubs
+  std::atomic<std::int64_t> topics{0};                   ///< gauge: topics that exist in hubs (both kinds)
+  /// gauge: of those, topics that only have subscribers (nothing published to them yet; see
+  /// hub_options::max_subscribed_topics). The others are published topics.
+  std::atomic<std::int64_t> subscribed_only_topics{0};
+  std::atomic<std::int64_t> history_bytes{0};            ///< gauge: encoded bytes retained in hub logs
+  std::atomic<std::uint64_t> history_trimmed_events{0};  ///< events dropped by hub_options::max_history_bytes
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);
@@ -73,6 +78,14 @@ inline std::string render_prometheus(const metrics& m) {
   rt_prom_metric(out, "sse_replayed_events_total", "counter", "Events replayed from the log.", m.replayed_events);
   rt_prom_metric(out, "sse_resets_total", "counter", "Subscriptions answered with a reset event.", m.resets);
   rt_prom_metric(out, "sse_topics", "gauge", "Topics that currently exist.", m.topics);
+  rt_prom_metric(out, "sse_subscribed_only_topics", "gauge",
+                 "Topics that exist only because of subscribers (nothing published to them yet).",
+                 m.subscribed_only_topics);
+  rt_prom_metric(out, "sse_history_bytes", "gauge", "Encoded event bytes retained in the hub's logs, all topics.",
+                 m.history_bytes);
+  rt_prom_metric(out, "sse_history_trimmed_events_total", "counter",
+                 "Events dropped from the hub's logs to keep them within the global history budget.",
+                 m.history_trimmed_events);
   return out;
 }
 

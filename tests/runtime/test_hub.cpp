@@ -171,14 +171,22 @@ TEST_SUITE("runtime.hub") {
     std::error_code ec;
     CHECK(hub.publish("three", sse::event{}, ec).empty());
     CHECK(ec == sse::hub_errc::too_many_topics);
-    CHECK_THROWS_AS(hub.subscribe(f.stream(), "three"), sse::hub_error);
+    // Subscribers alone take no publisher's slot: "three" is subscribed-only, within its own bound
+    // (max_subscribed_topics: max(1, 2 / 10) = 1), past which a subscription is refused.
+    hub.subscribe(f.stream(), "three");
+    CHECK(hub.subscribed_only_topic_count() == 1);
+    CHECK_THROWS_AS(hub.subscribe(f.stream(), "four"), sse::hub_error);
     CHECK(hub.publish("one", sse::event{}, ec) != "");
     CHECK_FALSE(ec);
     CHECK(hub.erase_topic("two"));
     CHECK_FALSE(hub.erase_topic("two"));
-    CHECK(hub.topic_count() == 1);
-    CHECK(f.m.topics == 1);
-    hub.publish("three", sse::event{});
+    CHECK(hub.topic_count() == 2);
+    CHECK(f.m.topics == 2);
+    CHECK(f.m.subscribed_only_topics == 1);
+    hub.publish("three", sse::event{});  // its first publish: an ordinary topic now
+    CHECK(hub.subscribed_only_topic_count() == 0);
+    CHECK(f.m.subscribed_only_topics == 0);
+    CHECK(hub.topic_count() == 2);
     asio::io_context other;
     sse::memory_transport t(other.get_executor());
     auto foreign = sse::memory_stream::create(t, {});
@@ -304,9 +312,11 @@ TEST_SUITE("runtime.hub") {
     s->abort();
     late->abort();
     f.run();
+    // "watched" (nothing published to it) went with its last subscriber; "done" stays until idle.
+    CHECK(hub.topic_count() == 1);
     const auto later = std::chrono::steady_clock::now();
     CHECK(hub.evict_idle(later + std::chrono::minutes(9)) == 0);
-    CHECK(hub.evict_idle(later + std::chrono::minutes(11)) == 2);
+    CHECK(hub.evict_idle(later + std::chrono::minutes(11)) == 1);
     CHECK(hub.topic_count() == 0);
     CHECK(f.m.topics == 0);
   }
