@@ -159,12 +159,6 @@ struct hub_options {
   /// server answers 503), so unauthenticated subscribers can never lock publishers out.
   /// nullopt = max_topics / 10, at least 1.
   std::optional<std::size_t> max_subscribed_topics = std::nullopt;
-  /// Global history budget: encoded bytes retained in all topics' logs together (each log also
-  /// keeps its own log_options bounds). Past it, the oldest retained events across all topics are
-  /// trimmed first (a global FIFO in publish order); a client resuming from a trimmed id gets the
-  /// usual `event: reset` (too-old), or its replay from the store when there is one. Counted in
-  /// metrics::history_bytes / history_trimmed_events. 0 = no global budget. Unused with a broker.
-  std::size_t max_history_bytes = std::size_t{64} << 20;
   std::size_t max_topic_bytes = 200;     ///< longest topic name
   log_options log = {};                  ///< bounds of each topic's log (epoch "" = random per topic)
   std::optional<keepalive_options> keepalive = keepalive_options{};  ///< one scheduler per shard; nullopt = none
@@ -182,6 +176,12 @@ struct hub_options {
   /// false: no timer for idle_topic_ttl; call hub::evict_idle() yourself (tests running an
   /// io_context until it has no work, or an application with its own housekeeping).
   bool idle_topic_timer = true;
+  /// Global history budget: encoded bytes retained in all topics' logs together (each log also
+  /// keeps its own log_options bounds). Past it, the oldest retained events across all topics are
+  /// trimmed first (a global FIFO in publish order); a client resuming from a trimmed id gets the
+  /// usual `event: reset` (too-old), or its replay from the store when there is one. Counted in
+  /// metrics::history_bytes / history_trimmed_events. 0 = no global budget. Unused with a broker.
+  std::size_t max_history_bytes = std::size_t{64} << 20;
 };
 
 /// True if `name` is a valid topic name: 1..max bytes, each printable ASCII without space.
