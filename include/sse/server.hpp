@@ -31,6 +31,7 @@
 #include <variant>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -174,9 +175,17 @@ struct server_options {
   unsigned short port = 8080;        ///< 0 = any free port (see server::port())
   std::string unix_path = {};        ///< non-empty: listen on this Unix-domain socket instead of TCP
   std::size_t threads = 0;           ///< executors to own; 0 = hardware threads (ignored with a borrowed io_context)
-  std::size_t max_connections = 10000;              ///< open HTTP connections and streams; beyond: 503
+  /// Open HTTP connections and streams; beyond: 503. 0 = derived from the file-descriptor limit
+  /// (see fd_budget): the soft RLIMIT_NOFILE less headroom for files, the store and Redis.
+  std::size_t max_connections = 0;
+  /// At start(), raise the process's soft RLIMIT_NOFILE to its hard limit (as Go's runtime and
+  /// nginx's worker_rlimit_nofile do), and say so in the log.
+  bool raise_fd_limit = true;
   std::chrono::milliseconds head_timeout = std::chrono::seconds(10);  ///< whole head (and body) must arrive in this time: 408
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);  ///< keep-alive wait for the next request
+  /// An ordinary response must be taken by the client within this time, else the connection is
+  /// closed (a client that pipelines requests and never reads cannot hold a connection forever).
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(30);
   std::size_t max_body_bytes = std::size_t{64} << 10;                 ///< request bodies above: 413
   http::request_limits request_limits = {};
   std::vector<std::string> allow_origins = {};      ///< CORS allow-list ("*" = any); empty = no CORS headers
@@ -201,8 +210,80 @@ struct server_metrics {
   std::atomic<std::uint64_t> http_requests_total{0};
   std::atomic<std::uint64_t> http_client_errors{0};  ///< 4xx answered
   std::atomic<std::uint64_t> http_server_errors{0};  ///< 5xx answered
-  std::atomic<std::uint64_t> http_timeouts{0};       ///< 408 or idle close
+  std::atomic<std::uint64_t> http_timeouts{0};       ///< 408, idle close or write timeout
+  std::atomic<std::uint64_t> accept_errors{0};       ///< accept() failures (EMFILE, ENFILE, ...)
+  std::atomic<std::uint64_t> accept_pauses{0};       ///< times accepting was paused after one
 };
+
+/// The file descriptors a server may use for connections, from the soft RLIMIT_NOFILE: the rest
+/// (a tenth, 32 to 1024) is left for listening sockets, files, the store, Redis and the logs.
+struct fd_budget {
+  std::uint64_t soft = 0;         ///< the soft limit in force
+  std::uint64_t headroom = 0;     ///< kept for everything that is not a connection
+  std::uint64_t connections = 0;  ///< soft - headroom (at least 1)
+
+  static constexpr fd_budget for_limit(std::uint64_t soft) noexcept {
+    std::uint64_t headroom = soft / 10;
+    headroom = headroom < 32 ? 32 : headroom > 1024 ? 1024 : headroom;
+    const std::uint64_t conns = soft > headroom + 1 ? soft - headroom : 1;
+    return {soft, headroom, conns};
+  }
+};
+
+namespace detail {
+/// When to try accept() again after it failed (sans-io): at once after a per-connection error (the
+/// peer reset it before we took it); after a pause growing from `first` to `max` after running out
+/// of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) or after 16 errors in a row, so that an accept
+/// loop never spins on a listening socket that stays readable. Log lines: at most one per
+/// `log_every`, with the count since the last one.
+class accept_backoff {
+ public:
+  using clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds first{10};
+  static constexpr std::chrono::milliseconds max{1000};
+  static constexpr std::chrono::milliseconds log_every{1000};
+
+  struct decision {
+    std::chrono::milliseconds delay{0};  ///< 0 = accept again at once
+    bool log = false;                    ///< write a log line now
+    std::uint64_t errors_since_log = 0;  ///< errors the log line reports (this one included)
+  };
+
+  static bool is_exhaustion(const std::error_code& ec) noexcept {
+    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+  }
+
+  decision on_error(const std::error_code& ec, clock::time_point now) noexcept {
+    decision d;
+    ++in_a_row_;
+    ++since_log_;
+    if (is_exhaustion(ec) || in_a_row_ > 16) {
+      delay_ = delay_.count() == 0 ? first : std::min(max, delay_ * 2);
+      d.delay = delay_;
+    }
+    if (!logged_once_ || now - last_log_ >= log_every) {
+      d.log = true;
+      d.errors_since_log = since_log_;
+      since_log_ = 0;
+      last_log_ = now;
+      logged_once_ = true;
+    }
+    return d;
+  }
+  void on_success() noexcept {
+    in_a_row_ = 0;
+    delay_ = std::chrono::milliseconds(0);
+  }
+
+ private:
+  std::chrono::milliseconds delay_{0};
+  std::uint64_t in_a_row_ = 0;
+  std::uint64_t since_log_ = 0;
+  clock::time_point last_log_{};
+  bool logged_once_ = false;
+};
+}  // namespace detail
 
 class server;
 
@@ -353,6 +434,7 @@ class server {
   void start(std::error_code& ec) {
     ec = {};
     if (started_) return;
+    apply_fd_limit();
     if (opts_.unix_path.empty()) {
       tcp_acceptor_.emplace(executors_.front());
       asio::ip::tcp::endpoint ep(asio::ip::make_address(opts_.bind, ec), opts_.port);
@@ -367,6 +449,7 @@ class server {
       if (ec) return;
     }
     log(log_level::info, fmt::format("listening on {}", listen_address()));
+    accept_timer_.emplace(executors_.front());
     if (tcp_acceptor_) accept(*tcp_acceptor_);
     if (unix_acceptor_) accept(*unix_acceptor_);
     if (pool_) pool_->start();
@@ -393,6 +476,7 @@ class server {
       std::error_code ignored;
       if (tcp_acceptor_) tcp_acceptor_->close(ignored);
       if (unix_acceptor_) unix_acceptor_->close(ignored);
+      if (accept_timer_) accept_timer_->cancel();
       closed->set_value();
     });
     // With a borrowed io_context the caller may be its only thread: do not block it.
@@ -428,6 +512,10 @@ class server {
     pool_->stop();
     pool_->join();
   }
+
+  /// The connection limit in force: server_options::max_connections, or the one derived from the
+  /// file-descriptor limit by start() when that is 0.
+  std::size_t max_connections() const noexcept { return max_connections_; }
 
   /// Open connections (HTTP and streams).
   std::size_t open_connections() const {
@@ -509,6 +597,7 @@ class server {
 
   void init(std::vector<asio::any_io_executor> executors) {
     executors_ = std::move(executors);
+    max_connections_ = opts_.max_connections;
     state_ = std::make_shared<shared_state>();
     hub_options ho = opts_.hub;
     ho.metrics = &metrics_;
@@ -540,19 +629,67 @@ class server {
     return executors_[next_.fetch_add(1, std::memory_order_relaxed) % executors_.size()];
   }
 
+  /// Raises the soft descriptor limit (raise_fd_limit) and derives max_connections from it when
+  /// it is 0; says what it did in the log.
+  void apply_fd_limit() {
+    ::rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      if (max_connections_ == 0) max_connections_ = 1024;
+      return;
+    }
+    const auto before = static_cast<std::uint64_t>(rl.rlim_cur);
+    if (opts_.raise_fd_limit && rl.rlim_cur != rl.rlim_max) {
+      ::rlimit raised = rl;
+      raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(rl.rlim_cur, 1 << 20) : rl.rlim_max;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    const auto budget = fd_budget::for_limit(static_cast<std::uint64_t>(rl.rlim_cur));
+    const std::string raised_note =
+        budget.soft != before ? fmt::format("raised from {} to the hard limit {}", before, budget.soft)
+                              : fmt::format("{}", budget.soft);
+    if (max_connections_ == 0) {
+      max_connections_ = static_cast<std::size_t>(budget.connections);
+      log(log_level::info, fmt::format("file descriptors: soft limit {}; connection limit {} ({} kept for files, "
+                                       "the store and Redis)",
+                                       raised_note, max_connections_, budget.headroom));
+    } else if (max_connections_ > budget.connections) {
+      log(log_level::warn, fmt::format("file descriptors: soft limit {}; max_connections {} is above the {} it "
+                                       "leaves for connections: accepting pauses when descriptors run out",
+                                       raised_note, max_connections_, budget.connections));
+    } else {
+      log(log_level::info, fmt::format("file descriptors: soft limit {}; connection limit {}", raised_note,
+                                       max_connections_));
+    }
+  }
+
   template <class Acceptor>
   void accept(Acceptor& acceptor) {
     using protocol = typename Acceptor::protocol_type;
     acceptor.async_accept(next_executor(), [this, &acceptor](std::error_code ec, typename protocol::socket sock) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
+        accept_backoff_.on_success();
         state_->http.http_connections_total.fetch_add(1, std::memory_order_relaxed);
         auto conn = std::make_shared<connection<protocol>>(*this, std::move(sock));
         asio::dispatch(conn->executor(), [conn] { conn->start(); });
-      } else {
-        log(log_level::warn, fmt::format("accept: {}", ec.message()));
+        return accept(acceptor);
       }
-      accept(acceptor);
+      state_->http.accept_errors.fetch_add(1, std::memory_order_relaxed);
+      const auto d = accept_backoff_.on_error(ec, std::chrono::steady_clock::now());
+      if (d.log)
+        log(log_level::warn, fmt::format("accept: {} ({} errors since the last report; {} connections open, limit "
+                                         "{}){}",
+                                         ec.message(), d.errors_since_log, open_connections(), max_connections_,
+                                         d.delay.count() ? fmt::format("; accepting paused for {} ms", d.delay.count())
+                                                         : std::string()));
+      if (d.delay.count() == 0) return accept(acceptor);
+      state_->http.accept_pauses.fetch_add(1, std::memory_order_relaxed);
+      // The acceptor and this timer live on the first executor (accept's handler runs there too).
+      accept_timer_->expires_after(d.delay);
+      accept_timer_->async_wait([this, &acceptor](std::error_code wec) {
+        if (wec || !acceptor.is_open()) return;
+        accept(acceptor);
+      });
     });
   }
 
@@ -648,7 +785,15 @@ class server {
     counter("sse_http_requests_total", "HTTP requests parsed.", h.http_requests_total);
     counter("sse_http_client_errors_total", "Requests answered with a 4xx status.", h.http_client_errors);
     counter("sse_http_server_errors_total", "Requests answered with a 5xx status.", h.http_server_errors);
-    counter("sse_http_timeouts_total", "Connections closed for a slow request head or body.", h.http_timeouts);
+    counter("sse_http_timeouts_total", "Connections closed for a slow request head or body, an idle keep-alive "
+            "wait or a response not taken in time.", h.http_timeouts);
+    counter("sse_http_accept_errors_total", "accept() failures (EMFILE: out of file descriptors, ...).",
+            h.accept_errors);
+    counter("sse_http_accept_pauses_total", "Times accepting paused after running out of a resource.",
+            h.accept_pauses);
+    out += fmt::format("# HELP sse_http_max_connections The connection limit in force.\n"
+                       "# TYPE sse_http_max_connections gauge\nsse_http_max_connections {}\n",
+                       max_connections_);
     return out;
   }
 
@@ -662,6 +807,9 @@ class server {
   std::vector<detail::srv_route> routes_;
   std::optional<asio::ip::tcp::acceptor> tcp_acceptor_;
   std::optional<asio::local::stream_protocol::acceptor> unix_acceptor_;
+  std::optional<asio::steady_timer> accept_timer_;  // on the first executor, like the acceptors
+  detail::accept_backoff accept_backoff_;           // touched by accept handlers only (first executor)
+  std::size_t max_connections_ = 0;                 // in force (options, or derived at start())
   std::atomic<std::size_t> next_{0};
   std::atomic<bool> stopped_{false};
   bool started_ = false;
@@ -708,7 +856,7 @@ class server::connection final : public server::closable,
     } else {
       remote_ = "unix";
     }
-    if (state_->stopping.load() || !state_->acquire(srv_.opts_.max_connections)) {
+    if (state_->stopping.load() || !state_->acquire(srv_.max_connections_)) {
       state_->http.http_connections_rejected.fetch_add(1, std::memory_order_relaxed);
       write_and_close(http::error_response(503, "server busy or shutting down, retry later", {{"Retry-After", "1"}}));
       return;
@@ -723,18 +871,36 @@ class server::connection final : public server::closable,
  private:
   std::shared_ptr<connection> self() { return this->shared_from_this(); }
 
+  // One timer, one meaning at a time: while a request is being received it is the head (and body)
+  // deadline (408); between requests the keep-alive wait (quiet close); while a response is being
+  // written the write deadline (close: nothing else may be written while a write is in flight);
+  // while an asynchronous handler works, none. Every arm or disarm bumps timer_gen_, so that a
+  // completion already queued for an earlier arming (Asio cannot cancel one that has expired)
+  // does nothing.
   void arm_timer(std::chrono::milliseconds d) {
+    const std::uint64_t gen = ++timer_gen_;
     timer_.expires_after(d);
-    timer_.async_wait([w = std::weak_ptr<connection>(self())](std::error_code ec) {
+    timer_.async_wait([w = std::weak_ptr<connection>(self()), gen](std::error_code ec) {
       auto s = w.lock();
-      if (!s || ec || s->handed_off_) return;
-      s->state_->http.http_timeouts.fetch_add(1, std::memory_order_relaxed);
-      if (s->idle_) {
-        s->close();  // keep-alive connection with no new request: just close
-      } else {
-        s->respond_error(408, "request head or body not received in time");
-      }
+      if (!s || ec || s->handed_off_ || gen != s->timer_gen_) return;
+      s->on_timeout();
     });
+  }
+
+  void disarm_timer() {
+    ++timer_gen_;
+    timer_.cancel();
+  }
+
+  void on_timeout() {
+    state_->http.http_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (writing_) {
+      srv_.log(log_level::debug, fmt::format("{}: response not taken within {} ms: closing", remote_,
+                                             srv_.opts_.write_timeout.count()));
+      return close();
+    }
+    if (idle_) return close();  // keep-alive connection with no new request: just close
+    respond_error(408, "request head or body not received in time");
   }
 
   void read() {
@@ -755,6 +921,7 @@ class server::connection final : public server::closable,
       idle_ = false;
       arm_timer(srv_.opts_.head_timeout);
     }
+    bool head_now = false;
     if (!parser_.done()) {
       std::error_code ec;
       const std::size_t used = parser_.feed(std::string_view(buf_).substr(fed_), ec);
@@ -774,10 +941,46 @@ class server::connection final : public server::closable,
       if (req.chunked) return respond_error(411, "chunked request bodies are not supported; send Content-Length");
       if (req.content_length && *req.content_length > srv_.opts_.max_body_bytes)
         return respond_error(413, fmt::format("request body larger than {} bytes", srv_.opts_.max_body_bytes));
+      head_now = true;
     }
     const std::size_t body_len = static_cast<std::size_t>(parser_.get().content_length.value_or(0));
-    if (buf_.size() < body_len) return read();
+    if (buf_.size() < body_len) {
+      if (head_now)
+        if (auto expect = parser_.get().header("Expect")) return expect_continue(*expect);
+      return read();
+    }
+    disarm_timer();  // the whole request is here: the handler's time is not the client's
     handle(body_len);
+  }
+
+  /// `Expect: 100-continue` on a request whose body has not arrived (RFC 9110 10.1.1): the final
+  /// status at once when the request will be refused anyway (the body is then not read and the
+  /// connection closes), else `100 Continue` and the body is read.
+  void expect_continue(std::string_view expect) {
+    if (!http::detail::grammar::iequals(expect, "100-continue"))
+      return respond_error(417, "only 'Expect: 100-continue' is supported");
+    const http::request& req = parser_.get();
+    if (req.version_minor == 0) return read();  // an HTTP/1.0 client does not wait for 100
+    if (auto refusal = early_refusal(req)) return finish(std::move(*refusal), false, 0, srv_.cors_origin(req));
+    writing_ = true;
+    interim_ = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(socket_, asio::buffer(interim_), [s = self()](std::error_code ec, std::size_t) {
+      s->writing_ = false;
+      if (ec) return s->close();
+      s->on_bytes();  // the body may have come meanwhile (a client that did not wait)
+    });
+  }
+
+  /// The refusal a request would get before its body matters: wrong host, no such route or method,
+  /// refused by the route's auth hook (which sees the headers and an empty body). nullopt = go on.
+  std::optional<response> early_refusal(const http::request& req) {
+    if (!srv_.host_allowed(req)) return response::text(421, "this server does not answer for this host");
+    request_context ctx{req, {}, {}, remote_};
+    auto found = srv_.find_route(req, ctx.params);
+    if (auto* refusal = std::get_if<response>(&found)) return std::move(*refusal);
+    const detail::srv_route& route = *std::get<const detail::srv_route*>(found);
+    if (route.auth) return route.auth(ctx);
+    return std::nullopt;
   }
 
   void handle(std::size_t body_len) {
@@ -812,7 +1015,7 @@ class server::connection final : public server::closable,
       if (auto refusal = route.auth(ctx)) return finish(std::move(*refusal), keep, body_len, origin);
 
     if (route.async_handle) {
-      timer_.cancel();  // the handler bounds its own wait
+      // The timer is disarmed: the handler bounds its own wait.
       // Holds the connection until the answer comes (nothing else does meanwhile).
       auto respond = [s = self(), keep, body_len, origin](response r) {
         asio::dispatch(s->socket_.get_executor(), [s, r = std::move(r), keep, body_len, origin]() mutable {
@@ -822,7 +1025,7 @@ class server::connection final : public server::closable,
       try {
         route.async_handle(ctx, std::move(respond));
       } catch (const std::exception& e) {
-        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, req.target, e.what()));
+        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
         finish(response::text(500, "internal error"), keep, body_len, origin);
       }
       return;
@@ -832,7 +1035,7 @@ class server::connection final : public server::closable,
       try {
         out = route.handle(ctx);
       } catch (const std::exception& e) {
-        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, req.target, e.what()));
+        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
         out = response::text(500, "internal error");
       }
       return finish(std::move(out), keep, body_len, origin);
@@ -842,7 +1045,7 @@ class server::connection final : public server::closable,
     try {
       decision = route.subscribe(ctx);
     } catch (const std::exception& e) {
-      srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, req.target, e.what()));
+      srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
       decision = response::text(500, "internal error");
     }
     if (auto* refusal = std::get_if<response>(&decision)) return finish(std::move(*refusal), keep, body_len, origin);
@@ -891,20 +1094,20 @@ class server::connection final : public server::closable,
     if (!srv_.opts_.hub.broker) {
       // Create the topic now, while an error can still be an HTTP answer (the topic limit: 503).
       try {
-        srv_.hub_->open_topic(sub.topic);
+        srv_.hub_->open_topic(sub.topic, topic_role::subscriber);  // never takes a publisher's slot
       } catch (const hub_error& e) {
         srv_.log(log_level::warn, fmt::format("subscribe to '{}' refused: {}", sub.topic, e.what()));
         return respond_error(503, e.what());
       }
     }
-    timer_.cancel();
+    disarm_timer();
     handed_off_ = true;
     auto stream = basic_stream<transport_type>::create(transport_type(std::move(socket_)), std::move(so));
     // The stream now holds the connection slot: release it when the stream closes.
     counted_ = false;
     stream->on_close([st = state_](std::error_code) { st->release(); });
     state_->track_stream(stream);
-    srv_.log(log_level::debug, fmt::format("{} subscribed to '{}' (Last-Event-ID '{}')", remote_, sub.topic, last));
+    srv_.log(log_level::debug, fmt::format("{} subscribed to '{}' (Last-Event-ID '{}')", remote_, sub.topic, log_escape(last, 100)));
     try {
       srv_.hub_->subscribe(stream, sub.topic, last, {sub.close_after_replay, sub.close_retry});
     } catch (const std::exception& e) {
@@ -945,6 +1148,7 @@ class server::connection final : public server::closable,
   }
 
   void respond_error(int status, std::string_view reason) {
+    if (writing_) return close();  // a response is on its way: nothing may overtake or replace it
     count_status(status);
     srv_.log(log_level::debug, fmt::format("{}: {} {}", remote_, status, reason));
     std::vector<http::field> extra;
@@ -954,9 +1158,17 @@ class server::connection final : public server::closable,
 
   void write_and_close(std::string bytes) { write(std::move(bytes), false); }
 
+  /// The only way a response leaves: one write in flight at most, under the write deadline.
   void write(std::string bytes, bool keep) {
+    if (writing_) {  // a bug, never a second write on the socket
+      srv_.log(log_level::error, fmt::format("{}: a second response while one is being written: closing", remote_));
+      return close();
+    }
+    writing_ = true;
     out_ = std::move(bytes);
+    arm_timer(srv_.opts_.write_timeout);
     asio::async_write(socket_, asio::buffer(out_), [s = self(), keep](std::error_code ec, std::size_t) {
+      s->writing_ = false;
       if (ec || !keep) return s->close();
       s->next_request();
     });
@@ -972,7 +1184,7 @@ class server::connection final : public server::closable,
   }
 
   void close() {
-    timer_.cancel();
+    disarm_timer();
     std::error_code ignored;
     if (socket_.is_open()) {
       socket_.shutdown(socket_type::shutdown_send, ignored);
@@ -988,7 +1200,10 @@ class server::connection final : public server::closable,
   std::string buf_;
   std::size_t fed_ = 0;
   std::string out_;
+  std::string interim_;  // `100 Continue`
   std::string remote_;
+  std::uint64_t timer_gen_ = 0;
+  bool writing_ = false;  // a write is in flight
   bool counted_ = false;
   bool idle_ = false;
   bool handed_off_ = false;

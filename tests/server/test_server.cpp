@@ -300,9 +300,10 @@ TEST_CASE("a slow request head gets 408 (slowloris), and too many connections ge
   CHECK(status == 200);
 }
 
-TEST_CASE("the topic limit is a 503 with its reason, for subscribing and for publishing") {
+TEST_CASE("the topic limits are a 503 with their reason, for subscribing and for publishing") {
   auto o = test_options();
   o.hub.max_topics = 2;
+  o.hub.max_subscribed_topics = 2;
   running_server s(o);
   sse_subscriber a(s.port(), "/events/one"), b(s.port(), "/events/two");
   REQUIRE(a.read_until([&] { return a.status() == 200; }));
@@ -310,13 +311,17 @@ TEST_CASE("the topic limit is a 503 with its reason, for subscribing and for pub
   const auto refused = sse_test::get(s.port(), "/events/three");
   CHECK(refused.status == 503);
   CHECK(refused.header("Retry-After") == "1");
-  CHECK(refused.body.find("too many topics") != std::string::npos);
+  CHECK(refused.body.find("too many topics that only have subscribers") != std::string::npos);
+  // Subscribers took no publisher slot: two publishes to new topics go through, a third does not.
+  CHECK_FALSE(sse_test::publish(s.port(), "one", "still fine").empty());  // promotes 'one'
+  CHECK_FALSE(sse_test::publish(s.port(), "p2", "x").empty());
   const auto pub = sse_test::post(s.port(), "/publish/four", "x");
   CHECK(pub.status == 503);
   CHECK(pub.body.find("too many topics") != std::string::npos);
-  CHECK_FALSE(sse_test::publish(s.port(), "one", "still fine").empty());  // existing topics work
-  REQUIRE(a.wait_events(1));
+  CHECK_FALSE(sse_test::publish(s.port(), "one", "again").empty());  // existing topics work
+  REQUIRE(a.wait_events(2));
   CHECK(a.events()[0].data == "still fine");
+  CHECK(a.events()[1].data == "again");
 }
 
 TEST_CASE("auth hook, CORS allow-list, /metrics and HTTP/1.0") {
