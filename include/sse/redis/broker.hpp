@@ -56,10 +56,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -91,6 +94,11 @@ struct broker_options {
   std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(100);
   std::chrono::milliseconds reconnect_max = std::chrono::seconds(2);
   std::optional<asio::any_io_executor> executor = {};  ///< for Redis I/O; default: the hub's first shard
+  /// Run the Redis I/O on a thread of the broker's own (an io_context created by attach(), stopped
+  /// and joined by detach()) instead of the hub's first shard, so that a blocking hub::publish or
+  /// hub::seal from a thread that is not the hub's never waits for a shard to be free. Ignored when
+  /// `executor` is set. (Blocking calls on a hub executor fail either way: hub_errc::would_block.)
+  bool own_thread = false;
   logger on_log = {};                 ///< default: the hub's
 };
 
@@ -137,7 +145,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     attached_ = true;
     ctx_ = std::move(ctx);
     if (!opts_.on_log) opts_.on_log = ctx_.on_log;
-    const asio::any_io_executor ex = opts_.executor ? *opts_.executor : ctx_.shards.front();
+    if (!opts_.executor && opts_.own_thread) {
+      runner_ = std::make_shared<io_runner>();
+      runner_->thread = std::thread([r = runner_] { r->ioc.run(); });
+    }
+    const asio::any_io_executor ex =
+        opts_.executor ? *opts_.executor : runner_ ? asio::any_io_executor(runner_->ioc.get_executor()) : ctx_.shards.front();
     strand_ = asio::make_strand(ex);
     retry_timer_.emplace(strand_);
     unblock_timer_.emplace(strand_);
@@ -170,9 +183,11 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   /// Stops both connections and, on the strand, lets go of every I/O object (timers, strand,
   /// connections), so that the hub's executors run out of work and nothing of them outlives them.
+  /// With own_thread, then stops and joins the broker's thread.
   void detach() override {
     std::shared_ptr<connection> c, r;
     asio::any_io_executor strand;
+    std::shared_ptr<io_runner> runner;
     {
       std::lock_guard lk(mu_);
       if (detached_) return;
@@ -180,20 +195,22 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       c = cmd_;
       r = reader_;
       strand = strand_;
+      runner = std::move(runner_);
     }
     if (c) c->stop();
     if (r) r->stop();
-    if (!strand) return;
-    asio::post(strand, [self = shared_from_this()] {
-      std::lock_guard lk(self->mu_);
-      self->retry_timer_.reset();
-      self->unblock_timer_.reset();
-      self->cmd_.reset();
-      self->reader_.reset();
-      self->waiting_.clear();
-      for (auto& [k, t] : self->topics_) t->after_position.clear();
-      self->strand_ = asio::any_io_executor();
-    });
+    if (strand)
+      asio::post(strand, [self = shared_from_this()] {
+        std::lock_guard lk(self->mu_);
+        self->retry_timer_.reset();
+        self->unblock_timer_.reset();
+        self->cmd_.reset();
+        self->reader_.reset();
+        self->waiting_.clear();
+        for (auto& [k, t] : self->topics_) t->after_position.clear();
+        self->strand_ = asio::any_io_executor();
+      });
+    if (runner) runner->finish();
   }
 
   void publish(std::string_view topic, const event& ev, publish_handler done) override {
@@ -262,6 +279,15 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   }
 
   bool is_unavailable(const std::error_code& ec) const override { return sse::redis::is_unavailable(ec); }
+
+  /// True in a handler of the broker's strand, or on its own executor (broker_options::executor)
+  /// when it has one: a blocking hub call there would wait for itself (see hub_errc::would_block).
+  bool running_in_io_thread() const noexcept override {
+    std::lock_guard lk(mu_);
+    return sse::detail::rt_running_in_this_thread(strand_) ||
+           (opts_.executor && sse::detail::rt_running_in_this_thread(*opts_.executor)) ||
+           (runner_ && runner_->ioc.get_executor().running_in_this_thread());
+  }
 
   std::string prometheus() const override {
     std::string out;
@@ -464,7 +490,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       t->positioning = false;
       if (self->detached_) return;
       if (ec) {
-        self->log(log_level::debug, fmt::format("sse redis: topic '{}': cannot read its position: {}", t->name, ec.message()));
+        self->log(log_level::debug, fmt::format("sse redis: topic '{}': cannot read its position: {}", log_escape(t->name), ec.message()));
         return self->start_waiting(t);  // redone when the command connection is back
       }
       t->position = es.empty() ? "0-0" : es.front().id;
@@ -539,7 +565,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
                       self->stats_.resets.fetch_add(1, std::memory_order_relaxed);
                       self->stats_.replayed.fetch_add(rb.events.size() - 1, std::memory_order_relaxed);
                       self->log(log_level::info, fmt::format("sse redis: topic '{}': Last-Event-ID is {}, resetting with {} entries",
-                                                             t->name, to_string(why), rb.events.size() - 1));
+                                                             log_escape(t->name), to_string(why), rb.events.size() - 1));
                       self->finish(t, shard, sub_id, std::move(rb));
                     });
   }
@@ -547,7 +573,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   void retry_later(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, std::string last,
                    std::error_code ec) {
     if (detached_) return;
-    log(log_level::debug, fmt::format("sse redis: topic '{}': catch-up waits for Redis: {}", t->name, ec.message()));
+    log(log_level::debug, fmt::format("sse redis: topic '{}': catch-up waits for Redis: {}", log_escape(t->name), ec.message()));
     start_waiting(t);
     waiting_.push_back([self = shared_from_this(), t, shard, sub_id, last = std::move(last)] {
       self->catch_up(t, shard, sub_id, last);
@@ -640,7 +666,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   void continuity_lost(const std::shared_ptr<topic_state>& t) {
     log(log_level::warn, fmt::format("sse redis: topic '{}': entry {} is no longer in Redis (restarted or trimmed); "
-                                     "sending reset to its streams", t->name, t->position));
+                                     "sending reset to its streams", log_escape(t->name), t->position));
     resume_result r;
     r.status = resume_status::reset;
     r.reason = reset_reason::too_old;
@@ -767,8 +793,24 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     }
   }
 
+  /// The broker's own I/O thread (broker_options::own_thread): shared with the thread itself, so
+  /// that the io_context outlives its run() even when the last reference goes on that thread.
+  struct io_runner {
+    asio::io_context ioc{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
+    std::thread thread;
+    /// Lets run() return once the work posted so far is done (the strand's clean-up), and joins.
+    void finish() {
+      work.reset();
+      if (!thread.joinable()) return;
+      if (thread.get_id() == std::this_thread::get_id()) return thread.detach();
+      thread.join();
+    }
+  };
+
   broker_options opts_;
   broker_context ctx_;
+  std::shared_ptr<io_runner> runner_;  // guarded by mu_
   stats conn_stats_;
   broker_stats stats_;
   asio::any_io_executor strand_;
