@@ -32,6 +32,18 @@
  * hub's own logs are then unused: since(), last_id(), epoch(), is_sealed() and erase_topic() see no
  * topics (read the shared log for those: sse::redis::async_xrange, for instance).
  *
+ * Limits nobody can exhaust for others: a topic that only subscribers made exist (nothing published
+ * to it) takes no publisher's slot (hub_options::max_topics) but one of the smaller
+ * hub_options::max_subscribed_topics, becomes an ordinary topic at its first publish and is dropped
+ * with its last subscriber. All topics' logs together retain at most hub_options::max_history_bytes
+ * (64 MiB by default): past it the oldest events across topics are trimmed (a FIFO of (topic, seq)
+ * behind its own short mutex, never held with another lock nor while fanning out), and a client
+ * resuming from a trimmed id gets the usual `event: reset` (or its replay from the store).
+ *
+ * Blocking calls that wait for a broker (publish, seal) fail with hub_errc::would_block on a hub
+ * executor (or the broker's), where they could never return; async_publish and async_seal never
+ * complete inline.
+ *
  * Shards are executors, each run by one thread (N threads each running an io_context), or a single
  * user io_context. A stream must live on one of the hub's executors (create its socket on
  * `hub.next_executor()` or `hub.shard(i)`).
