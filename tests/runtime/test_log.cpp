@@ -132,4 +132,29 @@ TEST_SUITE("runtime.log") {
     r.oldest_id.clear();
     CHECK(sse::make_reset_event(r)->bytes == "event: reset\ndata: {\"reason\":\"unknown-id\"}\n\n");
   }
+
+  TEST_CASE("trim_through and clear: oldest first, bytes exact, later resumes are too old") {
+    sse::event_log log({.max_events = 100, .epoch = "ep"});
+    std::size_t total = 0;
+    for (int i = 1; i <= 6; ++i) {
+      log.append(sse::event{.data = std::string(static_cast<std::size_t>(i), 'x')});
+      total += ("id: ep-" + std::to_string(i) + "\ndata: " + std::string(static_cast<std::size_t>(i), 'x') + "\n\n").size();
+    }
+    CHECK(log.bytes() == total);
+    CHECK(log.trim_through(0) == 0);
+    CHECK(log.trim_through(3) == 3);
+    CHECK(log.oldest_seq() == 4);
+    CHECK(log.bytes() == total - (18 + 19 + 20));  // "id: ep-N\n" 9 + "data: " 6 + N x + "\n\n" 2
+    CHECK(log.trim_through(3) == 0);  // already gone
+    const auto r = log.since("ep-1");
+    CHECK(r.status == sse::resume_status::reset);
+    CHECK(r.reason == sse::reset_reason::too_old);
+    CHECK(r.lost == 2u);
+    CHECK(r.entries.size() == 3);
+    CHECK(log.clear() == 3);
+    CHECK(log.bytes() == 0);
+    CHECK(log.head() == 6);
+    CHECK(log.oldest_seq() == 7);
+    CHECK(log.append(sse::event{.data = "next"}) == "ep-7");
+  }
 }

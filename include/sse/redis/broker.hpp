@@ -185,9 +185,9 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   /// connections), so that the hub's executors run out of work and nothing of them outlives them.
   /// With own_thread, then stops and joins the broker's thread.
   void detach() override {
+    std::shared_ptr<io_runner> runner;  // first: its io_context outlives the I/O objects below
     std::shared_ptr<connection> c, r;
     asio::any_io_executor strand;
-    std::shared_ptr<io_runner> runner;
     {
       std::lock_guard lk(mu_);
       if (detached_) return;
@@ -210,7 +210,11 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         for (auto& [k, t] : self->topics_) t->after_position.clear();
         self->strand_ = asio::any_io_executor();
       });
-    if (runner) runner->finish();
+    if (!runner) return;
+    strand = {};
+    c.reset();
+    r.reset();
+    runner->finish();
   }
 
   void publish(std::string_view topic, const event& ev, publish_handler done) override {
