@@ -14,6 +14,10 @@
  *    hub does not publish the event (the publisher gets the error).
  *  - load() and open_topic() read their own writes: an event accepted by append() is visible to them
  *    at once, written to disk or still queued.
+ *  - An id, once handed out, never names another event, across crashes too: a store that may lose
+ *    accepted events in a crash must make open_topic() return a head past every number it may have
+ *    accepted (sse::sqlite reserves a gap), so a resume from a lost id is not contiguous with what
+ *    it stores and the hub answers `event: reset`.
  */
 #pragma once
 
@@ -97,6 +101,13 @@ class event_store {
   /// Events of `topic` with seq > after_seq, oldest first, at most `limit`.
   virtual std::vector<stored_event> load(std::string_view topic, std::uint64_t after_seq, std::size_t limit,
                                          std::error_code& ec) = 0;
+
+  /// The write error in force while the store cannot write (appends then fail with it at once),
+  /// empty while healthy. A server answers /healthz with 503 and this reason while it is set.
+  virtual std::error_code status() const noexcept { return {}; }
+
+  /// The store's metrics in Prometheus text format (appended to /metrics), or "".
+  virtual std::string prometheus() const { return {}; }
 };
 
 }  // namespace sse

@@ -11,12 +11,33 @@
  * and commits them in ONE transaction (WAL mode, synchronous=NORMAL). When the queue holds
  * `max_queue` events, append() waits up to `enqueue_wait` for room and then fails with
  * sse::store_errc::queue_full (the hub then refuses the publish: nothing is published that is not
- * stored). If a commit fails, the store stops accepting (store_errc::failed) and logs why.
+ * stored).
+ *
+ * Write errors. A transient one (SQLITE_BUSY/LOCKED beyond the busy timeout, SQLITE_FULL, an I/O
+ * error, SQLITE_CANTOPEN, SQLITE_NOMEM) keeps the batch: the writer writes it again after a pause
+ * growing from `retry_min` to `retry_max`, for as long as it takes. Meanwhile status() is that error
+ * and append()/open_topic() fail at once with it (the publisher gets a clear reason, the queue does
+ * not grow); the first successful commit clears it and appends are accepted again. A permanent error
+ * (corrupt file, read-only file, ...) stops the writer for good: status() keeps it, appends fail
+ * with it, and the log says so.
+ *
+ * Ids after a crash (the "reserved gap"). Events go to clients once queued, before they are
+ * committed, so a killed process may have sent events it never wrote: at most `max_queue +
+ * max_batch` records. Table `sse_meta` holds a `clean` marker, cleared durably at open and set
+ * durably by close() once everything is written. When open finds it not set, every known topic's
+ * head jumps past every number that run can have used: head = max(committed head, earlier gap end)
+ * + R, R = max(that run's max_queue + max_batch, this run's), and the skipped range is recorded in
+ * `sse_gaps(topic, first_seq, last_seq, time_ms)` in the same durable transaction, before any new
+ * id is used. So an id once sent never names another event; a resume from inside the lost range is
+ * not contiguous with what is stored (the hub answers `event: reset`), and gaps() lists the ranges.
  *
  * Reads (load, open_topic, last_seq) use their own connection (WAL readers do not wait for the
  * writer) and see their own writes: events still queued or being committed are merged in.
- * A graceful close() (also the destructor) writes everything queued first; a killed process loses
- * at most what was queued and not yet committed (typically a few milliseconds of events).
+ * A graceful close() (also the destructor) writes everything queued first (retrying a transient
+ * error for at most `close_timeout`); a killed process loses at most what was queued and not yet
+ * committed (typically a few milliseconds of events), reported as a gap at the next open, never
+ * renamed. Guarantees hold against a process crash (SIGKILL, abort); with synchronous=NORMAL a power
+ * loss may also lose recently committed events.
  * One process writes a given file at a time.
  */
 #pragma once
@@ -31,6 +52,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -39,6 +61,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "sse/detail/rt_logger.hpp"
 #include "sse/store.hpp"
@@ -123,8 +147,32 @@ struct store_options {
   std::size_t max_batch = 1000;                ///< records per transaction, at most
   std::chrono::milliseconds enqueue_wait = std::chrono::milliseconds(100);  ///< append's wait for room
   std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
+  std::chrono::milliseconds retry_min = std::chrono::milliseconds(50);  ///< first pause after a transient write error
+  std::chrono::milliseconds retry_max = std::chrono::seconds(2);        ///< the pause doubles up to this
+  std::chrono::milliseconds close_timeout = std::chrono::seconds(5);    ///< close()'s retries, at most
   logger on_log = {};
 };
+
+/// A range of sequence numbers of a topic that may have been sent before a crash and were never
+/// written: no event will ever have these numbers.
+struct gap {
+  std::uint64_t first = 0, last = 0;
+};
+
+/// True for the SQLite errors that may go away by themselves (locks, a full disk, I/O errors).
+inline bool is_transient(std::error_code ec) noexcept {
+  if (ec.category() != sqlite_category()) return false;
+  switch (ec.value() & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL: return true;
+    default: return false;
+  }
+}
 
 /// Counters, for tests and metrics.
 struct store_stats {
@@ -132,6 +180,9 @@ struct store_stats {
   std::uint64_t committed = 0;  ///< records committed
   std::uint64_t batches = 0;    ///< transactions committed
   std::size_t queued = 0;       ///< records waiting now
+  std::uint64_t errors = 0;     ///< failed write attempts
+  std::uint64_t retries = 0;    ///< batches written again after a transient error
+  std::uint64_t gaps = 0;       ///< topics given a reserved gap at open (the previous run did not close cleanly)
 };
 
 class event_store final : public sse::event_store {
@@ -149,6 +200,15 @@ CREATE TABLE IF NOT EXISTS sse_events(
   wire BLOB NOT NULL,
   time_ms INTEGER NOT NULL,
   PRIMARY KEY(topic, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sse_meta(
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sse_gaps(
+  topic TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  PRIMARY KEY(topic, first_seq)) WITHOUT ROWID;
 )sql";
 
   struct record {
@@ -169,13 +229,18 @@ CREATE TABLE IF NOT EXISTS sse_events(
     writer_db_ = open_database(opts_.path, opts_.busy_timeout);
     exec(writer_db_.get(), "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     exec(writer_db_.get(), std::string(schema).c_str());
+    begin_run();
     insert_topic_ = prepare(writer_db_.get(), "INSERT OR IGNORE INTO sse_topics(topic, epoch, created_ms) VALUES(?1, ?2, ?3)");
     insert_event_ = prepare(writer_db_.get(),
                             "INSERT OR REPLACE INTO sse_events(topic, seq, id, type, data, wire, time_ms) "
                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     reader_db_ = open_database(opts_.path, opts_.busy_timeout);
     select_topic_ = prepare(reader_db_.get(), "SELECT epoch FROM sse_topics WHERE topic = ?1");
-    select_head_ = prepare(reader_db_.get(), "SELECT max(seq) FROM sse_events WHERE topic = ?1");
+    select_head_ = prepare(reader_db_.get(),
+                           "SELECT max(coalesce((SELECT max(seq) FROM sse_events WHERE topic = ?1), 0), "
+                           "coalesce((SELECT max(last_seq) FROM sse_gaps WHERE topic = ?1), 0))");
+    select_gaps_ = prepare(reader_db_.get(),
+                           "SELECT first_seq, last_seq FROM sse_gaps WHERE topic = ?1 ORDER BY first_seq");
     select_events_ = prepare(reader_db_.get(),
                              "SELECT seq, id, type, data, wire, time_ms FROM sse_events "
                              "WHERE topic = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
@@ -190,7 +255,9 @@ CREATE TABLE IF NOT EXISTS sse_events(
 
   const store_options& options() const noexcept { return opts_; }
 
-  /// Writes everything queued, stops the writer; later appends fail with store_errc::closed. Idempotent.
+  /// Writes everything queued (a transient error is retried for at most close_timeout), stops the
+  /// writer, and when everything was written records a clean shutdown (no gap at the next open).
+  /// Later appends fail with store_errc::closed. Idempotent.
   void close() {
     {
       std::lock_guard lk(mu_);
@@ -200,6 +267,19 @@ CREATE TABLE IF NOT EXISTS sse_events(
     work_cv_.notify_all();
     space_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    bool all_written = false;
+    {
+      std::lock_guard lk(mu_);
+      all_written = !failed_ && queue_.empty() && writing_.empty();
+    }
+    if (!all_written) return;  // the next open reserves a gap
+    try {
+      exec(writer_db_.get(), "PRAGMA synchronous=FULL; INSERT OR REPLACE INTO sse_meta(key, value) VALUES('clean', 1)");
+    } catch (const std::system_error& e) {
+      sse::detail::rt_log(opts_.on_log, log_level::warn,
+                          "sqlite store '{}': cannot record the clean shutdown ({}); the next open reserves a gap",
+                          opts_.path, e.what());
+    }
   }
 
   /// Waits until every record accepted so far is committed; false on timeout or after a failed write.
@@ -212,13 +292,54 @@ CREATE TABLE IF NOT EXISTS sse_events(
 
   store_stats stats() const {
     std::lock_guard lk(mu_);
-    return {accepted_, committed_, batches_, queue_.size() + writing_.size()};
+    return {accepted_, committed_, batches_, queue_.size() + writing_.size(), errors_, retries_, gaps_};
   }
 
-  /// The error that stopped the writer (empty while healthy).
-  std::error_code error() const {
+  /// The write error now in force (transient: being retried; or permanent), empty while healthy.
+  std::error_code status() const noexcept override {
     std::lock_guard lk(mu_);
-    return failed_;
+    return failed_ ? failed_ : error_;
+  }
+  std::error_code error() const noexcept { return status(); }
+
+  /// Prometheus text: sse_store_up, write errors and retries, queued records, gaps reserved.
+  std::string prometheus() const override {
+    const auto s = stats();
+    const bool up = !status();
+    return fmt::format(
+        "# HELP sse_store_up 1 while the event store can write, 0 while it cannot (see /healthz for the reason).\n"
+        "# TYPE sse_store_up gauge\nsse_store_up {}\n"
+        "# HELP sse_store_write_errors_total Failed write attempts of the event store.\n"
+        "# TYPE sse_store_write_errors_total counter\nsse_store_write_errors_total {}\n"
+        "# HELP sse_store_write_retries_total Batches written again after a transient error.\n"
+        "# TYPE sse_store_write_retries_total counter\nsse_store_write_retries_total {}\n"
+        "# HELP sse_store_queued_records Records accepted and not yet committed.\n"
+        "# TYPE sse_store_queued_records gauge\nsse_store_queued_records {}\n"
+        "# HELP sse_store_committed_records_total Records committed.\n"
+        "# TYPE sse_store_committed_records_total counter\nsse_store_committed_records_total {}\n"
+        "# HELP sse_store_gaps_reserved Topics whose ids skipped a reserved gap at open (unclean shutdown before).\n"
+        "# TYPE sse_store_gaps_reserved gauge\nsse_store_gaps_reserved {}\n",
+        up ? 1 : 0, s.errors, s.retries, s.queued, s.committed, s.gaps);
+  }
+
+  /// The reserved gaps of `topic` (ranges of numbers no event will have), oldest first.
+  std::vector<gap> gaps(std::string_view topic, std::error_code& ec) {
+    ec = {};
+    std::vector<gap> out;
+    std::lock_guard rk(reader_mu_);
+    sqlite3_stmt* st = select_gaps_.get();
+    ::sqlite3_reset(st);
+    bind_text(st, 1, topic);
+    int rc;
+    while ((rc = ::sqlite3_step(st)) == SQLITE_ROW)
+      out.push_back({static_cast<std::uint64_t>(::sqlite3_column_int64(st, 0)),
+                     static_cast<std::uint64_t>(::sqlite3_column_int64(st, 1))});
+    ::sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+      ec = make_sqlite_error(rc);
+      return {};
+    }
+    return out;
   }
 
   store_topic open_topic(std::string_view topic, std::string_view proposed_epoch, std::error_code& ec) override {
@@ -238,8 +359,8 @@ CREATE TABLE IF NOT EXISTS sse_events(
         ec = std::make_error_code(std::errc::invalid_argument);
         return {};
       }
-      if (closing_ || failed_) {
-        ec = failed_ ? make_error_code(store_errc::failed) : make_error_code(store_errc::closed);
+      if (closing_ || failed_ || error_) {
+        ec = failed_ ? failed_ : error_ ? error_ : make_error_code(store_errc::closed);
         return {};
       }
       epoch = proposed_epoch;
@@ -262,9 +383,10 @@ CREATE TABLE IF NOT EXISTS sse_events(
       ec = store_errc::sequence;
       return;
     }
-    const auto ready = [&] { return queue_.size() < opts_.max_queue || closing_ || failed_; };
+    const auto ready = [&] { return queue_.size() < opts_.max_queue || closing_ || failed_ || error_; };
     if (!ready()) space_cv_.wait_for(lk, opts_.enqueue_wait, ready);
-    if (failed_) ec = store_errc::failed;
+    if (failed_) ec = failed_;
+    else if (error_) ec = error_;  // cannot write now: refuse at once, with the reason
     else if (closing_) ec = store_errc::closed;
     else if (queue_.size() >= opts_.max_queue) ec = store_errc::queue_full;
     if (ec) return;
@@ -398,33 +520,125 @@ CREATE TABLE IF NOT EXISTS sse_events(
     return head;
   }
 
+  // The constructor's first transaction: clears the clean marker and, when the previous run did not
+  // close cleanly, reserves a gap in every known topic (see the file comment). Durable (FULL sync)
+  // before any append can be accepted.
+  void begin_run() {
+    sqlite3* db = writer_db_.get();
+    const auto read_meta = [&](const char* key) -> std::optional<std::int64_t> {
+      auto st = prepare(db, "SELECT value FROM sse_meta WHERE key = ?1");
+      bind_text(st.get(), 1, key);
+      const int rc = ::sqlite3_step(st.get());
+      if (rc == SQLITE_ROW) return ::sqlite3_column_int64(st.get(), 0);
+      if (rc != SQLITE_DONE) throw std::system_error(make_sqlite_error(rc), "sqlite: reading sse_meta");
+      return std::nullopt;
+    };
+    exec(db, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE");
+    try {
+      const auto clean = read_meta("clean");
+      const std::int64_t reserve_now = static_cast<std::int64_t>(opts_.max_queue + opts_.max_batch);
+      const std::int64_t reserve = std::max(read_meta("reserve").value_or(0), reserve_now);
+      auto any = prepare(db, "SELECT EXISTS(SELECT 1 FROM sse_topics)");
+      const bool has_topics = ::sqlite3_step(any.get()) == SQLITE_ROW && ::sqlite3_column_int(any.get(), 0) != 0;
+      any.reset();
+      // No marker at all: a new file (nothing to protect) or one written before markers existed (unknown: reserve).
+      if (has_topics && clean.value_or(0) != 1) {
+        auto st = prepare(db,
+                          "INSERT INTO sse_gaps(topic, first_seq, last_seq, time_ms) SELECT topic, h + 1, h + ?1, ?2 FROM "
+                          "(SELECT t.topic AS topic, max(coalesce((SELECT max(seq) FROM sse_events e WHERE e.topic = "
+                          "t.topic), 0), coalesce((SELECT max(last_seq) FROM sse_gaps g WHERE g.topic = t.topic), 0)) AS h "
+                          "FROM sse_topics t)");
+        ::sqlite3_bind_int64(st.get(), 1, reserve);
+        ::sqlite3_bind_int64(st.get(), 2, now_ms());
+        const int rc = ::sqlite3_step(st.get());
+        if (rc != SQLITE_DONE) throw std::system_error(make_sqlite_error(rc), "sqlite: reserving gaps");
+        gaps_ = static_cast<std::uint64_t>(::sqlite3_changes(db));
+      }
+      auto st = prepare(db, "INSERT OR REPLACE INTO sse_meta(key, value) VALUES('clean', 0), ('reserve', ?1)");
+      ::sqlite3_bind_int64(st.get(), 1, reserve_now);
+      const int rc = ::sqlite3_step(st.get());
+      if (rc != SQLITE_DONE) throw std::system_error(make_sqlite_error(rc), "sqlite: writing sse_meta");
+      st.reset();
+      exec(db, "COMMIT; PRAGMA synchronous=NORMAL");
+      if (gaps_ > 0)
+        sse::detail::rt_log(opts_.on_log, log_level::warn,
+                            "sqlite store '{}': the previous run did not close cleanly; events it sent but had not "
+                            "written are lost: {} topics skip {} sequence numbers (a reserved gap), so no id is reused",
+                            opts_.path, gaps_, reserve);
+    } catch (...) {
+      ::sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
   void run_writer() {
     std::unique_lock lk(mu_);
+    auto pause = opts_.retry_min;
+    std::optional<std::chrono::steady_clock::time_point> give_up;  // set once closing with an error
+    std::uint64_t failed_attempts = 0;
     for (;;) {
-      work_cv_.wait(lk, [&] { return !queue_.empty() || closing_; });
-      if (queue_.empty() || failed_) break;  // closing with nothing left (or nothing writable)
-      const std::size_t n = std::min(queue_.size(), opts_.max_batch);
-      writing_.assign(std::make_move_iterator(queue_.begin()),
-                      std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-      space_cv_.notify_all();
+      if (writing_.empty()) {
+        work_cv_.wait(lk, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) break;  // closing with nothing left
+        const std::size_t n = std::min(queue_.size(), opts_.max_batch);
+        writing_.assign(std::make_move_iterator(queue_.begin()),
+                        std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        space_cv_.notify_all();
+      }
+      const std::size_t n = writing_.size();
       lk.unlock();
       const std::error_code ec = write_batch(writing_);
       lk.lock();
-      if (ec) {
-        failed_ = ec;
-        sse::detail::rt_log(opts_.on_log, log_level::error, "sqlite store '{}': writing {} records failed: {}",
-                            opts_.path, n, ec.message());
-      } else {
+      if (!ec) {
         committed_ += n;
         ++batches_;
+        writing_.clear();
+        if (error_) {
+          sse::detail::rt_log(opts_.on_log, log_level::info,
+                              "sqlite store '{}': writing again after {} failed attempts ({}); appends accepted again",
+                              opts_.path, failed_attempts, error_.message());
+          error_ = {};
+        }
+        failed_attempts = 0;
+        pause = opts_.retry_min;
+        done_cv_.notify_all();
+        continue;
       }
-      writing_.clear();
-      done_cv_.notify_all();
-      if (failed_) {
+      ++errors_;
+      ++failed_attempts;
+      if (!is_transient(ec)) {
+        failed_ = ec;
+        sse::detail::rt_log(opts_.on_log, log_level::error,
+                            "sqlite store '{}': writing {} records failed: {}; this error is permanent: the store "
+                            "refuses every append until it is repaired and the process restarted",
+                            opts_.path, n, ec.message());
         space_cv_.notify_all();
+        done_cv_.notify_all();
         break;
       }
+      if (!error_)
+        sse::detail::rt_log(opts_.on_log, log_level::warn,
+                            "sqlite store '{}': writing {} records failed: {}; retrying (every {} ms at most), appends "
+                            "are refused meanwhile",
+                            opts_.path, n, ec.message(), opts_.retry_max.count());
+      error_ = ec;
+      space_cv_.notify_all();  // waiting appends fail now, with the reason
+      done_cv_.notify_all();
+      if (closing_) {
+        if (!give_up) give_up = std::chrono::steady_clock::now() + opts_.close_timeout;
+        if (std::chrono::steady_clock::now() >= *give_up) {
+          sse::detail::rt_log(opts_.on_log, log_level::error,
+                              "sqlite store '{}': closing: {} records could not be written ({}); they are lost and the "
+                              "next open reserves a gap",
+                              opts_.path, writing_.size() + queue_.size(), ec.message());
+          break;
+        }
+      }
+      const bool was_closing = closing_;
+      work_cv_.wait_for(lk, pause, [&] { return closing_ && !was_closing; });
+      pause = std::min(pause * 2, opts_.retry_max);
+      ++retries_;
     }
     writer_running_ = false;
     done_cv_.notify_all();
@@ -471,15 +685,16 @@ CREATE TABLE IF NOT EXISTS sse_events(
   statement insert_topic_, insert_event_;
   std::mutex reader_mu_;
   connection reader_db_;  // guarded by reader_mu_, as are its statements
-  statement select_topic_, select_head_, select_events_, select_topics_;
+  statement select_topic_, select_head_, select_events_, select_topics_, select_gaps_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_, space_cv_, done_cv_;
   std::unordered_map<std::string, topic_state> topics_;  // guarded by mu_
   std::deque<record> queue_;                             // guarded by mu_
   std::vector<record> writing_;                          // guarded by mu_ (read by load; the writer only reads it unlocked)
-  std::uint64_t accepted_ = 0, committed_ = 0, batches_ = 0;
-  std::error_code failed_;
+  std::uint64_t accepted_ = 0, committed_ = 0, batches_ = 0, errors_ = 0, retries_ = 0, gaps_ = 0;
+  std::error_code failed_;  // permanent: the writer stopped
+  std::error_code error_;   // transient: the writer retries; appends are refused meanwhile
   bool closing_ = false;
   bool writer_running_ = false;
   std::thread writer_;
