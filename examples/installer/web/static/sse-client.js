@@ -13,21 +13,36 @@
  *   - reconnects with a new EventSource on `eventsUrl?lastEventId=<last id>` after a full-jitter
  *     backoff (random in [0, min(maxMs, baseMs * 2^attempt)]);
  *   - never delivers an event twice (deduplicated by id), so resuming can overlap safely;
- *   - watches `ping` events: when nothing (no event, no ping) arrived for longer than the advertised
- *     ping interval allows, or pings arrive in a burst, it asks the status endpoint; when the server
- *     has events we have not seen, the stream is being buffered by a proxy, and it says so;
+ *   - watches `ping` events: when nothing (no event, no ping) arrived for twice the advertised ping
+ *     interval, it says so at once and asks the status endpoint, waiting at most `statusTimeoutMs`
+ *     (a status check on a reused dead connection would otherwise hang); whatever the answer (or none),
+ *     it then reconnects - or, when the server has events we have not seen, reports the stream as
+ *     buffered and polls. The silent time it reports is measured from the last event or ping seen.
+ *     Pings arriving in a burst also mean buffering;
  *   - after `maxStreamFailures` consecutive failures of the stream while the server itself answers
  *     (or on buffering, or on a `reset` event), switches to polling `logsUrl?after=<last id>`, says so,
  *     and tries streaming again now and then, going back to it as soon as it delivers;
+ *   - on `event: reset` (the server cannot continue from our last id: its history was trimmed, or it
+ *     restarted after a crash), on a polling answer with `"reset": true` (the events are the log from
+ *     the job's start, not a continuation) or on a 400 for our id, it reads the job's whole log again
+ *     and tells the page to REPLACE what it shows (`onReset`): no duplicates, no silent gap;
  *   - finishes only on the server's own `done` event (or the server's state when polling): the final
  *     state always comes from the server.
+ *
+ * Every JSON request goes through fetchJson(), which bounds it in time, reads the body as text and
+ * checks the shape its caller needs (SHAPES): a body cut off by a proxy or a crash is reported as
+ * "the server's answer was cut off", never as a TypeError on null. reloadUntil() repeats a request
+ * with a capped, jittered backoff until its answer agrees with what the caller knows (a bounded number
+ * of attempts).
  *
  * Usage:
  *   const rs = new SSEClient.ResilientStream({
  *     eventsUrl: '/api/jobs/J/events', logsUrl: '/api/jobs/J/logs', statusUrl: '/api/jobs/J',
  *     onEvent(type, data, id) {},          // every non-ping event once, in order; data is parsed JSON
  *     onState(state, message, info) {},    // connecting|open|interrupted|retrying|polling|buffering|done|failed
+ *     onReset(info) {},                    // forget every event shown: the whole log follows from the start
  *     pingIntervalMs: 15000,               // the server's advertised interval (/api/diagnostics)
+ *     statusTimeoutMs: 2000,               // how long a watchdog's status check may take
  *     pingEvents: true,                    // false when the server pings with comments (invisible here)
  *     maxStreamFailures: 3, backoff: { baseMs: 500, maxMs: 8000 }, pollIntervalMs: 1000,
  *   });
@@ -36,7 +51,7 @@
  *
  * Server contract: events carry increasing ids (pings carry none); the stream resumes from the
  * `lastEventId` query parameter; the logs endpoint answers {events:[{id,type,data}], last_id, done,
- * state}; the status endpoint answers {state, last_id, lines, exit_code}.
+ * state, reset?}; the status endpoint answers {state, last_id, lines, exit_code}.
  */
 (function (root, factory) {
   const api = factory();
@@ -53,6 +68,140 @@
     const cap = Math.min(max, base * Math.pow(2, a));
     const r = (random || Math.random)();
     return Math.floor(Math.min(1, Math.max(0, r)) * cap);
+  }
+
+  /**
+   * Equal jitter: a random delay in [cap/2, cap] with cap = min(maxMs, baseMs * 2^attempt). Never
+   * (close to) zero, so a bounded number of attempts really spans some time.
+   */
+  function equalJitterDelay(attempt, backoff, random) {
+    const cap = fullJitterDelay(attempt, backoff, () => 1);
+    const r = Math.min(1, Math.max(0, (random || Math.random)()));
+    return Math.floor(cap / 2 + r * (cap - cap / 2));
+  }
+
+  // ---- JSON requests ---------------------------------------------------------------------------
+
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const listOf = (field, what, itemOk) => (b) => {
+    if (!isObject(b)) return 'not a JSON object';
+    if (!Array.isArray(b[field])) return 'no "' + field + '" list';
+    return b[field].every(itemOk) ? null : what;
+  };
+
+  /**
+   * The shapes the page relies on, one per endpoint: each returns null when a body fits, else what is
+   * wrong with it (for the message).
+   */
+  const SHAPES = {
+    object: (b) => (isObject(b) ? null : 'not a JSON object'),
+    components: listOf('components', 'a component without a name',
+      (c) => isObject(c) && typeof c.name === 'string'),
+    jobs: listOf('jobs', 'a job without an id or state',
+      (j) => isObject(j) && typeof j.id === 'string' && typeof j.state === 'string'),
+    status: (b) => (!isObject(b) ? 'not a JSON object' : typeof b.state !== 'string' ? 'no "state"' : null),
+    logs: listOf('events', 'an event that is not an object', isObject),
+  };
+
+  /**
+   * One JSON request: bounded by `timeoutMs` (an AbortController, body included), body read as text,
+   * parsed, and checked with `shape` (a SHAPES key or a function). Never throws. Answers
+   *   {ok: true, httpStatus, body}
+   *   {ok: false, kind: 'http', httpStatus, body (parsed or null), error}      (not 2xx)
+   *   {ok: false, kind: 'truncated' | 'shape', httpStatus, error}              (2xx, unusable body)
+   *   {ok: false, kind: 'timeout' | 'network', error}
+   * `error` is a short text for the user.
+   */
+  async function fetchJson(fetchFn, url, opts) {
+    opts = opts || {};
+    const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
+    let timedOut = false;
+    const timer = ctl && opts.timeoutMs > 0 ? setTimeout(() => { timedOut = true; ctl.abort(); }, opts.timeoutMs) : null;
+    const init = Object.assign({ cache: 'no-store' }, opts.init || {});
+    init.headers = Object.assign({ Accept: 'application/json' }, (opts.init && opts.init.headers) || {});
+    if (ctl) init.signal = ctl.signal;
+    const failed = () => (timedOut
+      ? { ok: false, kind: 'timeout', error: 'no answer within ' + seconds(opts.timeoutMs) }
+      : { ok: false, kind: 'network', error: 'network error' });
+    try {
+      let res;
+      try { res = await fetchFn(url, init); } catch (_) { return failed(); }
+      let text = null;
+      try {
+        text = typeof res.text === 'function' ? await res.text() : JSON.stringify(await res.json());
+      } catch (_) {
+        if (timedOut) return failed();
+        text = null;   // the body broke off (a proxy or the server died while sending it)
+      }
+      let body;
+      let parsed = false;
+      if (typeof text === 'string' && text !== '') {
+        try { body = JSON.parse(text); parsed = true; } catch (_) { parsed = false; }
+      }
+      if (!res.ok) {
+        const b = parsed ? body : null;
+        return { ok: false, kind: 'http', httpStatus: res.status, body: b,
+          error: (isObject(b) && typeof b.error === 'string' ? b.error + ' ' : '') + '(HTTP ' + res.status + ')' };
+      }
+      if (!parsed) {
+        return { ok: false, kind: 'truncated', httpStatus: res.status, error: "the server's answer was cut off" };
+      }
+      const check = typeof opts.shape === 'function' ? opts.shape : SHAPES[opts.shape || 'object'];
+      const wrong = check ? check(body) : null;
+      if (wrong) {
+        return { ok: false, kind: 'shape', httpStatus: res.status,
+          error: "the server's answer is not what this page expects (" + wrong + ')' };
+      }
+      return { ok: true, httpStatus: res.status, body };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Repeats a JSON request until `agrees(body)` (default: any valid answer) or `maxAttempts` answers,
+   * waiting equalJitterDelay(attempt, backoff) between them. `onAttempt(result, {attempt, agreed,
+   * willRetry, delayMs})` sees every answer (to render it, or say why it will try again);
+   * `cancelled()` stops it between attempts. Answers {ok, body, attempts, last (the last result)}.
+   */
+  async function reloadUntil(fetchFn, url, opts) {
+    opts = opts || {};
+    const maxAttempts = Math.max(1, opts.maxAttempts || 8);
+    const backoff = Object.assign({ baseMs: 500, maxMs: 5000 }, opts.backoff || {});
+    for (let attempt = 0; ; ++attempt) {
+      const r = await fetchJson(fetchFn, url, { shape: opts.shape, timeoutMs: opts.timeoutMs, init: opts.init });
+      if (opts.cancelled && opts.cancelled()) return { ok: false, cancelled: true, attempts: attempt + 1, last: r };
+      const agreed = r.ok && (!opts.agrees || !!opts.agrees(r.body));
+      const willRetry = !agreed && attempt + 1 < maxAttempts;
+      const delayMs = willRetry ? equalJitterDelay(attempt, backoff, opts.random) : 0;
+      if (opts.onAttempt) {
+        try { opts.onAttempt(r, { attempt: attempt + 1, maxAttempts, agreed, willRetry, delayMs }); } catch (e) { console.error(e); }
+      }
+      if (agreed) return { ok: true, body: r.body, attempts: attempt + 1, last: r };
+      if (!willRetry) return { ok: false, attempts: attempt + 1, last: r };
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (opts.cancelled && opts.cancelled()) return { ok: false, cancelled: true, attempts: attempt + 1, last: r };
+    }
+  }
+
+  /**
+   * Whether the components list agrees with a finished job: its component no longer shows that job
+   * running, and a successful job's component is installed. job = {id, component, state}.
+   */
+  function componentsAgree(body, job) {
+    const list = body && Array.isArray(body.components) ? body.components : [];
+    if (list.some((c) => c && c.running_job === job.id)) return false;
+    if (!job.component) return true;
+    const row = list.find((c) => c && c.name === job.component);
+    if (!row) return true;   // not in the catalog (any more): nothing to show
+    return job.state !== 'succeeded' || row.installed === true;
+  }
+
+  /** Whether the history lists a job in the given state (or does not list it at all). */
+  function historyAgrees(body, job) {
+    const list = body && Array.isArray(body.jobs) ? body.jobs : [];
+    const row = list.find((j) => j && j.id === job.id);
+    return !row || row.state === job.state;
   }
 
   /**
@@ -101,7 +250,9 @@
 
   /**
    * Decides, from arrival times alone, whether a stream is healthy. Pure: the caller passes `now`.
-   * - overdue(now): nothing at all (event, ping, open) for longer than the ping interval allows.
+   * - overdue(now): nothing at all (event, ping, open) for longer than twice the ping interval (plus a
+   *   small slack): the server pings a stream idle for one interval on its next keepalive tick (every
+   *   quarter interval), so a healthy stream is never silent for more than 1.25 intervals.
    * - notePing(now): 'burst' when `burstCount` pings arrive within a short window after a silence,
    *   which is what a buffering proxy does when it finally flushes; else 'ok'.
    * - classify({overdue, serverAhead}): 'buffered' when the server has events we have not received,
@@ -112,8 +263,8 @@
       opts = opts || {};
       this.pingIntervalMs = opts.pingIntervalMs > 0 ? opts.pingIntervalMs : 15000;
       this.pingEvents = opts.pingEvents !== false;
-      this.factor = opts.silenceFactor || 2.5;
-      this.slackMs = opts.slackMs != null ? opts.slackMs : 1000;
+      this.factor = opts.silenceFactor || 2;
+      this.slackMs = opts.slackMs != null ? opts.slackMs : 250;
       this.burstCount = opts.burstCount || 3;
       this.burstWindowMs = Math.max(50, this.pingIntervalMs * (opts.burstWindowFactor || 0.25));
       this.limitOverride = opts.silenceLimitMs || null;
@@ -183,6 +334,10 @@
       return { kind: 'running', message: "The stream was interrupted, for example by a proxy's 502; " +
         'the install continues on the server' + lines + '.' };
     }
+    if (probe && (probe.kind === 'truncated' || probe.kind === 'shape')) {
+      return { kind: 'unreachable', message: 'The stream was interrupted and ' + probe.error.replace(/^the server's/, "the status endpoint's") +
+        '; the install continues on the server; retrying.' };
+    }
     if (probe && probe.httpStatus === 404) {
       return { kind: 'unknown-job', message: 'The server does not know this job (404).' };
     }
@@ -199,7 +354,8 @@
   const DEFAULTS = {
     pingIntervalMs: 15000,
     pingEvents: true,
-    pingTimeoutMs: null,        // default: pingIntervalMs * 2.5 + 1 s
+    pingTimeoutMs: null,        // default: pingIntervalMs * 2 + 0.25 s
+    statusTimeoutMs: 2000,      // the watchdog's status check (a reused dead connection would hang)
     maxStreamFailures: 3,
     backoff: { baseMs: 500, maxMs: 8000 },
     pollIntervalMs: 1000,
@@ -209,6 +365,7 @@
     requestTimeoutMs: 4000,
     onEvent: null,
     onState: null,
+    onReset: null,
   };
 
   class ResilientStream {
@@ -232,7 +389,7 @@
       this.lastEventAt = null;
       this.failures = 0;          // consecutive stream failures while the server itself answered
       this.attempt = 0;           // consecutive failures of any kind, for the backoff
-      this.counters = { streams: 0, streamErrors: 0, polls: 0, pings: 0, events: 0, duplicates: 0, resets: 0 };
+      this.counters = { streams: 0, streamErrors: 0, polls: 0, pings: 0, events: 0, duplicates: 0, resets: 0, stalls: 0 };
       this.finished = false;
       this._es = null;
       this._gen = 0;
@@ -243,6 +400,8 @@
       this._trialTimer = null;
       this._trialDelay = o.streamRetryMs;
       this._pollCursor = undefined;   // undefined: follow lastId; null: from the start (after a reset)
+      this._restartPending = false;   // the next log page read replaces everything shown (a reset)
+      this._nextCheckAt = 0;          // comment pings: the server had nothing new; look again from then
       this._checking = false;
       this._trial = false;            // the current stream is a trial while polling
       this._lastTrouble = null;       // the last interruption, to say a repeat briefly
@@ -325,6 +484,7 @@
           'Connecting to the stream.');
       }
       this.counters.streams++;
+      this._nextCheckAt = 0;
       const es = new ES(url);
       this._es = es;
       this._trial = !!trial;
@@ -420,24 +580,22 @@
       this._later(delay, () => this._openStream(false));
     }
 
-    async _get(url) {
-      const f = this.env.fetch;
-      const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
-      const timer = ctl ? setTimeout(() => ctl.abort(), this.o.requestTimeoutMs) : null;
-      try {
-        const res = await f(url, { cache: 'no-store', signal: ctl ? ctl.signal : undefined, headers: { Accept: 'application/json' } });
-        if (!res.ok) return { ok: false, httpStatus: res.status };
-        return { ok: true, body: await res.json() };
-      } catch (e) {
-        return { ok: false, error: e && e.name === 'AbortError' ? 'timed out' : 'network error' };
-      } finally {
-        if (timer) clearTimeout(timer);
-      }
+    _get(url, shape, timeoutMs) {
+      return fetchJson(this.env.fetch, url, { shape, timeoutMs: timeoutMs || this.o.requestTimeoutMs });
     }
 
-    async _probeStatus() {
-      const r = await this._get(this.o.statusUrl);
+    async _probeStatus(timeoutMs) {
+      const r = await this._get(this.o.statusUrl, 'status', timeoutMs);
       return r.ok ? { ok: true, status: r.body } : r;
+    }
+
+    /** Forgets every event shown (the page clears its log): what follows is the log from the start. */
+    _restartLog(why) {
+      this._restartPending = false;
+      this.dedupe = new EventDeduper();
+      if (this.o.onReset) {
+        try { this.o.onReset({ reason: why }); } catch (e) { console.error(e); }
+      }
     }
 
     _onReset(data) {
@@ -445,9 +603,13 @@
       const why = data && data.reason ? data.reason : 'unknown reason';
       const lost = data && data.lost != null ? data.lost + ' events' : 'some events';
       this._closeStream();
-      this._pollCursor = null; // read the whole log again; the deduper drops what we already have
+      // What we show may not be what the server has now (after a crash, events it had sent were lost and
+      // their ids may name others): read its whole log from the start, and replace what is shown with it
+      // as soon as the first page arrives.
+      this._pollCursor = null;
+      this._restartPending = true;
       this._startPolling('The server could not resume the stream after event #' + this.lastId + ' (' + why + '; ' + lost +
-        ' no longer in its memory); reading the full log instead.');
+        ' no longer in its memory); reading the job\'s whole log again from the start.');
     }
 
     _onBuffered(message) {
@@ -465,44 +627,66 @@
         ' (streaming will be tried again).', 'buffering');
     }
 
-    /** Runs every watchdogMs while streaming: notices a dead or buffered stream. */
+    /**
+     * Runs every watchdogMs while streaming: notices a dead or buffered stream. Silent for twice the
+     * ping interval: says so at once, asks the status endpoint (at most statusTimeoutMs), then acts
+     * whatever the answer - buffered (the server is ahead): polls; else (no answer, an error, or nothing
+     * new): reconnects. The silent time told is measured from the last event or ping seen.
+     */
     async _watch() {
       if (this.finished || !this._es || this._checking) return;
       const now = this.env.now();
-      const overdue = this.detector.overdue(now);
-      // With comment pings (invisible here) silence is normal: only look closer at the same limit.
-      if (!overdue) return;
+      if (now < this._nextCheckAt || !this.detector.overdue(now)) return;
       this._checking = true;
       const gen = this._gen;
-      const silent = this.detector.silentFor(now);
+      const trial = this._trial;
+      const since = this.detector.lastActivity;
+      const timeoutMs = this.o.statusTimeoutMs;
+      const expect = this.o.pingEvents ? ' (a ping is expected every ' + seconds(this.detector.pingIntervalMs) + ')' : '';
+      const told = this.o.pingEvents && !trial;
+      if (told) {
+        this._setState('interrupted', 'Nothing received for ' + seconds(this.detector.silentFor(now)) + expect +
+          '; asking the server what happened (waiting at most ' + seconds(timeoutMs) + ').',
+        { probing: true, silentMs: this.detector.silentFor(now) });
+      }
       try {
-        const probe = await this._probeStatus();
+        const probe = await this._probeStatus(timeoutMs);
         if (this.finished || gen !== this._gen) return;
-        if (!probe.ok) { this.detector.activity(this.env.now() - this.detector.silenceLimitMs / 2); return; }
-        const st = probe.status;
-        const finished = st.state === 'succeeded' || st.state === 'failed';
-        const serverAhead = (st.last_id != null && st.last_id !== '' && compareIds(st.last_id, this.lastId) > 0) ||
-          (finished && !this.finished);
-        const verdict = this.detector.classify({ overdue: true, serverAhead });
-        const expect = this.o.pingEvents ? ' (a ping is expected every ' + seconds(this.detector.pingIntervalMs) + ')' : '';
-        if (verdict === 'buffered') {
-          this._onBuffered('The stream looks buffered by a proxy: the server has events up to #' + st.last_id +
-            ' but nothing reached this page for ' + seconds(silent) + expect + '.');
-        } else if (verdict === 'silent' && this._trial) {
+        const at = this.env.now();
+        const silent = this.detector.silentFor(at);
+        if (this.detector.lastActivity !== since) {
+          // Something arrived meanwhile: the stream lives (it was only slow).
+          if (told) this._setState('open', 'The stream is alive again (something arrived after ' + seconds(this.detector.lastActivity - since) + ' of silence).');
+          return;
+        }
+        const st = probe.ok ? probe.status : null;
+        const finished = !!st && (st.state === 'succeeded' || st.state === 'failed');
+        const serverAhead = !!st && ((st.last_id != null && st.last_id !== '' && compareIds(st.last_id, this.lastId) > 0) || finished);
+        if (serverAhead) {
+          this._onBuffered('Nothing reached this page for ' + seconds(silent) + expect + ' while the server has events up to #' +
+            st.last_id + (finished ? ' (the job has ' + st.state + ')' : '') +
+            ': the stream looks buffered by a proxy, or its connection is dead.');
+        } else if (!this.o.pingEvents) {
+          // Comment pings are invisible here: silence is normal when the server has nothing new.
+          this._nextCheckAt = at + this.detector.silenceLimitMs / 2;
+        } else if (trial) {
           // A trial stream while polling that shows no sign of life: not yet; polling goes on.
           this._closeStream();
           this._trial = false;
           this._trialDelay = Math.min(60000, this._trialDelay * 2);
           this._scheduleTrial();
-        } else if (verdict === 'silent') {
-          this._setState('interrupted', 'No ping for ' + seconds(silent) + expect +
-            ': the stream is dead or buffered by a proxy; reconnecting.');
+        } else {
+          const why = probe.ok ? 'the server answers and has nothing newer'
+            : probe.kind === 'timeout' ? 'the status check did not answer within ' + seconds(timeoutMs) + ' either'
+              : 'the status check failed too (' + (probe.httpStatus ? 'HTTP ' + probe.httpStatus : probe.error) + ')';
           this.counters.streamErrors++;
+          this.counters.stalls++;
           this._closeStream();
           const delay = fullJitterDelay(this.attempt++, this.o.backoff, this.env.random);
+          this._setState('interrupted', 'No ping or event for ' + seconds(silent) + expect + '; ' + why +
+            ': the stream is dead or held by a proxy; reconnecting' + (this.lastId ? ', resuming after event #' + this.lastId : '') + '.',
+          { silentMs: silent, server: st, httpStatus: probe.httpStatus });
           this._later(delay, () => this._openStream(false));
-        } else {
-          this.detector.activity(this.env.now());
         }
       } finally {
         this._checking = false;
@@ -543,23 +727,34 @@
       this._pollTimer = null;
       let again = this.o.pollIntervalMs;
       const cursor = this._pollCursor === undefined ? this.lastId : this._pollCursor;
-      const r = await this._get(withQuery(this.o.logsUrl, { after: cursor, limit: this.o.pollLimit }));
+      const r = await this._get(withQuery(this.o.logsUrl, { after: cursor, limit: this.o.pollLimit }), 'logs');
       if (!this._polling || this.finished) return;
       this.counters.polls++;
       if (!r.ok && r.httpStatus === 400 && cursor) {
-        // The server does not know our last id (its history was replaced?): read its whole log again;
-        // the deduper drops what we already have.
+        // The server does not know our last id (its history was replaced?): read its whole log again and
+        // show that instead of what we have.
         this._pollCursor = null;
+        this._restartPending = true;
         this._setState('polling', 'The server does not know event #' + cursor + '; reading the whole log again.');
         again = 0;
       } else if (!r.ok) {
-        this._setState('polling', 'Polling failed (' + (r.httpStatus ? 'HTTP ' + r.httpStatus : r.error) +
-          '); the install continues on the server; trying again.');
-        again = fullJitterDelay(this.attempt++, this.o.backoff, this.env.random) + this.o.pollIntervalMs;
+        const retryIn = fullJitterDelay(this.attempt++, this.o.backoff, this.env.random) + this.o.pollIntervalMs;
+        this._setState('polling', 'Polling failed (' + (r.kind === 'http' ? 'HTTP ' + r.httpStatus : r.error) +
+          '); the install continues on the server; retrying in ' + seconds(retryIn) + '.');
+        again = retryIn;
       } else {
         this.attempt = 0;
-        const body = r.body || {};
-        const events = Array.isArray(body.events) ? body.events : [];
+        const body = r.body;
+        const events = body.events;
+        if (body.reset === true && cursor) {
+          // "These events do not continue from your `after`: here is the log from the job's start."
+          this._setState('polling', 'The server\'s log does not continue from event #' + cursor +
+            ' (it restarted or trimmed its history): showing its whole log from the start.');
+          this._pollCursor = null;
+          this._restartLog('reset');
+        } else if (this._restartPending) {
+          this._restartLog('reset');
+        }
         let lastSeen = cursor;
         for (const ev of events) {
           if (this.finished) return;
@@ -592,5 +787,6 @@
     }
   }
 
-  return { ResilientStream, BufferingDetector, EventDeduper, fullJitterDelay, compareIds, withQuery, describeInterruption, parseData };
+  return { ResilientStream, BufferingDetector, EventDeduper, fullJitterDelay, equalJitterDelay, compareIds, withQuery,
+    describeInterruption, parseData, fetchJson, reloadUntil, SHAPES, componentsAgree, historyAgrees, seconds };
 });
