@@ -31,17 +31,14 @@
 
   function apiUrl(path) { return path.startsWith('/') ? path.slice(1) : path; }  // relative: works under a prefix
 
-  async function getJson(path) {
-    const res = await fetch(apiUrl(path), { cache: 'no-store', headers: { Accept: 'application/json' } });
-    let body = null;
-    try { body = await res.json(); } catch (_) { /* not JSON (a proxy's error page) */ }
-    if (!res.ok) {
-      const err = new Error((body && body.error) || ('HTTP ' + res.status));
-      err.status = res.status;
-      throw err;
-    }
-    return body;
+  // Every JSON request of the page goes through SSEClient.fetchJson: bounded in time, the body checked
+  // against the shape the caller needs (a body cut off by a proxy is "the server's answer was cut off").
+  const REQUEST_TIMEOUT_MS = 8000;
+  const pageFetch = (url, init) => fetch(url, init);
+  function api(path, shape, init) {
+    return SSEClient.fetchJson(pageFetch, apiUrl(path), { shape, timeoutMs: REQUEST_TIMEOUT_MS, init });
   }
+  const seconds = SSEClient.seconds;
 
   function fmtTime(iso) {
     if (!iso) return '';
@@ -99,8 +96,10 @@
   }
 
   async function loadDiagnostics() {
-    try {
-      const d = await getJson('/api/diagnostics');
+    const r = await api('/api/diagnostics', 'object');
+    if (!r.ok) { $('#conn-proxy').textContent = 'unknown (' + r.error + ')'; return; }
+    {
+      const d = r.body;
       app.diagnostics = d;
       const parts = [];
       if (d.via) parts.push('Via: ' + d.via);
@@ -120,21 +119,54 @@
         proxy.textContent = 'none seen (HTTP/' + d.http_version + ' from ' + d.remote + ')';
         proxy.className = '';
       }
-    } catch (e) {
-      $('#conn-proxy').textContent = 'unknown (' + e.message + ')';
     }
   }
 
   // ---- components ---------------------------------------------------------------------------------
 
-  async function loadComponents() {
-    let list;
-    try {
-      list = (await getJson('/api/components')).components || [];
-    } catch (e) {
-      notice('Could not load the components: ' + e.message, 'error', 'components');
-      return [];
-    }
+  /** The components panel's own notice: never replaces the job's banner; hidden once a reload works. */
+  function componentsNotice(message, level) {
+    const box = $('#components-notice');
+    box.hidden = !message;
+    box.className = 'notice small ' + (level || 'info');
+    box.textContent = message || '';
+  }
+
+  let componentsSeq = 0;       // a newer reload supersedes an older one
+  let componentsStale = null;  // null, or what the last reload could not confirm (tried again every 15 s)
+
+  /**
+   * Loads the components table; with `job` ({id, component, state} of a finished job) reloads, with a
+   * capped backoff and a bounded number of attempts, until the table agrees with the job's final state.
+   * Every valid answer is shown; failures are told in the panel's own notice.
+   */
+  async function loadComponents(job) {
+    const seq = ++componentsSeq;
+    const verb = job ? 'refresh' : 'load';
+    const r = await SSEClient.reloadUntil(pageFetch, apiUrl('/api/components'), {
+      shape: 'components', timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: job ? 10 : 6, backoff: { baseMs: 500, maxMs: 5000 },
+      agrees: job ? (b) => SSEClient.componentsAgree(b, job) : null,
+      cancelled: () => seq !== componentsSeq,
+      onAttempt: (res, a) => {
+        if (seq !== componentsSeq) return;
+        if (res.ok) renderComponents(res.body.components);
+        if (a.agreed) { componentsNotice(''); return; }
+        const why = res.ok ? 'the server does not show the end of job ' + job.id + ' yet' : res.error;
+        if (a.willRetry) {
+          componentsNotice('Could not ' + verb + ' the components: ' + why + '; retrying in ' + seconds(a.delayMs) +
+            ' (attempt ' + a.attempt + ' of ' + a.maxAttempts + ').', 'warn');
+        } else {
+          componentsNotice('The components list may be out of date: ' + why + ' (' + a.attempt +
+            ' attempts); it is tried again every 15 s.', 'error');
+        }
+      },
+    });
+    if (seq === componentsSeq && !r.cancelled) componentsStale = r.ok ? null : { job: job || null };
+    if (r.ok) return r.body.components;
+    return r.last && r.last.ok ? r.last.body.components : [];
+  }
+
+  function renderComponents(list) {
     const body = $('#components tbody');
     body.replaceChildren();
     for (const c of list) {
@@ -155,31 +187,28 @@
       body.append(row);
     }
     if (!list.length) body.append(el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'The catalog is empty.')));
-    return list;
   }
 
   async function install(name) {
     const headers = { Accept: 'application/json' };
     const token = $('#token').value.trim();
     if (token) headers.Authorization = 'Bearer ' + token;
-    let res, body = null;
-    try {
-      res = await fetch(apiUrl('/api/components/' + encodeURIComponent(name) + '/install'), { method: 'POST', headers });
-      try { body = await res.json(); } catch (_) { /* not JSON */ }
-    } catch (e) {
-      notice('Could not start the install of ' + name + ': ' + e.message, 'error', 'install');
-      return;
-    }
-    if (res.status === 202 && body && body.job) {
+    // Not retried (not idempotent): an unusable answer is told, and the lists show what really happened.
+    const res = await api('/api/components/' + encodeURIComponent(name) + '/install', 'object', { method: 'POST', headers });
+    const body = res.ok || res.kind === 'http' ? res.body : null;
+    if (!res.ok && res.kind !== 'http') {
+      notice('Could not start the install of ' + name + ': ' + res.error +
+        (res.httpStatus ? '; it may have started: see the components and the history.' : '.'), 'error', 'install');
+    } else if (res.httpStatus === 202 && body && body.job) {
       openJob(body.job, body);
-    } else if (res.status === 409 && body && body.job) {
+    } else if (res.httpStatus === 409 && body && body.job) {
       notice(name + ' is already being installed; showing that job.', 'info', 'install');
       openJob(body.job);
-    } else if (res.status === 401) {
+    } else if (res.httpStatus === 401) {
       notice('The server wants a token for installs (401): set it under Settings.', 'error', 'install');
       $('footer details').open = true;
     } else {
-      notice('Install of ' + name + ' refused: ' + ((body && body.error) || 'HTTP ' + res.status), 'error', 'install');
+      notice('Install of ' + name + ' refused: ' + res.error, 'error', 'install');
     }
     loadComponents();
     loadHistory();
@@ -225,11 +254,23 @@
         setBadge(data.state);
         if (data.state === 'succeeded') setProgress(100, 'done');
         $('#progress-bar').className = data.state;
-        loadComponents();
-        loadHistory();
+        {
+          // Reload until both tables show the job's end (a proxy's 502 or a cut-off answer is retried).
+          const job = { id: app.job.id, component: app.job.component, state: data.state };
+          loadComponents(job);
+          loadHistory(job);
+        }
         break;
       default: break;
     }
+  }
+
+  /** The client re-reads the job's log from its start (after a reset): show only what follows. */
+  function onReset() {
+    $('#log').replaceChildren();
+    app.lines = 0;
+    $('#line-count').textContent = '0 lines';
+    setProgress(0, '');
   }
 
   function onState(state, message, info) {
@@ -267,14 +308,17 @@
     for (const tr of document.querySelectorAll('#history tbody tr')) tr.classList.toggle('current', tr.dataset.job === jobId);
 
     // The status endpoint says what the job is before any event arrives.
-    try {
-      const st = await getJson(urls.status || base);
+    {
+      const r = await api(urls.status || base, 'status');
       if (app.job.id !== jobId) return;
-      app.job.component = st.component;
-      $('#job-component').textContent = st.component ? '(' + st.component + ')' : '';
-      setBadge(st.state);
-    } catch (e) {
-      if (e.status === 404) { setBadge('unknown'); notice('The server does not know job ' + jobId + '.', 'error', 'failed'); return; }
+      if (r.ok) {
+        const st = r.body;
+        app.job.component = st.component;
+        $('#job-component').textContent = st.component ? '(' + st.component + ')' : '';
+        setBadge(st.state);
+      } else if (r.httpStatus === 404) {
+        setBadge('unknown'); notice('The server does not know job ' + jobId + '.', 'error', 'failed'); return;
+      }
     }
     if (app.job.id !== jobId) return;
     const d = app.diagnostics || {};
@@ -286,15 +330,31 @@
       pingEvents: d.ping_form ? d.ping_form === 'event' : true,
       onEvent,
       onState,
+      onReset,
     });
     app.client.start();
   }
 
   // ---- history ------------------------------------------------------------------------------------
 
-  async function loadHistory() {
-    let jobs;
-    try { jobs = (await getJson('/api/jobs')).jobs || []; } catch (_) { return; }
+  let historySeq = 0;
+  let historyUntil = false;  // a reload until a job's end is running: the periodic one waits
+
+  /** Loads the history (quietly: it is reloaded every 15 s); with `job`, until it shows the job's end. */
+  async function loadHistory(job) {
+    if (!job && historyUntil) return;
+    const seq = ++historySeq;
+    historyUntil = !!job;
+    await SSEClient.reloadUntil(pageFetch, apiUrl('/api/jobs'), {
+      shape: 'jobs', timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: job ? 8 : 1, backoff: { baseMs: 500, maxMs: 5000 },
+      agrees: job ? (b) => SSEClient.historyAgrees(b, job) : null,
+      cancelled: () => seq !== historySeq,
+      onAttempt: (res) => { if (res.ok && seq === historySeq) renderHistory(res.body.jobs); },
+    });
+    if (seq === historySeq) historyUntil = false;
+  }
+
+  function renderHistory(jobs) {
     const body = $('#history tbody');
     body.replaceChildren();
     for (const j of jobs) {
@@ -320,7 +380,10 @@
   try { $('#token').value = sessionStorage.getItem('installer-token') || ''; } catch (_) { /* storage off */ }
   $('#token').addEventListener('change', () => { try { sessionStorage.setItem('installer-token', $('#token').value); } catch (_) { /* */ } });
   setInterval(tickConnPanel, 500);
-  setInterval(loadHistory, 15000);
+  setInterval(() => {
+    loadHistory();
+    if (componentsStale) loadComponents(componentsStale.job);
+  }, 15000);
 
   (async () => {
     await loadDiagnostics();
