@@ -610,7 +610,7 @@ test('fetchJson: a body cut off (Content-Length or chunked) is "cut off", never 
     { ok: false, kind: 'shape', httpStatus: 200, error: "the server's answer is not what this page expects (not a JSON object)" });
   assert.deepEqual(await get('/no-list', 'components'),
     { ok: false, kind: 'shape', httpStatus: 200, error: 'the server\'s answer is not what this page expects (no "components" list)' });
-  assert.deepEqual(await get('/502', 'components'), { ok: false, kind: 'http', httpStatus: 502, body: null, error: '(HTTP 502)' });
+  assert.deepEqual(await get('/502', 'components'), { ok: false, kind: 'http', httpStatus: 502, body: null, error: 'HTTP 502' });
   assert.deepEqual(await get('/409', 'object'),
     { ok: false, kind: 'http', httpStatus: 409, body: { error: 'busy', job: 'j1' }, error: 'busy (HTTP 409)' });
   assert.deepEqual(await get('/hang-body', 'components', 150), { ok: false, kind: 'timeout', error: 'no answer within 0.1 s' });

@@ -3,7 +3,7 @@
 //
 // usage: node installer-browser.mjs --installer PATH --web-dir DIR --nginx-conf FILE --artifacts DIR
 //                                   [--chromium /usr/bin/chromium] [--nginx /usr/sbin/nginx]
-//                                   [--only 1,2,3,4,5] [--keep]
+//                                   [--only 1,2,3,4,5,6,7] [--keep]
 //
 // Scenarios (each with its own sse-installer, data dir, nginx and browser page):
 //   1 direct: a normal install shows every log line once and `succeeded`; broken-driver shows
@@ -20,6 +20,12 @@
 //   5 two instances: two sse-installer --redis sharing a real redis-server; nginx sends the API to A
 //     (which runs the job) and the streams to B (A as backup). B is killed mid-install: the page
 //     says the stream was interrupted, resumes on A with lastEventId, and shows every line once.
+//   6 stale components: after `done`, nginx answers 502 to the components list a few times: the
+//     page keeps reloading it (backoff) until the row agrees with the server, says so next to the
+//     table, and keeps the success banner.
+//   7 stall: browser -> relay -> nginx; every browser connection goes half-dead mid-install (status
+//     checks hang too): the page reports the silence within 2 pings + the 2 s status-check bound,
+//     states the real silent time (within 1 s), reconnects and completes.
 // Every process is started here, every wait is bounded, and everything is stopped at the end, even on
 // failure. Screenshots go to --artifacts. A missing chromium, nginx or playwright-core is a FAILURE.
 import { spawn } from 'node:child_process';
@@ -31,7 +37,7 @@ import path from 'node:path';
 // ---- arguments and environment ----------------------------------------------------------------
 
 function parseArgs(argv) {
-  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5', keep: false };
+  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5,6,7', keep: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--keep') { out.keep = true; continue; }
@@ -162,7 +168,8 @@ async function startInstaller(scenario, { pingInterval = 1, stepDelay = 50, extr
 }
 
 /** nginx on a free port, rendered from tests/browser/nginx.conf.in into its own temp dir. */
-async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstreamPort, eventsUpstream = '', httpExtra = '', buffering = '' }) {
+async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstreamPort, eventsUpstream = '', httpExtra = '', buffering = '',
+  componentsUpstreamPort = upstreamPort }) {
   const dir = fs.mkdtempSync(path.join(tmpRoot, `nginx-${scenario}-`));
   const template = fs.readFileSync(args.nginxConf, 'utf8');
   let lastError = '';
@@ -174,6 +181,7 @@ async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstrea
       .replaceAll('@PORT@', String(port))
       .replaceAll('@UPSTREAM_PORT@', String(upstreamPort))
       .replaceAll('@EVENTS_UPSTREAM@', eventsUpstream || `127.0.0.1:${eventsUpstreamPort}`)
+      .replaceAll('@COMPONENTS_UPSTREAM@', `127.0.0.1:${componentsUpstreamPort}`)
       .replaceAll('@HTTP_EXTRA@', httpExtra)
       .replaceAll('@BUFFERING@', buffering);
     check(!/@[A-Z_]+@/.test(conf), 'nginx.conf.in has an unknown placeholder');
@@ -205,27 +213,59 @@ async function startNginx(scenario, { upstreamPort, eventsUpstreamPort = upstrea
 /**
  * A TCP relay we control: forwards a port to the upstream; cut() closes the listener and destroys
  * every connection (nginx then sees a truncated response, and 502 for new requests); resume()
- * listens again on the same port.
+ * listens again on the same port. freeze() makes every open connection half-dead (open, but nothing
+ * passes either way, as through a dead NAT entry) and holds new connections; thaw() drops the dead
+ * ones and lets the held ones through. lastStreamByteAt: when the relay last passed a byte of an SSE
+ * response (a connection whose request asked for .../events) to its client.
  */
 class Relay {
-  constructor(name, upstreamPort) { this.name = name; this.upstreamPort = upstreamPort; this.sockets = new Set(); this.server = null; this.port = 0; this.connections = 0; }
+  constructor(name, upstreamPort) {
+    this.name = name; this.upstreamPort = upstreamPort; this.sockets = new Set(); this.server = null; this.port = 0;
+    this.connections = 0; this.conns = new Set(); this.frozen = false; this.lastStreamByteAt = 0;
+  }
   async start() {
     this.port = await this.#listen(0);
     cleanups.push(() => this.cut());
     return this;
   }
+  #connect(conn) {
+    const upstream = net.connect(this.upstreamPort, '127.0.0.1');
+    conn.upstream = upstream;
+    this.#track(conn, upstream);
+    upstream.on('data', (d) => {
+      if (conn.dead) return;
+      conn.client.write(d);
+      if (conn.stream) this.lastStreamByteAt = Date.now();
+    });
+    for (const d of conn.held.splice(0)) upstream.write(d);
+  }
+  #track(conn, s) {
+    this.sockets.add(s);
+    s.setNoDelay(true);
+    const end = () => {
+      this.sockets.delete(s);
+      // A dead connection shows nothing, not even its end; thaw() or cut() destroys it.
+      if (conn.dead && s === conn.upstream) return;
+      conn.client.destroy();
+      if (conn.upstream) conn.upstream.destroy();
+      this.conns.delete(conn);
+    };
+    s.on('error', end);
+    s.on('close', end);
+  }
   #listen(port) {
     const server = net.createServer((client) => {
       this.connections++;
-      const upstream = net.connect(this.upstreamPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.setNoDelay(true);
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
-        s.on('close', () => { this.sockets.delete(s); client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      const conn = { client, upstream: null, held: [], dead: false, stream: false };
+      this.conns.add(conn);
+      this.#track(conn, client);
+      client.on('data', (d) => {
+        if (conn.dead) return;
+        const text = d.toString('latin1');
+        if (/^(GET|POST|HEAD) /m.test(text)) conn.stream = /^GET [^ ]*\/events[ ?]/m.test(text);
+        if (conn.upstream) conn.upstream.write(d); else conn.held.push(d);
+      });
+      if (!this.frozen) this.#connect(conn);
     });
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -233,11 +273,23 @@ class Relay {
       server.listen(port, '127.0.0.1', () => resolve(server.address().port));
     });
   }
+  freeze() {
+    this.frozen = true;
+    for (const c of this.conns) c.dead = true;
+  }
+  thaw() {
+    this.frozen = false;
+    for (const c of [...this.conns]) {
+      if (c.dead) { c.client.destroy(); if (c.upstream) c.upstream.destroy(); this.conns.delete(c); }
+      else if (!c.upstream) this.#connect(c);
+    }
+  }
   async cut() {
     const server = this.server;
     this.server = null;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.conns.clear();
     if (server) await new Promise((r) => server.close(() => r()));
   }
   async resume() {
@@ -578,6 +630,76 @@ async function scenarioTwoInstances(context) {
   checkNoPageErrors(page);
 }
 
+async function scenarioStaleComponents(context) {
+  const srv = await startInstaller('6-components', { stepDelay: slowStep(150) });
+  const componentsRelay = await new Relay('components-relay', srv.port).start();
+  const proxy = await startNginx('6-components', { upstreamPort: srv.port, componentsUpstreamPort: componentsRelay.port });
+  const page = await openPage(context, '6-components', proxy.base + '/');
+  const component = await pickComponent(srv.base);
+  const row = `#components tr[data-component="${component}"]`;
+  const job = await clickInstall(page, component);
+  await until('the row to show the install running', async () => /installing/.test(await page.textContent(`${row} .state`)), 10000);
+  log('  the components list now answers 502 (its upstream is down) while the rest of the API works');
+  await componentsRelay.cut();
+  await waitBadge(page, ['succeeded', 'failed'], 30000);
+  const doneAt = Date.now();
+  const bad = () => proxy.accessLog().split('\n').filter((l) => /"GET \/api\/components HTTP\/1\.1" 502 /.test(l)).length;
+  await until('three reloads of the components answered 502', async () => bad() >= 3, 10000, 100);
+  const banner = await page.$eval('#notice', (n) => ({ text: n.textContent, cls: n.className, hidden: n.hidden }));
+  check(!banner.hidden && /ok/.test(banner.cls) && /reports the job succeeded/.test(banner.text),
+    'the success banner was replaced: ' + JSON.stringify(banner));
+  const side = await page.$eval('#components-notice', (n) => ({ text: n.textContent, hidden: n.hidden }));
+  check(!side.hidden && /^Could not refresh the components: HTTP 502; retrying in \d\.\d s \(attempt \d+ of 10\)\.$/.test(side.text),
+    'no notice about the failed reloads next to the table: ' + JSON.stringify(side));
+  log(`  ${bad()} reloads answered 502 in ${((Date.now() - doneAt) / 1000).toFixed(1)} s; the panel says: ${side.text}`);
+  check((await page.getAttribute(row, 'data-installed')) === 'false', 'the row was up to date although every reload failed');
+  await shot(page, '6-components-502');
+  await componentsRelay.resume();
+  await checkInstalled(page, component);
+  const text = await page.textContent(`${row} .state`);
+  check(!/installing/.test(text) && !(await page.getAttribute(`${row} button.install`, 'disabled')), `the row still shows the job running: ${text}`);
+  await until('the panel notice to go away', async () => page.$eval('#components-notice', (n) => n.hidden), 3000);
+  await checkJobShown(page, srv.base, job, 'succeeded');
+  check(/reports the job succeeded/.test(await page.textContent('#notice')), 'the success banner is gone');
+  checkNoPageErrors(page);
+}
+
+async function scenarioStall(context) {
+  const srv = await startInstaller('7-stall', { stepDelay: slowStep(500), pingInterval: 1 });
+  const proxy = await startNginx('7-stall', { upstreamPort: srv.port });
+  // browser -> relay -> nginx -> sse-installer: the relay makes the browser's connections half-dead.
+  const front = await new Relay('front', proxy.port).start();
+  const page = await openPage(context, '7-stall', `http://127.0.0.1:${front.port}/`);
+  const component = await pickComponent(srv.base);
+  const job = await clickInstall(page, component);
+  await until('the first lines, streamed', async () => (await domLines(page)).length >= 3 &&
+    (await page.evaluate(() => document.body.dataset.state)) === 'open', 15000);
+  await sleep(1200);   // at least one ping
+  front.freeze();
+  const frozeAt = Date.now();
+  const lastByteAt = front.lastStreamByteAt;
+  check(lastByteAt > 0, 'the relay saw no SSE bytes');
+  log(`  every connection of the browser is now half-dead (the last stream byte passed ${frozeAt - lastByteAt} ms before)`);
+  const stall = await until('the page to report the silent stream', async () =>
+    (await page.evaluate(() => window.installerApp.notices)).find((n) => /^No ping or event for/.test(n.message)), 12000, 50);
+  const noticeAt = Date.parse(stall.at);
+  const stated = Number(/^No ping or event for (\d+(?:\.\d+)?) s/.exec(stall.message)[1]) * 1000;
+  const real = noticeAt - lastByteAt;
+  log(`  page says (after ${(real / 1000).toFixed(2)} s of real silence): ${stall.message}`);
+  // Twice the ping interval, plus the status check's 2 s bound, plus the watchdog's 0.5 s step and slack.
+  check(real <= 2 * 1000 + 2000 + 1500, `the silent stream was reported after ${real} ms (bound 5500 ms)`);
+  check(Math.abs(stated - real) <= 1000, `the page says ${stated} ms of silence, the real silence was ${real} ms`);
+  check(/status check did not answer within 2\.0 s either/.test(stall.message), 'the status check did not hang as planned: ' + stall.message);
+  await shot(page, '7-stall-detected', { events: true });
+  front.thaw();
+  await waitBadge(page, ['succeeded', 'failed'], 30000);
+  await page.waitForFunction(() => document.body.dataset.state === 'done', null, { timeout: 10000 });
+  await checkJobShown(page, srv.base, job, 'succeeded');
+  await checkInstalled(page, component);
+  await shot(page, '7-stall-done', { events: true });
+  checkNoPageErrors(page);
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 const SCENARIOS = [
@@ -586,6 +708,8 @@ const SCENARIOS = [
   ['3', 'stream failing repeatedly: falls back to polling, completes, streams again', scenarioPolling],
   ['4', 'buffering proxy: the page reports buffering and completes', scenarioBuffering],
   ['5', 'two instances sharing Redis: the streaming instance dies, the page resumes on the other, every line once', scenarioTwoInstances],
+  ['6', 'components reload answered 502 a few times after done: the row ends up agreeing, the success banner stays', scenarioStaleComponents],
+  ['7', 'half-dead connections, status check hangs: the silence is reported within 2 pings + 2 s, with its real length', scenarioStall],
 ];
 
 async function main() {

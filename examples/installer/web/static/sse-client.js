@@ -141,7 +141,7 @@
       if (!res.ok) {
         const b = parsed ? body : null;
         return { ok: false, kind: 'http', httpStatus: res.status, body: b,
-          error: (isObject(b) && typeof b.error === 'string' ? b.error + ' ' : '') + '(HTTP ' + res.status + ')' };
+          error: isObject(b) && typeof b.error === 'string' ? b.error + ' (HTTP ' + res.status + ')' : 'HTTP ' + res.status };
       }
       if (!parsed) {
         return { ok: false, kind: 'truncated', httpStatus: res.status, error: "the server's answer was cut off" };
