@@ -121,6 +121,8 @@ test('interruption messages say what the status endpoint said', () => {
   assert.match(bad.message, /answered 502 \(a proxy cannot reach the server right now\)/);
   assert.equal(describeInterruption({ ok: false, httpStatus: 404 }).kind, 'unknown-job');
   assert.match(describeInterruption({ ok: false, error: 'network error' }).message, /cannot be reached \(network error\)/);
+  assert.deepEqual(describeInterruption({ ok: false, kind: 'truncated', httpStatus: 200, error: "the server's answer was cut off" }), {
+    kind: 'unreachable', message: "The stream was interrupted and the status endpoint's answer was cut off; the install continues on the server; retrying." });
 });
 
 // ---- ResilientStream with a fake EventSource and a fake server ----------------------------------
@@ -363,7 +365,7 @@ test('a silent stream while the server has new events is reported as buffered, t
 
 test('a silent stream with nothing new on the server is reconnected (no ping came)', async () => {
   const server = new FakeServer(1);
-  const { rs, seen, states } = makeStream(server, { pingIntervalMs: 10, pingTimeoutMs: 150 });
+  const { rs, seen, states } = makeStream(server, { pingIntervalMs: 10, pingTimeoutMs: 400 });
   rs.start();
   await until('1 event', () => seen.length === 1);
   await until('a silence notice', () => states.some((s) => /^No ping or event for .*the server answers and has nothing newer/.test(s.message)), 3000);
