@@ -1,4 +1,5 @@
 // sse-cat: print a Server-Sent Events stream as it arrives, reconnecting like sse::client does.
+#include "../../examples/common/cli.hpp"
 #include "sse/client.hpp"
 #if SSE_CAT_TLS
 #include "sse/client_tls.hpp"
@@ -14,44 +15,10 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <limits>
 #include <vector>
 
 namespace {
-
-constexpr std::string_view usage_text =
-    R"(usage: sse-cat URL [options]
-
-Prints the events of a Server-Sent Events stream as they arrive, and reconnects like an
-EventSource that does not give up: it resumes with Last-Event-ID, honours retry:, and retries
-502/503/504 and dropped connections with exponential backoff and jitter.
-
-URL forms: http://host[:port]/path, https://... (if built with TLS),
-           unix:/path/to.sock:/path, http+unix://%2Fpath%2Fto.sock/path
-
-options:
-  -H, --header 'Name: value'  add a request header (repeatable), e.g. -H 'Authorization: Bearer x'
-  --last-event-id ID          resume after this event id
-  --last-event-id-query       also send the id as the lastEventId query parameter
-  --json                      one JSON object per line: {"type":...,"data":...,"id":...}
-  --max-events N              exit 0 after N events
-  --timeout S                 exit 0 after S seconds (decimals allowed)
-  --idle-timeout S            reconnect when nothing arrived for S seconds (default 45, 0: off)
-  --backoff-max S             longest wait between failed attempts (default 30)
-  --max-retries N             give up after N consecutive failures (default 0: never)
-  --unix PATH                 connect to this Unix socket; the URL gives the path and Host
-  --insecure                  https: accept any certificate (testing only)
-  -v, --verbose               report connection state on stderr
-  -h, --help                  show this help
-  --version                   show the version
-
-exit status: 0 after --max-events, --timeout, a 204 response, or SIGINT/SIGTERM;
-             1 on a fatal error (4xx, wrong content type, too many redirects...); 2 on bad usage.
-)";
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "sse-cat: %s\n(try sse-cat --help)\n", msg.c_str());
-  std::exit(2);
-}
 
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
@@ -77,24 +44,6 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-double parse_seconds(const std::string& opt, const char* v) {
-  char* end = nullptr;
-  const double d = std::strtod(v, &end);
-  if (end == v || *end != '\0' || !(d >= 0) || d > 1e9) usage_error(opt + " needs a number of seconds, got '" + v + "'");
-  return d;
-}
-
-unsigned long long parse_count(const std::string& opt, const char* v) {
-  char* end = nullptr;
-  if (*v < '0' || *v > '9') usage_error(opt + " needs a whole number, got '" + v + "'");
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (*end != '\0') usage_error(opt + " needs a whole number, got '" + v + "'");
-  return n;
-}
-
-std::chrono::milliseconds to_ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0 + 0.5));
-}
 
 }  // namespace
 
@@ -104,63 +53,58 @@ int main(int argc, char** argv) {
   sse::client_options opts;
   bool json = false, verbose = false, insecure = false;
   unsigned long long max_events = 0;
-  double timeout = 0;
+  std::chrono::milliseconds timeout{0};
 
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= args.size()) usage_error(a + " needs a value");
-      return args[++i].c_str();
-    };
-    if (a == "-h" || a == "--help") {
-      std::fwrite(usage_text.data(), 1, usage_text.size(), stdout);
-      return 0;
-    } else if (a == "--version") {
-      std::printf("sse-cat %s\n", SSE_VERSION_STRING);
-      return 0;
-    } else if (a == "-H" || a == "--header") {
-      const std::string h = value();
-      const auto colon = h.find(':');
-      if (colon == std::string::npos || colon == 0) usage_error("header must be 'Name: value', got '" + h + "'");
-      std::string v = h.substr(colon + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
-      opts.headers.emplace_back(h.substr(0, colon), v);
-    } else if (a == "--last-event-id") {
-      opts.last_event_id = value();
-    } else if (a == "--last-event-id-query") {
-      opts.send_last_event_id_query = true;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--max-events") {
-      max_events = parse_count(a, value());
-    } else if (a == "--timeout") {
-      timeout = parse_seconds(a, value());
-    } else if (a == "--idle-timeout") {
-      opts.idle_timeout = to_ms(parse_seconds(a, value()));
-    } else if (a == "--backoff-max") {
-      opts.backoff_max = to_ms(parse_seconds(a, value()));
-    } else if (a == "--max-retries") {
-      opts.max_retries = static_cast<unsigned>(parse_count(a, value()));
-    } else if (a == "--unix") {
-      unix_path = value();
-    } else if (a == "--insecure") {
-      insecure = true;
-    } else if (a == "-v" || a == "--verbose") {
-      verbose = true;
-    } else if (a.size() > 1 && a.front() == '-') {
-      usage_error("unknown option '" + a + "'");
-    } else if (url_text.empty()) {
-      url_text = a;
-    } else {
-      usage_error("more than one URL: '" + url_text + "' and '" + a + "'");
-    }
+  sse_example::command_line args(
+      "sse-cat", "sse-cat URL [options]",
+      "Prints the events of a Server-Sent Events stream as they arrive, and reconnects like an\n"
+      "EventSource that does not give up: it resumes with Last-Event-ID, honours retry:, and retries\n"
+      "502/503/504 and dropped connections with exponential backoff and jitter.\n\n"
+      "URL forms: http://host[:port]/path, https://... (if built with TLS),\n"
+      "           unix:/path/to.sock:/path, http+unix://%2Fpath%2Fto.sock/path\n\n"
+      "exit status: 0 after --max-events, --timeout, a 204 response, or SIGINT/SIGTERM;\n"
+      "             1 on a fatal error (4xx, wrong content type, too many redirects...); 2 on bad usage.\n");
+  args.app().add_option("URL", url_text, "the stream's URL")->option_text("URL");
+  std::vector<std::string> headers;
+  args.texts("-H,--header", headers, "'Name: value'", "add a request header, e.g. -H 'Authorization: Bearer x'");
+  std::string last_id;
+  args.text("--last-event-id", last_id, "ID", "resume after this event id");
+  args.flag("--last-event-id-query", opts.send_last_event_id_query, "also send the id as the lastEventId query parameter");
+  args.flag("--json", json, "one JSON object per line: {\"type\":...,\"data\":...,\"id\":...}");
+  args.number<unsigned long long>("--max-events", max_events, "N", "exit 0 after N events (default 0: no limit)", 0,
+                                  std::numeric_limits<unsigned long long>::max());
+  args.seconds("--timeout", [&](std::chrono::milliseconds v) { timeout = v; }, "exit 0 after S seconds (decimals allowed)",
+               0, 1e9);
+  args.seconds("--idle-timeout", [&](std::chrono::milliseconds v) { opts.idle_timeout = v; },
+               "reconnect when nothing arrived for S seconds (default 45, 0: off)", 0, 1e9);
+  args.seconds("--backoff-max", [&](std::chrono::milliseconds v) { opts.backoff_max = v; },
+               "longest wait between failed attempts (default 30)", 0, 1e9);
+  args.number<unsigned>("--max-retries", opts.max_retries, "N",
+                        "give up after N consecutive failures (default 0: never)", 0,
+                        std::numeric_limits<unsigned>::max());
+  args.text("--unix", unix_path, "PATH", "connect to this Unix socket; the URL gives the path and Host", true);
+  args.flag("--insecure", insecure, "https: accept any certificate (testing only)");
+  args.flag("-v,--verbose", verbose, "report connection state on stderr");
+  bool version = false;
+  args.flag("--version", version, "show the version");
+  args.parse(argc, argv);
+  if (version) {
+    std::printf("sse-cat %s\n", SSE_VERSION_STRING);
+    return 0;
   }
-  if (url_text.empty()) usage_error("missing URL");
+  for (const auto& h : headers) {
+    const auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) args.die("header must be 'Name: value', got '" + h + "'");
+    std::string v = h.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
+    opts.headers.emplace_back(h.substr(0, colon), v);
+  }
+  if (args.app().count("--last-event-id") > 0) opts.last_event_id = last_id;
+  if (url_text.empty()) args.die("missing URL");
 
   std::error_code ec;
   auto target = sse::parse_url(url_text, ec);
-  if (!target) usage_error("invalid URL '" + url_text + "': " + ec.message());
+  if (!target) args.die("invalid URL '" + url_text + "': " + ec.message());
   if (!unix_path.empty()) {
     target->scheme = "unix";
     target->socket_path = unix_path;
@@ -170,7 +114,7 @@ int main(int argc, char** argv) {
 #if SSE_CAT_TLS
   opts.https = sse::https_transport(sse::make_tls_client_context(!insecure));
 #else
-  if (insecure) usage_error("--insecure: this sse-cat was built without TLS");
+  if (insecure) args.die("--insecure: this sse-cat was built without TLS");
 #endif
 
   asio::io_context io;
@@ -178,7 +122,7 @@ int main(int argc, char** argv) {
   try {
     client = std::make_unique<sse::client>(io, *target, opts);
   } catch (const std::invalid_argument& e) {
-    usage_error(e.what());
+    args.die(e.what());
   }
 
   int exit_code = 0;
@@ -233,8 +177,8 @@ int main(int argc, char** argv) {
   signals.async_wait([&](std::error_code e, int) {
     if (!e) client->close();
   });
-  if (timeout > 0) {
-    deadline.expires_after(to_ms(timeout));
+  if (timeout.count() > 0) {
+    deadline.expires_after(timeout);
     deadline.async_wait([&](std::error_code e) {
       if (!e) client->close();
     });
