@@ -3,7 +3,7 @@
 //
 // usage: node installer-browser.mjs --installer PATH --web-dir DIR --nginx-conf FILE --artifacts DIR
 //                                   [--chromium /usr/bin/chromium] [--nginx /usr/sbin/nginx]
-//                                   [--only 1,2,3,4,5,6,7] [--keep]
+//                                   [--only 1,2,3,4,5,6,7,8] [--keep]
 //
 // Scenarios (each with its own sse-installer, data dir, nginx and browser page):
 //   1 direct: a normal install shows every log line once and `succeeded`; broken-driver shows
@@ -26,6 +26,8 @@
 //   7 stall: browser -> relay -> nginx; every browser connection goes half-dead mid-install (status
 //     checks hang too): the page reports the silence within 2 pings + the 2 s status-check bound,
 //     states the real silent time (within 1 s), reconnects and completes.
+//   8 truncated: the components list is cut off mid-body (after its head) twice: the page says "the
+//     server's answer was cut off; retrying", retries, and shows the list - no TypeError.
 // Every process is started here, every wait is bounded, and everything is stopped at the end, even on
 // failure. Screenshots go to --artifacts. A missing chromium, nginx or playwright-core is a FAILURE.
 import { spawn } from 'node:child_process';
@@ -37,7 +39,7 @@ import path from 'node:path';
 // ---- arguments and environment ----------------------------------------------------------------
 
 function parseArgs(argv) {
-  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5,6,7', keep: false };
+  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5,6,7,8', keep: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--keep') { out.keep = true; continue; }
@@ -222,6 +224,7 @@ class Relay {
   constructor(name, upstreamPort) {
     this.name = name; this.upstreamPort = upstreamPort; this.sockets = new Set(); this.server = null; this.port = 0;
     this.connections = 0; this.conns = new Set(); this.frozen = false; this.lastStreamByteAt = 0;
+    this.truncate = 0;   // the next N connections: the response head and 10 bytes of its body, then closed
   }
   async start() {
     this.port = await this.#listen(0);
@@ -232,8 +235,17 @@ class Relay {
     const upstream = net.connect(this.upstreamPort, '127.0.0.1');
     conn.upstream = upstream;
     this.#track(conn, upstream);
+    let seen = Buffer.alloc(0);
     upstream.on('data', (d) => {
       if (conn.dead) return;
+      if (conn.truncate) {
+        seen = Buffer.concat([seen, d]);
+        const head = seen.indexOf('\r\n\r\n');
+        if (head < 0) return;
+        conn.client.end(seen.subarray(0, head + 4 + 10));
+        upstream.destroy();
+        return;
+      }
       conn.client.write(d);
       if (conn.stream) this.lastStreamByteAt = Date.now();
     });
@@ -256,7 +268,8 @@ class Relay {
   #listen(port) {
     const server = net.createServer((client) => {
       this.connections++;
-      const conn = { client, upstream: null, held: [], dead: false, stream: false };
+      const conn = { client, upstream: null, held: [], dead: false, stream: false, truncate: this.truncate > 0 };
+      if (conn.truncate) this.truncate--;
       this.conns.add(conn);
       this.#track(conn, client);
       client.on('data', (d) => {
@@ -700,6 +713,26 @@ async function scenarioStall(context) {
   checkNoPageErrors(page);
 }
 
+async function scenarioTruncated(context) {
+  const srv = await startInstaller('8-truncated', { stepDelay: 40 });
+  const componentsRelay = await new Relay('components-relay', srv.port).start();
+  componentsRelay.truncate = 2;   // the page's first two loads of the components list are cut off mid-body
+  const proxy = await startNginx('8-truncated', { upstreamPort: srv.port, componentsUpstreamPort: componentsRelay.port });
+  const page = await openPage(context, '8-truncated', proxy.base + '/');
+  const said = await page.evaluate(() => (window.installerApp.componentNotices || []).map((n) => n.message));
+  log('  the components panel said: ' + JSON.stringify(said));
+  check(said.length === 2 && said.every((m, i) =>
+    new RegExp(`^Could not load the components: the server's answer was cut off; retrying in \\d\\.\\d s \\(attempt ${i + 1} of 6\\)\\.$`).test(m)),
+  'the page did not say that the answer was cut off, twice: ' + JSON.stringify(said));
+  check(componentsRelay.truncate === 0 && componentsRelay.connections === 3, `${componentsRelay.connections} requests for the components reached the relay, expected 3`);
+  check(await page.$eval('#components-notice', (n) => n.hidden), 'the components notice stayed after the list loaded');
+  const rows = await page.$$eval('#components tbody tr[data-component]', (trs) => trs.map((tr) => tr.dataset.component));
+  const server = (await getJson(`${srv.base}/api/components`)).body.components.map((c) => c.name);
+  check(JSON.stringify(rows) === JSON.stringify(server), `the table shows ${rows.join(', ')}, the server has ${server.join(', ')}`);
+  check(!(await page.textContent('#notice')), 'the job banner shows: ' + (await page.textContent('#notice')));
+  checkNoPageErrors(page);
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 const SCENARIOS = [
@@ -710,6 +743,7 @@ const SCENARIOS = [
   ['5', 'two instances sharing Redis: the streaming instance dies, the page resumes on the other, every line once', scenarioTwoInstances],
   ['6', 'components reload answered 502 a few times after done: the row ends up agreeing, the success banner stays', scenarioStaleComponents],
   ['7', 'half-dead connections, status check hangs: the silence is reported within 2 pings + 2 s, with its real length', scenarioStall],
+  ['8', 'the components list cut off mid-body twice: the page says so, retries, and shows the list', scenarioTruncated],
 ];
 
 async function main() {

@@ -24,6 +24,7 @@
     lines: 0,
     lastPingAt: null,
     notices: [],
+    componentNotices: [],  // what the components panel said, in order
   };
   window.installerApp = app;  // for the browser tests and the curious
 
@@ -130,6 +131,7 @@
     box.hidden = !message;
     box.className = 'notice small ' + (level || 'info');
     box.textContent = message || '';
+    if (message) app.componentNotices.push({ at: new Date().toISOString(), level: level || 'info', message });
   }
 
   let componentsSeq = 0;       // a newer reload supersedes an older one
