@@ -92,7 +92,7 @@ TEST_SUITE("installer.api") {
 
     // A finished job replays everything and ends; after `done`, 204 (header or query).
     CHECK(read_stream(srv.port, started["events"]) == evs);
-    const auto r204 = sse_test::request_raw(srv.port, "GET /api/jobs/" + job + "/events HTTP/1.1\r\nHost: x\r\n"
+    const auto r204 = sse_test::request_raw(srv.port, "GET /api/jobs/" + job + "/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                           "Connection: close\r\nLast-Event-ID: " + evs.back().id + "\r\n\r\n");
     CHECK(r204.status == 204);
     CHECK(sse_test::get(srv.port, "/api/jobs/" + job + "/events?lastEventId=" + evs.back().id).status == 204);
@@ -241,25 +241,30 @@ TEST_SUITE("installer.api") {
     const auto evs = read_stream(srv.port, "/api/jobs/" + job + "/events");
     const std::string ep = epoch_of(evs.front().id);
     for (const std::string& after : std::vector<std::string>{"garbage", "-1", ep + "-", ep + "--1", ep + "-01", ep + "-1x", "0123456789abcdef-1",
-                                    ep + "-99999999999999999999"}) {
+                                    ep + "-99999999999999999999", ep + "-9223372036854775808", ep + "-9999999999999999999",
+                                    ep + "-18446744073709551615"}) {
       CAPTURE(after);
       const json e = get_json(srv.port, "/api/jobs/" + job + "/logs?after=" + after, 400);
       CHECK(e["error"].get<std::string>().starts_with("after must be an event id of this job such as '" + ep + "-12'"));
     }
+    // A sequence is below INT64_MAX (the store reads "after v" as from v + 1, a signed 64-bit integer).
+    CHECK(get_json(srv.port, "/api/jobs/" + job + "/logs?after=" + ep + "-9223372036854775806")["job"] == job);
+    CHECK(get_json(srv.port, "/api/jobs/" + job + "/logs?after=" + ep + "-9223372036854775807", 400)["error"].is_string());
     for (const std::string& limit : std::vector<std::string>{"0", "1001", "abc", "-5", "1e3", "", "99999"}) {
       CAPTURE(limit);
       CHECK(get_json(srv.port, "/api/jobs/" + job + "/logs?limit=" + limit, 400)["error"] ==
             "limit must be a number from 1 to 1000");
     }
-    const auto bad_last = sse_test::request_raw(srv.port, "GET /api/jobs/" + job + "/events HTTP/1.1\r\nHost: x\r\n"
+    const auto bad_last = sse_test::request_raw(srv.port, "GET /api/jobs/" + job + "/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                               "Connection: close\r\nLast-Event-ID: nonsense\r\n\r\n");
     CHECK(bad_last.status == 400);
     CHECK(json::parse(bad_last.body)["error"] == "Last-Event-ID 'nonsense' is not an event id of job " + job);
     // An oversized body is refused before it is read.
-    const auto big = sse_test::request_raw(srv.port, "POST /api/components/docs-bundle/install HTTP/1.1\r\nHost: x\r\n"
+    const auto big = sse_test::request_raw(srv.port, "POST /api/components/docs-bundle/install HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                          "Content-Length: 1000000\r\n\r\n");
     CHECK(big.status == 413);
-    const auto big2 = sse_test::post(srv.port, "/api/components/docs-bundle/install", std::string(20000, 'x'));
+    const auto big2 = sse_test::post(srv.port, "/api/components/docs-bundle/install", std::string(20000, 'x'),
+                                     "X-Installer-Request: 1\r\n");
     CHECK(big2.status == 413);
     CHECK(sse_test::get(srv.port, "/api/components/docs-bundle/install").status == 405);
     CHECK(get_json(srv.port, "/api/jobs")["jobs"].size() == 1);  // none of that started a job
@@ -268,7 +273,7 @@ TEST_SUITE("installer.api") {
   TEST_CASE("with --token, installs need the bearer token (401 otherwise)") {
     sse_test::temp_dir dir;
     installer_proc srv(dir.path() / "data", {"--token", "s3cret"});
-    const auto none = sse_test::post(srv.port, "/api/components/docs-bundle/install", "");
+    const auto none = sse_test::post(srv.port, "/api/components/docs-bundle/install", "", "X-Installer-Request: 1\r\n");
     CHECK(none.status == 401);
     CHECK(none.header("WWW-Authenticate") == "Bearer");
     CHECK(json::parse(none.body)["error"] == "a valid bearer token is required (Authorization: Bearer <token>)");
@@ -345,7 +350,7 @@ TEST_SUITE("installer.api") {
     CHECK(direct["ping_form"] == "comment");
     CHECK(direct["remote"].get<std::string>().starts_with("127.0.0.1:"));
     const auto r = sse_test::request_raw(srv.port,
-                                         "GET /api/diagnostics HTTP/1.0\r\nHost: x\r\nVia: 1.1 nginx\r\n"
+                                         "GET /api/diagnostics HTTP/1.0\r\nHost: localhost\r\nVia: 1.1 nginx\r\n"
                                          "X-Forwarded-For: 203.0.113.7, 10.0.0.2\r\nX-Forwarded-Proto: https\r\n"
                                          "Forwarded: for=203.0.113.7;proto=https\r\nX-Real-IP: 203.0.113.7\r\n\r\n");
     REQUIRE(r.status == 200);
@@ -397,6 +402,128 @@ TEST_SUITE("installer.api") {
     CHECK(daily.find("info  listening on http://127.0.0.1:") != std::string::npos);
   }
 
+  TEST_CASE("CSRF: a POST needs the JSON type or X-Installer-Request, and this server's Origin when it has one") {
+    sse_test::temp_dir dir;
+    installer_proc srv(dir.path() / "data", {"--allow-origin", "https://app.example"});
+    const std::string host = "Host: 127.0.0.1:" + std::to_string(srv.port) + "\r\n";
+    auto post = [&](std::string_view component, std::string headers, std::string body = {}) {
+      return sse_test::request_raw(srv.port, "POST /api/components/" + std::string(component) +
+                                                 "/install HTTP/1.1\r\n" + host + "Connection: close\r\n" + headers +
+                                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    };
+    const std::string need = "this request needs the header \"Content-Type: application/json\" or \"X-Installer-Request: 1\" "
+                             "(a form on another site can send neither)";
+    // What a cross-site form sends: refused, whatever the Origin.
+    for (const std::string& h : std::vector<std::string>{std::string("Content-Type: application/x-www-form-urlencoded\r\n"),
+                                 "Content-Type: application/x-www-form-urlencoded\r\nOrigin: http://evil.example\r\n",
+                                 "Content-Type: text/plain\r\nOrigin: http://127.0.0.1:" + std::to_string(srv.port) + "\r\n",
+                                 "Content-Type: multipart/form-data; boundary=x\r\n", std::string(),
+                                 "X-Installer-Request: 0\r\n"}) {
+      CAPTURE(h);
+      const auto r = post("docs-bundle", h, "a=1");
+      CHECK(r.status == 403);
+      CHECK(r.header("Content-Type") == "application/json");
+      CHECK(json::parse(r.body)["error"] == need);
+    }
+    // The right header but another site's Origin (or an opaque one): refused.
+    for (const std::string& origin : std::vector<std::string>{"http://evil.example", "null", "http://127.0.0.1:" + std::to_string(srv.port + 1),
+                                      "https://127.0.0.1:" + std::to_string(srv.port) + "x", "http://localhost:" + std::to_string(srv.port)}) {
+      CAPTURE(origin);
+      const auto r = post("docs-bundle", "X-Installer-Request: 1\r\nOrigin: " + origin + "\r\n");
+      CHECK(r.status == 403);
+      CHECK(json::parse(r.body)["error"] == "origin '" + origin +
+                                                "' may not change anything here (the page must come from this server, "
+                                                "or start the server with --allow-origin)");
+      const auto j = post("docs-bundle", "Content-Type: application/json\r\nOrigin: " + origin + "\r\n");
+      CHECK(j.status == 403);
+    }
+    CHECK(get_json(srv.port, "/api/jobs")["jobs"].empty());  // none of that started a job
+    // Log lines: untrusted values escaped and cut (bytes a header may carry: >= 0x80).
+    const auto esc = post("docs-bundle", "X-Installer-Request: 1\r\nOrigin: http://a\xe9\xff" + std::string(5000, 'z') + "\r\n");
+    CHECK(esc.status == 403);
+    // The page's own requests: same origin (with the Host the request came to), JSON or the header.
+    CHECK(post("docs-bundle", "X-Installer-Request: 1\r\nOrigin: http://127.0.0.1:" + std::to_string(srv.port) + "\r\n").status == 202);
+    CHECK(post("cli-tools", "Content-Type: Application/JSON; charset=utf-8\r\nOrigin: http://127.0.0.1:" +
+                                std::to_string(srv.port) + "\r\n").status == 202);
+    CHECK(post("sample-data", "Content-Type: application/json\r\nOrigin: https://app.example\r\n").status == 202);  // --allow-origin
+    CHECK(post("core-runtime", "X-Installer-Request: 1\r\n").status == 202);  // no Origin (curl, scripts)
+    CHECK(get_json(srv.port, "/api/jobs")["jobs"].size() == 4);
+    std::string daily;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "data"))
+      if (e.path().filename().string().starts_with("installer-")) daily += read_file(e.path());
+    CHECK(daily.find(" warn  refused POST /api/components/docs-bundle/install from 127.0.0.1:") != std::string::npos);
+    CHECK(daily.find(": origin 'http://a\\xe9\\xff" + std::string(190, 'z') +
+                     "...(+4810 bytes)' may not change anything here (the page must come from this server, or start "
+                     "the server with --allow-origin)\n") != std::string::npos);
+    CHECK(daily.find('\xff') == std::string::npos);
+  }
+
+  TEST_CASE("DNS rebinding: a Host the server is not configured for gets 421, on the API and on the streams") {
+    sse_test::temp_dir dir;
+    installer_proc srv(dir.path() / "data", {"--allowed-host", "installer.example"});
+    const std::string port = std::to_string(srv.port);
+    auto get = [&](std::string_view path, std::string_view host) {
+      return sse_test::request_raw(srv.port, "GET " + std::string(path) + " HTTP/1.1\r\nHost: " + std::string(host) +
+                                                 "\r\nConnection: close\r\n\r\n");
+    };
+    const std::string job = install(srv.port, "docs-bundle")["job"];
+    for (const std::string& h : std::vector<std::string>{"evil.example", "evil.example:" + port, "127.0.0.1.evil.example", "localhost.evil",
+                                 "[::2]:" + port, "installer.example.evil"}) {
+      CAPTURE(h);
+      for (const std::string& path : {std::string("/api/components"), "/api/jobs/" + job + "/events", "/api/jobs/" + job,
+                                      std::string("/")}) {
+        CAPTURE(path);
+        const auto r = get(path, h);
+        CHECK(r.status == 421);
+        CHECK(r.body == "this server does not answer for host '" + h + "'\n");
+      }
+    }
+    for (const std::string& h : std::vector<std::string>{"127.0.0.1:" + port, "localhost:" + port, "LOCALHOST", "[::1]:" + port,
+                                 "installer.example", "installer.example:" + port}) {
+      CAPTURE(h);
+      CHECK(get("/api/components", h).status == 200);
+    }
+    const auto stream = get("/api/jobs/" + job + "/events", "localhost:" + port);
+    CHECK(stream.status == 200);
+    CHECK(stream.body.find("event: done") != std::string::npos);
+  }
+
+  TEST_CASE("bad flag values: exit status 2 and the flag named in the message") {
+    sse_test::temp_dir dir;
+    const std::vector<std::pair<std::vector<std::string>, std::string>> table = {
+        {{"--ping-interval", "nan"}, "--ping-interval takes a number from 0.01 to 86400, not 'nan'"},
+        {{"--ping-interval", "inf"}, "--ping-interval takes a number from 0.01 to 86400, not 'inf'"},
+        {{"--ping-interval", "1e300"}, "--ping-interval takes a number from 0.01 to 86400, not '1e300'"},
+        {{"--ping-interval", "1e-9"}, "--ping-interval takes a number from 0.01 to 86400, not '1e-9'"},
+        {{"--ping-interval", "-1"}, "--ping-interval takes a number from 0.01 to 86400, not '-1'"},
+        {{"--ping-interval", "0x10"}, "--ping-interval takes a number from 0.01 to 86400, not '0x10'"},
+        {{"--port", "65536"}, "--port takes a whole number from 0 to 65535, not '65536'"},
+        {{"--port", "-1"}, "--port takes a whole number from 0 to 65535, not '-1'"},
+        {{"--port", "80x"}, "--port takes a whole number from 0 to 65535, not '80x'"},
+        {{"--threads", "0"}, "--threads takes a whole number from 1 to 1024, not '0'"},
+        {{"--threads", "99999999999999999999999"}, "--threads takes a whole number from 1 to 1024, not '99999999999999999999999'"},
+        {{"--step-delay", "1.5"}, "--step-delay takes a whole number from 0 to 60000, not '1.5'"},
+        {{"--step-delay", "60001"}, "--step-delay takes a whole number from 0 to 60000, not '60001'"},
+        {{"--token", ""}, "--token must not be empty"},
+        {{"--allowed-host", ""}, "--allowed-host must not be empty"},
+        {{"--redis-prefix", std::string(101, 'p')}, "--redis-prefix must be 1 to 100 bytes"},
+        {{"--log-level", "loud"}, "--log-level is trace, debug, info, warn or error, not 'loud'"},
+        {{"--port"}, "--port"},
+        {{"--no-such-flag"}, "--no-such-flag"},
+    };
+    int n = 0;
+    for (const auto& [extra, message] : table) {
+      CAPTURE(message);
+      std::vector<std::string> argv{SSE_INSTALLER_PATH, "--data-dir", (dir.path() / "data").string()};
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      sse_test::child_process p(argv, dir.path() / ("flag-" + std::to_string(++n) + ".txt"));
+      const int st = p.wait(10s);
+      CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 2));
+      CHECK(p.log().starts_with("sse-installer: "));
+      CHECK(p.log().find(message) != std::string::npos);
+    }
+  }
+
   TEST_CASE("--help documents every flag") {
     sse_test::temp_dir dir;
     sse_test::child_process help({SSE_INSTALLER_PATH, "--help"}, dir.path() / "help.txt");
@@ -404,7 +531,7 @@ TEST_SUITE("installer.api") {
     const std::string text = help.log();
     for (const char* flag : {"--bind", "--port", "--data-dir", "--catalog", "--web-dir", "--ping-interval", "--ping-form",
                              "--token", "--log-level", "--log-dir", "--step-delay", "--threads", "--install-dir",
-                             "--redis", "--redis-prefix", "--quiet"}) {
+                             "--redis", "--redis-prefix", "--quiet", "--allowed-host", "--allow-origin"}) {
       CAPTURE(flag);
       CHECK(text.find(std::string("  ") + flag + " ") != std::string::npos);
     }

@@ -175,7 +175,7 @@ TEST_SUITE("installer.cluster") {
     cluster c(dir);
     c.redis.kill();
     for (auto port : {c.a.port, c.b.port}) {
-      const auto r = sse_test::post(port, "/api/components/docs-bundle/install", "");
+      const auto r = sse_test::post(port, "/api/components/docs-bundle/install", "", "X-Installer-Request: 1\r\n");
       CHECK(r.status == 503);
       CHECK(r.header("Retry-After") == "2");
       CHECK(json::parse(r.body)["error"].get<std::string>().find("Redis") != std::string::npos);
@@ -186,7 +186,7 @@ TEST_SUITE("installer.cluster") {
     std::string job;
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (job.empty() && std::chrono::steady_clock::now() < deadline) {
-      const auto r = sse_test::post(c.b.port, "/api/components/docs-bundle/install", "");
+      const auto r = sse_test::post(c.b.port, "/api/components/docs-bundle/install", "", "X-Installer-Request: 1\r\n");
       if (r.status == 202) job = json::parse(r.body)["job"];
       else std::this_thread::sleep_for(100ms);
     }

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,10 @@ struct options {
   std::chrono::milliseconds ping_interval = 10s;
   sse::ping_form ping_form = sse::ping_form::event;
   std::string token;
+  /// Host names answered besides localhost, 127.0.0.1, [::1] and `bind` (others: 421); "*" = any.
+  std::vector<std::string> allowed_hosts = {};
+  /// Origins (scheme://host[:port]) whose pages may use the API: CORS, and their POSTs are accepted.
+  std::vector<std::string> allow_origins = {};
   sse::log_level log_level = sse::log_level::info;
   std::chrono::milliseconds step_delay = 200ms;
   std::size_t max_body_bytes = 16 * 1024;
@@ -86,8 +91,11 @@ inline std::optional<std::uint64_t> parse_event_id(std::string_view id, std::str
   std::uint64_t v = 0;
   for (const char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');  // 19 digits fit in 64 bits
   }
+  // The store keeps sequences as SQLite integers (signed 64-bit) and reads "after v" as from v + 1:
+  // a sequence is below INT64_MAX, anything larger is not an id (it would wrap to a negative one).
+  if (v >= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
   return v;
 }
 
@@ -121,6 +129,8 @@ class app {
     so.port = opts_.port;
     so.threads = opts_.threads;
     so.max_body_bytes = opts_.max_body_bytes;
+    so.allowed_hosts = allowed_hosts(opts_);
+    so.allow_origins = opts_.allow_origins;
     so.shutdown_grace = 2s;
     so.hub.keepalive = sse::keepalive_options{.interval = opts_.ping_interval, .form = opts_.ping_form};
     if (shared_) {
@@ -557,6 +567,78 @@ class app {
         j.exit_code ? std::to_string(*j.exit_code) : "null", j.lines, jstr(j.last_id));
   }
 
+  /// The Host names this server answers for (server_options::allowed_hosts): the loopback names,
+  /// the bound address, and --allowed-host.
+  static std::vector<std::string> allowed_hosts(const options& o) {
+    std::vector<std::string> h{"localhost", "127.0.0.1", "[::1]"};
+    if (!o.bind.empty()) h.push_back(o.bind.find(':') != std::string::npos && o.bind.front() != '[' ? "[" + o.bind + "]" : o.bind);
+    h.insert(h.end(), o.allowed_hosts.begin(), o.allowed_hosts.end());
+    return h;
+  }
+
+  /// `scheme://host[:port]` -> `host:port` with the scheme's default port filled in ("" if malformed).
+  static std::string origin_authority(std::string_view origin) {
+    std::string_view port = "80";
+    if (origin.starts_with("http://")) origin.remove_prefix(7);
+    else if (origin.starts_with("https://")) origin.remove_prefix(8), port = "443";
+    else return {};
+    if (origin.empty() || origin.find_first_of("/?#@ ") != std::string_view::npos) return {};
+    return authority_with_port(origin, port);
+  }
+  /// `host[:port]` (a Host header or an origin's authority) -> lower-case `host:port`.
+  static std::string authority_with_port(std::string_view a, std::string_view default_port) {
+    std::string out(a);
+    for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const auto close = out.rfind(']');
+    const auto colon = out.rfind(':');
+    if (colon == std::string::npos || (close != std::string::npos && colon < close)) out += ":" + std::string(default_port);
+    return out;
+  }
+
+  /// Cross-site request forgery: a request that changes something must carry what a form on
+  /// another site cannot send, `Content-Type: application/json` or `X-Installer-Request: 1`, and
+  /// when it has an Origin, that origin is this server (the Host the request came to) or one of
+  /// --allow-origin. nullopt = accepted; otherwise 403 with the reason (and a log line).
+  std::optional<sse::response> csrf_refusal(const sse::request_context& ctx) {
+    const auto& rq = ctx.request;
+    auto refuse = [&](std::string why) -> std::optional<sse::response> {
+      log(sse::log_level::warn, fmt::format("refused {} {} from {}: {}", rq.method, sse::log_escape(rq.target, 200),
+                                            ctx.remote, why));
+      return json_error(403, why);
+    };
+    std::string_view ctype = rq.header("Content-Type").value_or("");
+    ctype = ctype.substr(0, std::min(ctype.find(';'), ctype.size()));
+    while (!ctype.empty() && (ctype.back() == ' ' || ctype.back() == '\t')) ctype.remove_suffix(1);
+    const bool is_json = sse::http::detail::grammar::iequals(ctype, "application/json");
+    const bool has_marker = rq.header("X-Installer-Request") == std::optional<std::string_view>("1");
+    if (!is_json && !has_marker)
+      return refuse("this request needs the header \"Content-Type: application/json\" or \"X-Installer-Request: 1\" "
+                    "(a form on another site can send neither)");
+    if (const auto origin = rq.header("Origin")) {
+      bool ok = false;
+      for (const auto& a : opts_.allow_origins)
+        ok = ok || a == "*" || sse::http::detail::grammar::iequals(a, *origin);
+      const auto host = rq.header("Host");
+      const std::string mine = origin_authority(*origin);
+      if (!ok && host && !mine.empty())
+        ok = mine == authority_with_port(*host, origin->starts_with("https://") ? "443" : "80");
+      if (!ok)
+        return refuse(fmt::format("origin '{}' may not change anything here (the page must come from this server, "
+                                  "or start the server with --allow-origin)",
+                                  sse::log_escape(*origin, 200)));
+    }
+    return std::nullopt;
+  }
+
+  /// The check of every route that changes something: CSRF first, then the token (when set).
+  sse::auth_hook write_guard() {
+    return [this, token = token_hook()](const sse::request_context& ctx) -> std::optional<sse::response> {
+      if (auto r = csrf_refusal(ctx)) return r;
+      if (token) return token(ctx);
+      return std::nullopt;
+    };
+  }
+
   sse::auth_hook token_hook() {
     if (opts_.token.empty()) return {};
     auto check = sse::bearer_token(opts_.token);
@@ -570,8 +652,9 @@ class app {
 
   void add_routes() {
     auto& s = *server_;
+    // Every route that changes something (any method but GET) goes through write_guard().
     s.route("POST", "/api/components/{name}/install", guarded([this](const sse::request_context& c) { return install(c); }),
-            token_hook());
+            write_guard());
     s.route("GET", "/api/components", guarded([this](const sse::request_context&) { return components(); }));
     s.route("GET", "/api/jobs", guarded([this](const sse::request_context&) { return jobs(); }));
     s.route("GET", "/api/jobs/{id}", guarded([this](const sse::request_context& c) { return job_status(c); }));

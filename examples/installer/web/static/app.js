@@ -192,7 +192,7 @@
   }
 
   async function install(name) {
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: 'application/json', 'X-Installer-Request': '1' };  // the server refuses a POST without it (CSRF)
     const token = $('#token').value.trim();
     if (token) headers.Authorization = 'Bearer ' + token;
     // Not retried (not idempotent): an unusable answer is told, and the lists show what really happened.
