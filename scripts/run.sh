@@ -19,7 +19,7 @@ cmake --build "$BUILD_ROOT/release" -j "$JOBS" --target sse-installer sse-hub
 log "starting sse-installer on http://$BIND:$PORT/ (Ctrl-C to stop)"
 cat >&2 <<EOT
   the page:  http://$BIND:$PORT/
-  install:   curl -X POST http://$BIND:$PORT/api/components/core-runtime/install
+  install:   curl -X POST -H 'X-Installer-Request: 1' http://$BIND:$PORT/api/components/core-runtime/install
   stream:    curl -N http://$BIND:$PORT/api/jobs/<job>/events
   data, logs and installed components: $BUILD_ROOT/installer-data
 EOT
