@@ -42,6 +42,13 @@ struct stored_event {
   std::int64_t time_ms = 0;  ///< Unix time in milliseconds when appended (set by the store if 0)
 };
 
+/// Sequence numbers of a topic that no event will ever have (a store reserved them after a crash:
+/// some may have been sent before it and were never written). A resume from inside one cannot be
+/// continued (reset); a replay may step over one.
+struct store_gap {
+  std::uint64_t first = 0, last = 0;
+};
+
 /// What a store knows of a topic.
 struct store_topic {
   std::string epoch = {};  ///< the topic's epoch
@@ -101,6 +108,13 @@ class event_store {
   /// Events of `topic` with seq > after_seq, oldest first, at most `limit`.
   virtual std::vector<stored_event> load(std::string_view topic, std::uint64_t after_seq, std::size_t limit,
                                          std::error_code& ec) = 0;
+
+  /// The reserved gaps of `topic`, oldest first (none by default).
+  virtual std::vector<store_gap> gaps(std::string_view topic, std::error_code& ec) {
+    (void)topic;
+    ec = {};
+    return {};
+  }
 
   /// The write error in force while the store cannot write (appends then fail with it at once),
   /// empty while healthy. A server answers /healthz with 503 and this reason while it is set.

@@ -108,6 +108,15 @@ class app {
     std::atomic<bool> exited{false};
     std::condition_variable cv;
     std::thread thread;
+    // What requests see (GET, polling): a copy of `row` taken after each publish and after the end is
+    // recorded, so a request never waits for a job that waits for its store.
+    std::mutex snap_mu;
+    job_row snap;  // guarded by snap_mu
+    std::chrono::milliseconds patience{30000};  // how long a publish waits for the store (guarded by mu)
+    void snapshot() {
+      std::lock_guard lk(snap_mu);
+      snap = row;
+    }
   };
 
  public:
@@ -219,24 +228,36 @@ class app {
   // ---- publishing (job mutex held) ----
   std::string emit(job& j, std::string type, std::string data) {
     sse::event ev{.type = std::move(type), .data = std::move(data)};
-    std::string id = shared_ ? publish_patiently(j.row.topic, ev) : server_->hub().publish(j.row.topic, std::move(ev));
+    std::string id = publish_patiently(j.row.topic, ev, j.patience);
     j.row.last_id = id;
     if (shared_) shared_->progress(j.row);
+    j.snapshot();
     return id;
   }
-  /// Through the shared log: while it is unreachable, the job waits (its output waits in its pipe)
-  /// and retries, up to 30 s (2 s when shutting down); then the publish error ends the job.
-  std::string publish_patiently(const std::string& topic, const sse::event& ev) {
+  /// Whether a publish error may go away by itself: the shared log unreachable, or the event store
+  /// unable to write for now (locked, disk full, I/O error) or its queue full.
+  bool is_temporary(std::error_code ec) const {
+    if (shared_) return server_->hub().options().broker->is_unavailable(ec);
+    return sse::sqlite::is_transient(ec) || ec == sse::store_errc::queue_full;
+  }
+  /// While the shared log is unreachable or the event store cannot write, the job waits (its
+  /// output waits in its pipe) and retries, up to `patience` (2 s when shutting down); then the
+  /// publish error ends the job.
+  std::string publish_patiently(const std::string& topic, const sse::event& ev, std::chrono::milliseconds patience = 30s) {
     const auto start = std::chrono::steady_clock::now();
     for (int attempt = 0;; ++attempt) {
       std::error_code ec;
       std::string id = server_->hub().publish(topic, ev, ec);
-      if (!ec) return id;
+      if (!ec) {
+        if (attempt > 0) log(sse::log_level::info, fmt::format("topic {}: publishing again after {} attempts", topic, attempt));
+        return id;
+      }
       const auto waited = std::chrono::steady_clock::now() - start;
-      if (!server_->hub().options().broker->is_unavailable(ec) || waited > (shut_ ? 2s : 30s)) throw sse::hub_error(ec);
+      if (!is_temporary(ec) || waited > (shut_ ? std::min<std::chrono::milliseconds>(patience, 2s) : patience))
+        throw sse::hub_error(ec);
       if (attempt == 0)
-        log(sse::log_level::warn, fmt::format("topic {}: the shared log is unavailable ({}); the job waits for it", topic,
-                                              ec.message()));
+        log(sse::log_level::warn, fmt::format("topic {}: {} is unavailable ({}); the job waits for it", topic,
+                                              shared_ ? "the shared log" : "the event store", ec.message()));
       std::this_thread::sleep_for(200ms);
     }
   }
@@ -252,8 +273,9 @@ class app {
   void emit_progress(job& j, int percent, std::string_view step) {
     emit(j, "progress", fmt::format("{{\"percent\":{},\"step\":{}}}", percent, jstr(step)));
   }
-  void emit_status(job& j) {
-    emit(j, "status", fmt::format("{{\"state\":{},\"component\":{}}}", jstr(j.row.state), jstr(j.row.component)));
+  void emit_status(job& j) { emit_status(j, j.row.state); }
+  void emit_status(job& j, std::string_view state) {
+    emit(j, "status", fmt::format("{{\"state\":{},\"component\":{}}}", jstr(state), jstr(j.row.component)));
   }
   /// status + done, the row finished in the database, the topic sealed (streams end after `done`).
   void finish(job& j, bool ok, int exit_code) {
@@ -270,21 +292,45 @@ class app {
       }
     }
     std::lock_guard lk(j.mu);
-    j.row.state = ok ? "succeeded" : "failed";
-    j.row.exit_code = exit_code;
-    j.row.finished = now_iso();
-    end_job(j);
+    end_job(j, ok ? "succeeded" : "failed", exit_code);
   }
 
   /// status + done, the record finished, the topic sealed (streams end after `done`). j.mu held.
-  void end_job(job& j) {
-    emit_status(j);
-    emit(j, "done", fmt::format("{{\"state\":{},\"exit_code\":{},\"lines\":{}}}", jstr(j.row.state),
-                                j.row.exit_code.value_or(0), j.row.lines));
-    if (shared_)
+  /// The job's state changes only once `done` is published: while the store cannot write, the end
+  /// waits for it (until shutdown; a job left `running` is then ended by recover() at the next
+  /// start), so the stream, polling, GET, installer.db and events.db never disagree.
+  void end_job(job& j, std::string_view state, int exit_code) {
+    for (bool status_out = false;;) {
+      try {
+        if (!status_out) {
+          emit_status(j, state);
+          status_out = true;
+        }
+        emit(j, "done", fmt::format("{{\"state\":{},\"exit_code\":{},\"lines\":{}}}", jstr(state), exit_code, j.row.lines));
+        break;
+      } catch (const sse::hub_error& e) {
+        if (shut_ || !is_temporary(e.code())) throw;
+      }
+    }
+    j.row.state = std::string(state);
+    j.row.exit_code = exit_code;
+    j.row.finished = now_iso();
+    if (shared_) {
       shared_->finish(j.row);
-    else
-      db_->finish(j.row);
+    } else {
+      for (auto pause = 100ms;; pause = std::min<std::chrono::milliseconds>(pause * 2, 2s)) {
+        try {
+          db_->finish(j.row);
+          break;
+        } catch (const std::system_error& e) {
+          if (shut_ || !sse::sqlite::is_transient(e.code())) throw;  // recover() finishes it from its `done`
+          log(sse::log_level::warn, fmt::format("job {}: cannot record its end in installer.db ({}); retrying",
+                                                j.row.id, e.what()));
+          std::this_thread::sleep_for(pause);
+        }
+      }
+    }
+    j.snapshot();
     server_->hub().seal(j.row.topic);
   }
 
@@ -421,19 +467,40 @@ class app {
     return true;
   }
 
-  /// Jobs left "running" by a previous process: complete their log and mark them failed.
+  /// Jobs left "running" by a previous process: complete their log and mark them failed. (A job
+  /// whose `done` is stored, but whose end installer.db could not record, takes its end from it.)
   void recover() {
     for (auto& row : db_->running()) {
       try {
-        server_->hub().open_topic(row.topic);  // ids continue after the stored head
+        server_->hub().open_topic(row.topic);  // ids continue after the stored head (past a reserved gap)
         std::error_code ec;
         std::uint64_t lines = 0;
-        for (const auto& e : store_->load(row.topic, 0, 1000000, ec))
+        std::optional<sse::stored_event> done;
+        for (const auto& e : store_->load(row.topic, 0, 1000000, ec)) {
           if (e.type == "log") ++lines;
+          if (e.type == "done") done = e;
+        }
+        if (ec) throw std::system_error(ec, "reading its log");
         auto j = std::make_shared<job>();
         j->row = row;
         j->row.lines = lines;
         j->exited = true;
+        if (done) {
+          std::lock_guard lk(j->mu);
+          j->row.state = done->data.find("\"state\":\"succeeded\"") != std::string::npos ? "succeeded" : "failed";
+          j->row.last_id = done->id;
+          if (const auto p = done->data.find("\"exit_code\":"); p != std::string::npos)
+            j->row.exit_code = std::atoi(done->data.c_str() + p + 12);
+          j->row.finished = now_iso();
+          db_->finish(j->row);
+          server_->hub().seal(j->row.topic);
+          j->snapshot();
+          log(sse::log_level::warn, fmt::format("job {} ({}) had ended ({}) but installer.db did not say so: recorded now",
+                                                row.id, row.component, j->row.state));
+          std::lock_guard ml(mu_);
+          jobs_.emplace(row.id, std::move(j));
+          continue;
+        }
         {
           std::lock_guard lk(j->mu);
           emit_log(*j, "error", "interrupted by server restart: the server stopped while this job was running");
@@ -443,6 +510,7 @@ class app {
           emit_status(*j);
           emit(*j, "done", fmt::format("{{\"state\":\"failed\",\"exit_code\":-1,\"lines\":{}}}", j->row.lines));
           db_->finish(j->row);
+          j->snapshot();
           server_->hub().seal(j->row.topic);
         }
         fs::remove_all(opts_.install_dir / (".staging-" + row.id), ec);
@@ -513,9 +581,7 @@ class app {
       server_->hub().seal(j->row.topic);
     } else {
       emit_log(*j, "error", "interrupted: the instance running this job stopped; nothing more was installed by it");
-      j->row.state = "failed";
-      j->row.exit_code = -1;
-      end_job(*j);
+      end_job(*j, "failed", -1);
     }
     std::error_code ec;
     fs::remove_all(opts_.install_dir / (".staging-" + j->row.id), ec);
@@ -534,8 +600,14 @@ class app {
       } catch (const shared_state_error& e) {
         return unavailable(e.what());
       } catch (const sse::hub_error& e) {
-        if (!shared_) throw;
+        if (!shared_) {
+          if (!is_temporary(e.code())) throw;
+          return unavailable(std::string("the event store cannot write now: ") + e.code().message());
+        }
         return unavailable(std::string("the shared event log is unavailable: ") + e.what());
+      } catch (const std::system_error& e) {  // installer.db
+        if (shared_ || !sse::sqlite::is_transient(e.code())) throw;
+        return unavailable(std::string("the jobs database cannot write now: ") + e.code().message());
       }
     };
   }
@@ -552,8 +624,8 @@ class app {
     {
       std::lock_guard lk(mu_);
       if (auto it = jobs_.find(id); it != jobs_.end()) {
-        std::lock_guard jl(it->second->mu);
-        return it->second->row;
+        std::lock_guard jl(it->second->snap_mu);  // not the job's mutex: the job may be waiting for the store
+        return it->second->snap;
       }
     }
     return db_->get(id);
@@ -717,7 +789,9 @@ class app {
         j->row.epoch = server_->hub().open_topic(j->row.topic);
         {
           std::lock_guard jl(j->mu);
+          j->patience = 0ms;  // a request does not wait for the store: 503 with the reason instead
           emit_status(*j);
+          j->patience = 30s;
         }
         db_->insert(j->row);
       }
@@ -807,15 +881,28 @@ class app {
       limit = v;
     }
     std::vector<log_item> evs;
+    bool reset = false, gap = false;
     if (shared_) {
       evs = shared_->events_after(j.topic, after_id == start_id(j) ? std::string() : after_id, limit);
     } else {
       std::error_code ec;
-      auto stored = store_->load(j.topic, *parse_event_id(after_id, j.epoch), limit, ec);
+      std::uint64_t after = *parse_event_id(after_id, j.epoch);
+      // `after` must name an event the store has: one lost in a crash (inside a reserved gap) or
+      // one that never existed cannot be continued from. Then: "reset":true and the log from the start.
+      if (after != 0) {
+        const auto at = store_->load(j.topic, after - 1, 1, ec);
+        if (!ec && (at.empty() || at.front().seq != after)) reset = true, after = 0, after_id = start_id(j);
+      }
+      auto stored = ec ? std::vector<sse::stored_event>{} : store_->load(j.topic, after, limit, ec);
       if (ec) return json_error(500, "cannot read the job's log: " + ec.message());
+      // Events sent before a crash and never written lie between `after` and what follows: say so.
+      if (!stored.empty())
+        for (const auto& g : store_->gaps(j.topic, ec))
+          gap = gap || (g.first > after && g.first <= stored.back().seq);
       for (auto& e : stored) evs.push_back({std::move(e.id), std::move(e.type), std::move(e.data)});
     }
-    std::string out = fmt::format("{{\"job\":{},\"state\":{},\"events\":[", jstr(j.id), jstr(j.state));
+    std::string out = fmt::format("{{\"job\":{},\"state\":{},{}{}\"events\":[", jstr(j.id), jstr(j.state),
+                                  reset ? "\"reset\":true," : "", gap ? "\"gap\":true," : "");
     for (std::size_t i = 0; i < evs.size(); ++i) {
       out += fmt::format("{}{{\"id\":{},\"type\":{},\"data\":{}}}", i ? "," : "", jstr(evs[i].id), jstr(evs[i].type),
                          evs[i].data.empty() ? "null" : evs[i].data);

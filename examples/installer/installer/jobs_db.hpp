@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sse/sqlite/event_store.hpp"
@@ -105,11 +106,24 @@ CREATE TABLE IF NOT EXISTS installed(
   }
 
  private:
+  // A write: SQLITE_BUSY waits up to the busy timeout (5 s) inside SQLite; a transient error (busy,
+  // disk full, I/O error) is then tried again with a growing pause for up to `write_patience`, and
+  // thrown (std::system_error, sqlite category) if it persists: callers retry or answer 503.
   void step_done(sqlite3_stmt* st) {
-    const int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-      throw std::system_error(sse::sqlite::make_sqlite_error(rc), std::string("installer db: ") + sqlite3_errmsg(db_.get()));
+    auto pause = std::chrono::milliseconds(50);
+    const auto give_up = std::chrono::steady_clock::now() + write_patience;
+    for (;;) {
+      const int rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc == SQLITE_DONE) return;
+      const auto ec = sse::sqlite::make_sqlite_error(rc);
+      if (!sse::sqlite::is_transient(ec) || std::chrono::steady_clock::now() + pause > give_up)
+        throw std::system_error(ec, std::string("installer db: ") + sqlite3_errmsg(db_.get()));
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    }
   }
+  static constexpr std::chrono::milliseconds write_patience{2000};
 
   std::vector<job_row> query(const std::string& where, const std::string& arg, std::size_t limit) {
     std::lock_guard lk(mu_);

@@ -155,9 +155,7 @@ struct store_options {
 
 /// A range of sequence numbers of a topic that may have been sent before a crash and were never
 /// written: no event will ever have these numbers.
-struct gap {
-  std::uint64_t first = 0, last = 0;
-};
+using gap = sse::store_gap;
 
 /// True for the SQLite errors that may go away by themselves (locks, a full disk, I/O errors).
 inline bool is_transient(std::error_code ec) noexcept {
@@ -323,7 +321,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
   }
 
   /// The reserved gaps of `topic` (ranges of numbers no event will have), oldest first.
-  std::vector<gap> gaps(std::string_view topic, std::error_code& ec) {
+  std::vector<gap> gaps(std::string_view topic, std::error_code& ec) override {
     ec = {};
     std::vector<gap> out;
     std::lock_guard rk(reader_mu_);
