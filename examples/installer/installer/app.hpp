@@ -775,9 +775,19 @@ class app {
           return json_error(409, fmt::format("component '{}' is being installed by job {}", name, *holder),
                             ",\"job\":" + jstr(*holder));
         try {
-          std::lock_guard jl(j->mu);
-          emit_status(*j);
-          shared_->insert(j->row);
+          // A request runs on a hub executor, where a blocking publish is refused: the first
+          // status goes out from a thread of its own (the broker's I/O has its own thread).
+          std::exception_ptr failed;
+          std::thread([&] {
+            try {
+              std::lock_guard jl(j->mu);
+              emit_status(*j);
+              shared_->insert(j->row);
+            } catch (...) {
+              failed = std::current_exception();
+            }
+          }).join();
+          if (failed) std::rethrow_exception(failed);
         } catch (...) {
           try {
             shared_->release(name, j->row.id);

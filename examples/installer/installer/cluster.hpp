@@ -74,6 +74,7 @@ class cluster final : public shared_state {
     bo.replay_limit = opts_.max_events_per_job;
     bo.command_timeout = opts_.command_timeout;
     bo.executor = io_.get_executor();  // bo.on_log unset: the broker logs through the hub's logger
+    bo.own_thread = true;  // Redis I/O off the hub's shards: a request may wait for a publish
     broker_ = sse::redis::broker::create(std::move(bo));
     thread_ = std::thread([this, done = std::move(ran_out)]() mutable {
       io_.run();
