@@ -752,6 +752,12 @@ class server {
       if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
       return r;
     }
+    if (ec && ec.category() != hub_category() && ec.category() != error_category()) {
+      // The durable store cannot take the event now (locked, full disk, queue full): retry later.
+      response r = response::text(503, "publish failed: the event store cannot write: " + ec.message());
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
     if (ec) return response::text(400, ec.message());
     std::string body = "{\"id\":";
     detail::rt_json_string_to(body, id);
