@@ -189,6 +189,9 @@ struct server_options {
   std::size_t max_body_bytes = std::size_t{64} << 10;                 ///< request bodies above: 413
   http::request_limits request_limits = {};
   std::vector<std::string> allow_origins = {};      ///< CORS allow-list ("*" = any); empty = no CORS headers
+  /// Request headers a preflight allows besides Authorization, Content-Type, Last-Event-ID and
+  /// Cache-Control (an application's own, such as the installer's X-Installer-Request).
+  std::vector<std::string> cors_allow_headers = {};
   /// Host names this server answers for (the `Host` header without its port, compared without
   /// case; IPv6 literals in brackets, e.g. "[::1]"); any other Host gets 421 with the reason, so a
   /// DNS-rebinding page cannot read the API. Empty = any host (a server behind a proxy that checks).
@@ -734,6 +737,12 @@ class server {
     return {};
   }
 
+  std::string cors_allow_headers() const {
+    std::string out = "Authorization, Content-Type, Last-Event-ID, Cache-Control";
+    for (const auto& h : opts_.cors_allow_headers) out += ", " + h;
+    return out;
+  }
+
   void publish_from(const request_context& ctx, std::function<void(response)> respond) {
     event ev;
     ev.data = std::string(ctx.body);
@@ -767,8 +776,16 @@ class server {
 
   response builtin(const http::request& req, bool& handled, const request_context& ctx) const {
     handled = true;
-    if (opts_.serve_healthz && req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD"))
+    if (opts_.serve_healthz && req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
+      // Not healthy while the durable store cannot write: publishes that need it answer 503 meanwhile.
+      if (const auto& st = hub_->options().store)
+        if (const auto ec = st->status()) {
+          response r = response::text(503, "unhealthy: the event store cannot write: " + ec.message());
+          r.headers.emplace_back("Retry-After", "1");
+          return r;
+        }
       return response::text(200, "ok");
+    }
     if (opts_.serve_metrics && req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD")) {
       if (opts_.metrics_auth)
         if (auto refusal = opts_.metrics_auth(ctx)) return *refusal;
@@ -781,6 +798,7 @@ class server {
   std::string render_metrics() const {
     std::string out = render_prometheus(metrics_);
     if (const auto& b = hub_->options().broker) out += b->prometheus();
+    if (const auto& st = hub_->options().store) out += st->prometheus();
     const auto& h = state_->http;
     auto counter = [&](const char* name, const char* help, const std::atomic<std::uint64_t>& v) {
       out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v.load(std::memory_order_relaxed));
@@ -1005,7 +1023,7 @@ class server::connection final : public server::closable,
       if (origin.empty()) return finish(response::text(403, "origin not allowed"), keep, body_len, origin);
       response r{204, "", {}, {}};
       r.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
-                   {"Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, Cache-Control"},
+                   {"Access-Control-Allow-Headers", srv_.cors_allow_headers()},
                    {"Access-Control-Max-Age", "600"}};
       return finish(std::move(r), keep, body_len, origin);
     }

@@ -143,6 +143,54 @@ TEST_SUITE("sqlite.hub") {
     CHECK(at_head.data() == "id: " + epoch + "-6\nevent: n\ndata: new\n\n");
   }
 
+  TEST_CASE("after an unclean shutdown: ids skip the reserved gap, a replay steps over it, a resume from inside it is a reset") {
+    sse_test::temp_dir dir;
+    const std::string path = (dir.path() / "ev.db").string();
+    auto small = [&] {
+      return std::make_shared<sse::sqlite::event_store>(
+          sse::sqlite::store_options{.path = path, .max_queue = 3, .max_batch = 2});
+    };
+    std::string epoch;
+    {
+      fixture f;
+      sse::hub hub(f.ioc, with_store(small(), 100));
+      for (int i = 1; i <= 4; ++i) {
+        const std::string id = hub.publish("t", {.data = "a" + std::to_string(i)});
+        epoch = id.substr(0, id.find('-'));
+      }
+    }
+    {  // as if the process had died: the clean marker is not there
+      auto db = sse::sqlite::open_database(path, 5s);
+      sse::sqlite::exec(db.get(), "UPDATE sse_meta SET value = 0 WHERE key = 'clean'");
+    }
+    auto store = small();
+    std::error_code ec;
+    const auto gaps = store->gaps("t", ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(gaps.size() == 1);
+    CHECK(gaps[0].first == 5);
+    CHECK(gaps[0].last == 9);  // max_queue + max_batch numbers that may have been sent and not written
+    fixture f;
+    sse::hub hub(f.ioc, with_store(store, 2));  // a log of two: older ids come from the store
+    CHECK(hub.open_topic("t") == epoch);
+    std::string after;
+    for (int i = 1; i <= 3; ++i) {
+      const std::string id = hub.publish("t", {.data = "b" + std::to_string(i)});
+      CHECK(id == fmt::format("{}-{}", epoch, 9 + i));  // never a number inside the gap
+      after += wire(id, "b" + std::to_string(i));
+    }
+    auto from_2 = f.stream_on(hub, "t", epoch + "-2");   // before the gap: a3, a4, then b1.. (across it)
+    auto from_4 = f.stream_on(hub, "t", epoch + "-4");   // at the gap's start: across it
+    auto from_6 = f.stream_on(hub, "t", epoch + "-6");   // inside: that id may name a lost event
+    auto from_9 = f.stream_on(hub, "t", epoch + "-9");   // the gap's last number: the next real event
+    f.run();
+    CHECK(from_2.data() == wire(epoch + "-3", "a3") + wire(epoch + "-4", "a4") + after);
+    CHECK(from_4.data() == after);
+    CHECK(from_6.data().starts_with("event: reset\n"));
+    CHECK(from_6.data().find("data: b1") == std::string::npos);
+    CHECK(from_9.data() == after);
+  }
+
   TEST_CASE("a store that refuses makes publish fail; a store with a hole gives a reset, not a gap") {
     fixture f;
     auto store = std::make_shared<fake_store>();

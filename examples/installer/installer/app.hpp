@@ -140,6 +140,7 @@ class app {
     so.max_body_bytes = opts_.max_body_bytes;
     so.allowed_hosts = allowed_hosts(opts_);
     so.allow_origins = opts_.allow_origins;
+    so.cors_allow_headers = {"X-Installer-Request"};  // a cross-origin page (--allow-origin) may send the CSRF marker
     so.shutdown_grace = 2s;
     so.hub.keepalive = sse::keepalive_options{.interval = opts_.ping_interval, .form = opts_.ping_form};
     if (shared_) {
