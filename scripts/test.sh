@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test: the full suite through CTest, everything compiled again
-# with clang++-14 (warnings are errors; its unit tests run), the unit tests again under ASan+UBSan,
-# the threaded tests under TSan, and each libFuzzer target for a bounded time.
+# with clang++-14 (warnings are errors; its unit tests run), the unit tests and the servers'
+# integration tests again under ASan+UBSan, the threaded tests and the servers' integration tests
+# under TSan (sse-hub, sse-installer and sse-cat built with the sanitizer), and each libFuzzer
+# target for a bounded time.
 # Installs what is missing itself (Debian packages, via sudo when not root). Idempotent.
 #
 # Environment: BUILD_ROOT (default ./build), FUZZ_SECONDS (default 30; 0 skips fuzzing),
@@ -37,20 +39,22 @@ if [ "${SSE_SKIP_CLANG:-0}" != 1 ]; then
 fi
 
 if [ "${SSE_SKIP_SANITIZERS:-0}" != 1 ]; then
-  log "build: ASan+UBSan (unit tests)"
+  # The servers (sse-hub, sse-installer, sse-cat) are built with the sanitizers too, and their
+  # integration tests (label "servers") run against those binaries.
+  log "build: ASan+UBSan (unit tests, the servers and their integration tests)"
   configure "$BUILD_ROOT/asan" -DCMAKE_BUILD_TYPE=Debug -DSSE_WARNINGS_AS_ERRORS=ON \
-    -DSSE_SANITIZE=address,undefined -DSSE_BUILD_EXAMPLES=OFF -DSSE_BUILD_BENCHMARKS=OFF -DSSE_BUILD_TOOLS=OFF
+    -DSSE_SANITIZE=address,undefined -DSSE_BUILD_BENCHMARKS=OFF
   cmake --build "$BUILD_ROOT/asan" -j "$JOBS"
   log "run: ASan+UBSan"
   (cd "$BUILD_ROOT/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest -L unit -j "$JOBS" --output-on-failure) || status=1
+     ctest -L "unit|servers" -j "$JOBS" --output-on-failure) || status=1
 
-  log "build: TSan (threaded tests)"
+  log "build: TSan (threaded tests, the servers and their integration tests)"
   configure "$BUILD_ROOT/tsan" -DCMAKE_BUILD_TYPE=Debug -DSSE_WARNINGS_AS_ERRORS=ON \
-    -DSSE_SANITIZE=thread -DSSE_BUILD_EXAMPLES=OFF -DSSE_BUILD_BENCHMARKS=OFF -DSSE_BUILD_TOOLS=OFF
+    -DSSE_SANITIZE=thread -DSSE_BUILD_BENCHMARKS=OFF
   cmake --build "$BUILD_ROOT/tsan" -j "$JOBS"
   log "run: TSan"
-  (cd "$BUILD_ROOT/tsan" && TSAN_OPTIONS=halt_on_error=1 ctest -L threaded -j "$JOBS" --output-on-failure --no-tests=ignore) || status=1
+  (cd "$BUILD_ROOT/tsan" && TSAN_OPTIONS=halt_on_error=1 ctest -L "threaded|servers" -j "$JOBS" --output-on-failure --no-tests=ignore) || status=1
 fi
 
 if [ "$FUZZ_SECONDS" != 0 ] && command -v clang++-14 >/dev/null 2>&1; then
