@@ -348,4 +348,7 @@ TEST_CASE("log_escape keeps a log line one line, printable and bounded") {
   CHECK(sse::log_escape(std::string_view("a\x1b[31m\x07\r\nb\\", 11)) == "a\\x1b[31m\\x07\\x0d\\x0ab\\\\");
   CHECK(sse::log_escape("\xff\x80") == "\\xff\\x80");
   CHECK(sse::log_escape(std::string(1000000, 'z'), 8) == "zzzzzzzz...(+999992 bytes)");
+  // A whole message: UTF-8 and backslashes (already escaped values) pass, control bytes do not.
+  CHECK(sse::log_escape("caf\xc3\xa9 a\\x1b\x1b\n", 100, sse::escape_mode::line) == "caf\xc3\xa9 a\\x1b\\x1b\\x0a");
+  CHECK(sse::log_escape("0123456789", 4, sse::escape_mode::line) == "0123...(+6 bytes)");
 }
