@@ -1,20 +1,11 @@
 /**
  * @file sse.hpp
- * @brief Umbrella header: the whole public API of the sse library.
+ * @brief Umbrella header: the whole public API of the sse library (the sans-io core alone is
+ *        <sse/core.hpp>, without Asio or {fmt}).
  */
 #pragma once
 
-#include "sse/version.hpp"
-#include "sse/error.hpp"
-#include "sse/event.hpp"
-#include "sse/encoder.hpp"
-#include "sse/parser.hpp"
-#include "sse/http/date.hpp"
-#include "sse/http/error.hpp"
-#include "sse/http/request_parser.hpp"
-#include "sse/http/response.hpp"
-#include "sse/http/response_parser.hpp"
-#include "sse/url.hpp"
+#include "sse/core.hpp"  // the sans-io core, alone: <sse/core.hpp>
 #include "sse/client.hpp"
 #include "sse/metrics.hpp"
 #include "sse/log.hpp"

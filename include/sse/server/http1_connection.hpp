@@ -1,0 +1,407 @@
+/**
+ * @file server/http1_connection.hpp
+ * @brief sse::server::connection: one HTTP/1.1 connection, from its first byte until it is answered
+ *        and closed or handed to a stream. At most one write in flight; one timer whose meaning
+ *        follows the state (request head and body, keep-alive wait, response write); pipelined
+ *        requests answered in order; `Expect: 100-continue`; preflight, built-in and user routes.
+ */
+#pragma once
+
+#include "sse/server/server.hpp"
+
+namespace sse {
+
+/// One HTTP connection until it is answered and closed, or handed to a stream.
+template <class Protocol>
+class server::connection final : public server::closable,
+                                 public std::enable_shared_from_this<server::connection<Protocol>> {
+  using socket_type = typename Protocol::socket;
+  using transport_type = socket_transport<Protocol>;
+
+ public:
+  connection(server& srv, socket_type sock)
+      : srv_(srv), state_(srv.state_), socket_(std::move(sock)), timer_(socket_.get_executor()),
+        parser_(srv.opts_.request_limits) {}
+
+  ~connection() {
+    if (counted_) state_->release();
+  }
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
+  /// On stop(): a connection waiting for its next request closes now; one mid-request finishes
+  /// (its response says Connection: close).
+  void shutdown_now() override {
+    asio::post(socket_.get_executor(), [w = std::weak_ptr<connection>(self())] {
+      if (auto s = w.lock(); s && !s->handed_off_) s->close();
+    });
+  }
+
+  void shutdown_if_idle() override {
+    asio::post(socket_.get_executor(), [w = std::weak_ptr<connection>(self())] {
+      if (auto s = w.lock(); s && s->idle_ && !s->handed_off_) s->close();
+    });
+  }
+
+  void start() {
+    std::error_code ec;
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      const auto ep = socket_.remote_endpoint(ec);
+      if (!ec) remote_ = fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    } else {
+      remote_ = "unix";
+    }
+    if (state_->stopping.load() || !state_->acquire(srv_.max_connections_)) {
+      state_->http.http_connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      write_and_close(http::error_response(503, "server busy or shutting down, retry later", {{"Retry-After", "1"}}));
+      return;
+    }
+    counted_ = true;
+    idle_ = true;  // no byte of a request yet: a timeout now closes quietly, stop() closes at once
+    state_->track(self());
+    arm_timer(srv_.opts_.head_timeout);
+    read();
+  }
+
+ private:
+  std::shared_ptr<connection> self() { return this->shared_from_this(); }
+
+  // One timer, one meaning at a time: while a request is being received it is the head (and body)
+  // deadline (408); between requests the keep-alive wait (quiet close); while a response is being
+  // written the write deadline (close: nothing else may be written while a write is in flight);
+  // while an asynchronous handler works, none. Every arm or disarm bumps timer_gen_, so that a
+  // completion already queued for an earlier arming (Asio cannot cancel one that has expired)
+  // does nothing.
+  void arm_timer(std::chrono::milliseconds d) {
+    const std::uint64_t gen = ++timer_gen_;
+    timer_.expires_after(d);
+    timer_.async_wait([w = std::weak_ptr<connection>(self()), gen](std::error_code ec) {
+      auto s = w.lock();
+      if (!s || ec || s->handed_off_ || gen != s->timer_gen_) return;
+      s->on_timeout();
+    });
+  }
+
+  void disarm_timer() {
+    ++timer_gen_;
+    timer_.cancel();
+  }
+
+  void on_timeout() {
+    state_->http.http_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (writing_) {
+      srv_.log(log_level::debug, fmt::format("{}: response not taken within {} ms: closing", remote_,
+                                             srv_.opts_.write_timeout.count()));
+      return close();
+    }
+    if (idle_) return close();  // keep-alive connection with no new request: just close
+    respond_error(408, "request head or body not received in time");
+  }
+
+  void read() {
+    const std::size_t max = srv_.opts_.request_limits.max_head_bytes + srv_.opts_.max_body_bytes + 4096;
+    if (buf_.size() >= max) return respond_error(413, "request too large");
+    const std::size_t old = buf_.size();
+    buf_.resize(std::min(max, old + 4096));
+    socket_.async_read_some(asio::buffer(buf_.data() + old, buf_.size() - old),
+                            [s = self(), old](std::error_code ec, std::size_t n) {
+                              s->buf_.resize(old + n);
+                              if (ec) return s->close();
+                              s->on_bytes();
+                            });
+  }
+
+  void on_bytes() {
+    if (idle_ && !buf_.empty()) {
+      idle_ = false;
+      arm_timer(srv_.opts_.head_timeout);
+    }
+    bool head_now = false;
+    if (!parser_.done()) {
+      std::error_code ec;
+      const std::size_t used = parser_.feed(std::string_view(buf_).substr(fed_), ec);
+      fed_ += used;
+      if (ec) {
+        return respond_error(http::status_for(ec), ec.message());
+      }
+      if (!parser_.done()) {
+        buf_.erase(0, fed_);
+        fed_ = 0;
+        return read();
+      }
+      buf_.erase(0, fed_);
+      fed_ = 0;
+      state_->http.http_requests_total.fetch_add(1, std::memory_order_relaxed);
+      const auto& req = parser_.get();
+      if (req.chunked) return respond_error(411, "chunked request bodies are not supported; send Content-Length");
+      if (req.content_length && *req.content_length > srv_.opts_.max_body_bytes)
+        return respond_error(413, fmt::format("request body larger than {} bytes", srv_.opts_.max_body_bytes));
+      head_now = true;
+    }
+    const std::size_t body_len = static_cast<std::size_t>(parser_.get().content_length.value_or(0));
+    if (buf_.size() < body_len) {
+      if (head_now)
+        if (auto expect = parser_.get().header("Expect")) return expect_continue(*expect);
+      return read();
+    }
+    disarm_timer();  // the whole request is here: the handler's time is not the client's
+    handle(body_len);
+  }
+
+  /// `Expect: 100-continue` on a request whose body has not arrived (RFC 9110 10.1.1): the final
+  /// status at once when the request will be refused anyway (the body is then not read and the
+  /// connection closes), else `100 Continue` and the body is read.
+  void expect_continue(std::string_view expect) {
+    if (!http::detail::grammar::iequals(expect, "100-continue"))
+      return respond_error(417, "only 'Expect: 100-continue' is supported");
+    const http::request& req = parser_.get();
+    if (req.version_minor == 0) return read();  // an HTTP/1.0 client does not wait for 100
+    if (auto refusal = early_refusal(req)) return finish(std::move(*refusal), false, 0, srv_.cors_origin(req));
+    writing_ = true;
+    interim_ = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(socket_, asio::buffer(interim_), [s = self()](std::error_code ec, std::size_t) {
+      s->writing_ = false;
+      if (ec) return s->close();
+      s->on_bytes();  // the body may have come meanwhile (a client that did not wait)
+    });
+  }
+
+  /// The refusal a request would get before its body matters: wrong host, no such route or method,
+  /// refused by the route's auth hook (which sees the headers and an empty body). nullopt = go on.
+  std::optional<response> early_refusal(const http::request& req) {
+    if (!srv_.host_allowed(req)) return response::text(421, "this server does not answer for this host");
+    request_context ctx{req, {}, {}, remote_};
+    auto found = srv_.router_.find(req, ctx.params);
+    if (auto* refusal = std::get_if<response>(&found)) return std::move(*refusal);
+    const sse::route& route = *std::get<const sse::route*>(found);
+    if (route.auth) return route.auth(ctx);
+    return std::nullopt;
+  }
+
+  void handle(std::size_t body_len) {
+    const http::request& req = parser_.get();
+    request_context ctx{req, std::string_view(buf_).substr(0, body_len), {}, remote_};
+    const bool keep = req.keep_alive() && !state_->stopping.load();
+    const std::string origin = srv_.cors_origin(req);
+
+    if (!srv_.host_allowed(req))
+      return finish(response::text(421, "this server does not answer for host '" +
+                                            log_escape(req.header("Host").value_or(""), 100) + "'"),
+                    keep, body_len, {});
+
+    // CORS preflight.
+    if (req.method == "OPTIONS" && req.header("Origin") && req.header("Access-Control-Request-Method")) {
+      if (origin.empty()) return finish(response::text(403, "origin not allowed"), keep, body_len, origin);
+      response r{204, "", {}, {}};
+      r.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                   {"Access-Control-Allow-Headers", srv_.cors_allow_headers()},
+                   {"Access-Control-Max-Age", "600"}};
+      return finish(std::move(r), keep, body_len, origin);
+    }
+
+    bool handled = false;
+    response r = srv_.builtin(req, handled, ctx);
+    if (handled) return finish(std::move(r), keep, body_len, origin);
+
+    auto found = srv_.router_.find(req, ctx.params);
+    if (auto* refusal = std::get_if<response>(&found)) return finish(std::move(*refusal), keep, body_len, origin);
+    const sse::route& route = *std::get<const sse::route*>(found);
+    if (route.auth)
+      if (auto refusal = route.auth(ctx)) return finish(std::move(*refusal), keep, body_len, origin);
+
+    if (route.async_handle) {
+      // The timer is disarmed: the handler bounds its own wait.
+      // Holds the connection until the answer comes (nothing else does meanwhile).
+      auto respond = [s = self(), keep, body_len, origin](response r) {
+        asio::dispatch(s->socket_.get_executor(), [s, r = std::move(r), keep, body_len, origin]() mutable {
+          s->finish(std::move(r), keep, body_len, origin);
+        });
+      };
+      try {
+        route.async_handle(ctx, std::move(respond));
+      } catch (const std::exception& e) {
+        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
+        finish(response::text(500, "internal error"), keep, body_len, origin);
+      }
+      return;
+    }
+    if (route.handle) {
+      response out;
+      try {
+        out = route.handle(ctx);
+      } catch (const std::exception& e) {
+        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
+        out = response::text(500, "internal error");
+      }
+      return finish(std::move(out), keep, body_len, origin);
+    }
+
+    std::variant<subscription, response> decision;
+    try {
+      decision = route.subscribe(ctx);
+    } catch (const std::exception& e) {
+      srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
+      decision = response::text(500, "internal error");
+    }
+    if (auto* refusal = std::get_if<response>(&decision)) return finish(std::move(*refusal), keep, body_len, origin);
+    auto& sub = std::get<subscription>(decision);
+    if (!is_valid_topic(sub.topic, srv_.opts_.hub.max_topic_bytes))
+      return finish(response::text(400, "invalid topic name"), keep, body_len, origin);
+    if (req.method == "HEAD") {
+      response head{200, "text/event-stream; charset=utf-8", {}, {{"Cache-Control", "no-cache, no-store, no-transform"}}};
+      return finish(std::move(head), keep, body_len, origin, /*head_only=*/true);
+    }
+    start_stream(req, std::move(sub), origin);
+  }
+
+  /// The response head for (HTTP/1.x minor version, CORS origin), built once and shared by every
+  /// stream with the same pair (a small per-thread cache: no lock; a head is a pure function of both).
+  static std::shared_ptr<const std::string> shared_sse_head(int version_minor, const std::string& origin,
+                                                            std::error_code& ec) {
+    struct entry {
+      int version_minor;
+      std::string origin;
+      std::shared_ptr<const std::string> head;
+    };
+    static constexpr std::size_t max_entries = 16;
+    thread_local std::vector<entry> cache;
+    for (const auto& e : cache)
+      if (e.version_minor == version_minor && e.origin == origin) return e.head;
+    http::sse_head_options ho;
+    ho.version_minor = version_minor;
+    ho.allow_origin = origin;
+    auto head = std::make_shared<const std::string>(http::sse_response_head(ho, ec));
+    if (ec) return nullptr;
+    if (cache.size() >= max_entries) cache.erase(cache.begin());  // many origins ("*" echoing): oldest out
+    cache.push_back(entry{version_minor, origin, head});
+    return head;
+  }
+
+  void start_stream(const http::request& req, subscription sub, const std::string& origin) {
+    if (state_->stopping.load()) return respond_error(503, "server shutting down, retry later");
+    stream_options so = srv_.opts_.stream;
+    std::error_code ec;
+    so.head.clear();
+    so.shared_head = shared_sse_head(req.version_minor, origin, ec);
+    if (ec) return respond_error(500, ec.message());
+    so.body_framing = req.version_minor == 0 ? framing::close_delimited : framing::chunked;
+    const std::string last = sub.last_event_id ? *sub.last_event_id : req.last_event_id().value_or("");
+    if (!srv_.opts_.hub.broker) {
+      // Create the topic now, while an error can still be an HTTP answer (the topic limit: 503).
+      try {
+        srv_.hub_->open_topic(sub.topic, topic_role::subscriber);  // never takes a publisher's slot
+      } catch (const hub_error& e) {
+        srv_.log(log_level::warn, fmt::format("subscribe to '{}' refused: {}", sub.topic, e.what()));
+        return respond_error(503, e.what());
+      }
+    }
+    disarm_timer();
+    handed_off_ = true;
+    auto stream = basic_stream<transport_type>::create(transport_type(std::move(socket_)), std::move(so));
+    // The stream now holds the connection slot: release it when the stream closes.
+    counted_ = false;
+    stream->on_close([st = state_](std::error_code) { st->release(); });
+    state_->track_stream(stream);
+    srv_.log(log_level::debug, fmt::format("{} subscribed to '{}' (Last-Event-ID '{}')", remote_, sub.topic, log_escape(last, 100)));
+    try {
+      srv_.hub_->subscribe(stream, sub.topic, last, {sub.close_after_replay, sub.close_retry});
+    } catch (const std::exception& e) {
+      srv_.log(log_level::warn, fmt::format("subscribe to '{}' failed: {}", sub.topic, e.what()));
+      stream->abort();
+    }
+  }
+
+  void finish(response r, bool keep, std::size_t body_len, const std::string& origin, bool head_only = false) {
+    count_status(r.status);
+    std::vector<http::field> fields;
+    for (const auto& [k, v] : r.headers) fields.push_back({k, v});
+    if (!origin.empty()) {
+      fields.push_back({"Access-Control-Allow-Origin", origin});
+      if (origin != "*") fields.push_back({"Vary", "Origin"});
+    }
+    http::response_options ro;
+    ro.status = r.status;
+    ro.content_type = r.content_type;
+    ro.body = r.body;
+    ro.headers = std::move(fields);
+    ro.keep_alive = keep;
+    ro.head_only = head_only || parser_.get().method == "HEAD";
+    std::error_code ec;
+    std::string bytes = http::make_response(ro, ec);
+    if (ec) {
+      srv_.log(log_level::error, fmt::format("bad response from handler: {}", ec.message()));
+      bytes = http::error_response(500, "internal error: invalid response header");
+      keep = false;
+    }
+    buf_.erase(0, body_len);
+    write(std::move(bytes), keep);
+  }
+
+  void count_status(int status) {
+    if (status >= 500) state_->http.http_server_errors.fetch_add(1, std::memory_order_relaxed);
+    else if (status >= 400) state_->http.http_client_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void respond_error(int status, std::string_view reason) {
+    if (writing_) return close();  // a response is on its way: nothing may overtake or replace it
+    count_status(status);
+    srv_.log(log_level::debug, fmt::format("{}: {} {}", remote_, status, reason));
+    std::vector<http::field> extra;
+    if (status == 503) extra.push_back({"Retry-After", "1"});
+    write_and_close(http::error_response(status, reason, extra));
+  }
+
+  void write_and_close(std::string bytes) { write(std::move(bytes), false); }
+
+  /// The only way a response leaves: one write in flight at most, under the write deadline.
+  void write(std::string bytes, bool keep) {
+    if (writing_) {  // a bug, never a second write on the socket
+      srv_.log(log_level::error, fmt::format("{}: a second response while one is being written: closing", remote_));
+      return close();
+    }
+    writing_ = true;
+    out_ = std::move(bytes);
+    arm_timer(srv_.opts_.write_timeout);
+    asio::async_write(socket_, asio::buffer(out_), [s = self(), keep](std::error_code ec, std::size_t) {
+      s->writing_ = false;
+      if (ec || !keep) return s->close();
+      s->next_request();
+    });
+  }
+
+  void next_request() {
+    parser_.reset();
+    fed_ = 0;
+    idle_ = buf_.empty();
+    arm_timer(idle_ ? srv_.opts_.idle_timeout : srv_.opts_.head_timeout);
+    if (!buf_.empty()) return on_bytes();  // pipelined request already here
+    read();
+  }
+
+  void close() {
+    disarm_timer();
+    std::error_code ignored;
+    if (socket_.is_open()) {
+      socket_.shutdown(socket_type::shutdown_send, ignored);
+      socket_.close(ignored);
+    }
+  }
+
+  server& srv_;
+  std::shared_ptr<shared_state> state_;
+  socket_type socket_;
+  asio::steady_timer timer_;
+  http::request_parser parser_;
+  std::string buf_;
+  std::size_t fed_ = 0;
+  std::string out_;
+  std::string interim_;  // `100 Continue`
+  std::string remote_;
+  std::uint64_t timer_gen_ = 0;
+  bool writing_ = false;  // a write is in flight
+  bool counted_ = false;
+  bool idle_ = false;
+  bool handed_off_ = false;
+};
+
+}  // namespace sse
