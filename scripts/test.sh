@@ -23,6 +23,15 @@ configure "$BUILD_ROOT/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSE_WARNINGS_AS
 cmake --build "$BUILD_ROOT/test" -j "$JOBS"
 
 status=0
+
+# build_tests_for DIR LABELS: builds only what the tests with those labels run (a C++ test's executable
+# has the test's name, test_* or rt_*, see sse_add_test) and the servers they start, not every example
+# and integration test.
+build_tests_for() {
+  local dir="$1" labels="$2" targets
+  targets=$(cd "$dir" && ctest -N -L "$labels" | sed -n 's/^ *Test *#[0-9]*: *\(\(test\|rt\)_[^ ]*\).*/\1/p')
+  cmake --build "$dir" -j "$JOBS" --target $targets sse-hub sse-installer sse-cat
+}
 # Every translation unit (library headers, tests, examples, tools, benchmarks) through clang++-14 too,
 # so that a clang-only warning fails here. Unoptimised and without debug info, the cheapest build
 # that still compiles and links everything (clang's warnings come from its front end, whatever the
@@ -44,7 +53,7 @@ if [ "${SSE_SKIP_SANITIZERS:-0}" != 1 ]; then
   log "build: ASan+UBSan (unit tests, the servers and their integration tests)"
   configure "$BUILD_ROOT/asan" -DCMAKE_BUILD_TYPE=Debug -DSSE_WARNINGS_AS_ERRORS=ON \
     -DSSE_SANITIZE=address,undefined -DSSE_BUILD_BENCHMARKS=OFF
-  cmake --build "$BUILD_ROOT/asan" -j "$JOBS"
+  build_tests_for "$BUILD_ROOT/asan" "unit|servers"
   log "run: ASan+UBSan"
   (cd "$BUILD_ROOT/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest -L "unit|servers" -j "$JOBS" --output-on-failure) || status=1
@@ -52,7 +61,7 @@ if [ "${SSE_SKIP_SANITIZERS:-0}" != 1 ]; then
   log "build: TSan (threaded tests, the servers and their integration tests)"
   configure "$BUILD_ROOT/tsan" -DCMAKE_BUILD_TYPE=Debug -DSSE_WARNINGS_AS_ERRORS=ON \
     -DSSE_SANITIZE=thread -DSSE_BUILD_BENCHMARKS=OFF
-  cmake --build "$BUILD_ROOT/tsan" -j "$JOBS"
+  build_tests_for "$BUILD_ROOT/tsan" "threaded|servers"
   log "run: TSan"
   (cd "$BUILD_ROOT/tsan" && TSAN_OPTIONS=halt_on_error=1 ctest -L "threaded|servers" -j "$JOBS" --output-on-failure --no-tests=ignore) || status=1
 fi
