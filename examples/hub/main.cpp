@@ -2,9 +2,11 @@
 //   GET  /events/{topic}    the topic's event stream (resumable with Last-Event-ID or ?lastEventId=)
 //   POST /publish/{topic}   body = event data, ?event=type; answers 202 {"id":"..."}
 //   GET  /metrics, /healthz
+//   GET  /.well-known/sse-probe   with --probe: the diagnostic probe for sse-doctor (sse/probe.hpp)
 // With --redis URL, several instances share their topics through Redis Streams.
 #include "../common/cli.hpp"
 #include "../common/log_sink.hpp"
+#include <sse/probe.hpp>
 #include <sse/server.hpp>
 #ifdef SSE_HUB_HAS_REDIS
 #include <sse/redis/broker.hpp>
@@ -88,6 +90,10 @@ int main(int argc, char** argv) {
   cli.text("--publish-token", publish_token, "TOKEN", "require \"Authorization: Bearer TOKEN\" to publish (not empty)",
            true);
   cli.texts("--allow-origin", opts.allow_origins, "ORIGIN", "CORS: allow this origin (\"*\" for any)");
+  bool probe = false;
+  cli.flag("--probe", probe,
+           "serve the diagnostic probe at /.well-known/sse-probe (for sse-doctor;\n"
+           "off by default; behind --publish-token when one is set)");
   cli.log_level(min_level, "trace, debug (traces pings), info (default), warn, error");
   cli.text("--redis", redis_url, "URL",
            "share topics with other instances through Redis:\n"
@@ -130,6 +136,9 @@ int main(int argc, char** argv) {
     sse::server server(opts);
     server.sse_route("/events/{topic}");
     server.publish_route("/publish/{topic}", publish_token.empty() ? sse::auth_hook{} : sse::bearer_token(publish_token));
+    if (probe)
+      sse::add_probe_route(server, "/.well-known/sse-probe",
+                           publish_token.empty() ? sse::auth_hook{} : sse::bearer_token(publish_token));
     server.start();
     // The bound address on stdout, so scripts using --port 0 can find it.
     fmt::print("sse-hub listening on {}\n", server.listen_address());
