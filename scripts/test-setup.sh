@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Test prerequisites beyond Debian's build packages: Node.js (for third-party client tests) and the
-# npm packages pinned in tests/node/package-lock.json. Called by scripts/test.sh.
+# Test prerequisites beyond Debian's build packages: Node.js (for third-party client tests and the
+# browser client package) and the npm packages pinned in tests/node/package-lock.json and
+# clients/js/package-lock.json (the package's devDependencies: typescript). Called by scripts/test.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$SSE_ROOT"
 
@@ -15,4 +16,10 @@ if [ ! -f tests/node/node_modules/.package-lock.json ] || \
    [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
   log "installing npm packages for the tests (tests/node)"
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if [ ! -f clients/js/node_modules/.package-lock.json ] || \
+   [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; then
+  log "installing npm dev packages of the browser client (clients/js: typescript)"
+  (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "installer/app.hpp"
+#include <sse/probe.hpp>
 #ifdef SSE_INSTALLER_HAS_REDIS
 #include "installer/cluster.hpp"
 #endif
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   std::string redis_url, redis_prefix = "installer:";
   o.catalog_file = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / "catalog" / "catalog.ini";
   o.web_dir = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / "web";
+  o.client_dir = std::filesystem::path(SSE_INSTALLER_SOURCE_DIR) / ".." / ".." / "clients" / "js";
   sse_example::command_line args(
       "sse-installer", "sse-installer [options]",
       "Installs components from a catalog and streams each job's log live over Server-Sent Events,\n"
@@ -29,7 +31,7 @@ int main(int argc, char** argv) {
       "  GET  /api/jobs/{id}/events            the job's event stream (log, progress, status, done)\n"
       "  GET  /api/jobs/{id}/logs?after=ID&limit=N   the same events as JSON, for polling\n"
       "  GET  /api/jobs/{id}, /api/jobs, /api/components, /api/diagnostics\n"
-      "  GET  /  and /static/{file}            the web page;  GET /metrics, /healthz\n"
+      "  GET  /, /static/{file}, /client/{file}   the web page and its client;  GET /metrics, /healthz\n"
       "A POST (a request that changes something) needs \"Content-Type: application/json\" or\n"
       "\"X-Installer-Request: 1\" (a cross-site form can send neither) and, when it has an Origin\n"
       "header, the origin of the page must be this server's (scheme://host:port of the Host the\n"
@@ -39,13 +41,17 @@ int main(int argc, char** argv) {
   args.number<unsigned short>("--port", o.port, "N", "TCP port (default 8080; 0 = any free port, printed at start)", 0,
                               65535);
   args.number<std::size_t>("--threads", o.threads, "N", "server threads (default 2)", 1, 1024);
-  std::string data_dir, catalog, web_dir, log_dir, install_dir;
+  std::string data_dir, catalog, web_dir, client_dir, log_dir, install_dir;
   args.text("--data-dir", data_dir, "DIR",
             "databases (events.db, installer.db) and installed components\n"
             "(DIR/installed/<name>/); default ./installer-data",
             true);
   args.text("--catalog", catalog, "FILE", "the component catalog (default: the catalog shipped with the example)", true);
   args.text("--web-dir", web_dir, "DIR", "the web page's folder (index.html, static/); default: the source folder", true);
+  args.text("--client-dir", client_dir, "DIR",
+            "the browser client package served under /client/ (its .js and .mjs\n"
+            "files); default: clients/js of the source tree",
+            true);
   args.seconds("--ping-interval", [&](std::chrono::milliseconds v) { o.ping_interval = v; },
                "ping streams idle for S seconds (default 10; fractions allowed)", 0.01, 86400);
   args.choice<sse::ping_form>("--ping-form", o.ping_form,
@@ -87,11 +93,16 @@ int main(int argc, char** argv) {
                         0, 60'000);
   bool quiet = false;
   args.flag("--quiet", quiet, "do not copy log lines to stderr");
+  bool probe = false;
+  args.flag("--probe", probe,
+            "serve the diagnostic probe at /.well-known/sse-probe (sse-doctor and the\n"
+            "page's Proxy panel; off by default)");
   args.parse(argc, argv);
   if (redis_prefix.size() > 100) args.die("--redis-prefix must be 1 to 100 bytes");
   if (!data_dir.empty()) o.data_dir = data_dir;
   if (!catalog.empty()) o.catalog_file = catalog;
   if (!web_dir.empty()) o.web_dir = web_dir;
+  if (!client_dir.empty()) o.client_dir = client_dir;
   if (!log_dir.empty()) o.log_dir = log_dir;
   if (!install_dir.empty()) o.install_dir = install_dir;
   o.step_delay = std::chrono::milliseconds(step_delay);
@@ -115,6 +126,8 @@ int main(int argc, char** argv) {
   }
   try {
     installer::app app(o);
+    // No token: the page's probe is an EventSource, which cannot send one (the probe is bounded).
+    if (probe) sse::add_probe_route(app.server());
     app.start();
     // The bound address on stdout, so scripts using --port 0 can find it.
     fmt::print("sse-installer listening on http://{}:{}\n", o.bind, app.port());

@@ -1,6 +1,8 @@
-// Unit tests of the installer page's JavaScript client (examples/installer/web/static/sse-client.js):
-// the pure parts (full-jitter backoff, id order, dedupe, buffering detector, messages) and the
-// ResilientStream state machine driven by a fake EventSource and a fake fetch. Run: node --test FILE
+// Unit tests of the installer page's use of the client package (clients/js/sse-client.js, with the
+// installer's hooks from examples/installer/web/static/installer.js): the ResilientStream state
+// machine with the installer's status and logs endpoints, driven by a fake EventSource and a fake
+// fetch; the page's shapes and agreement checks. The package's own tests are in clients/js/test.
+// Run: node --test FILE
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -8,13 +10,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const clientPath = process.env.SSE_CLIENT_JS ||
-  path.join(here, '..', '..', 'examples', 'installer', 'web', 'static', 'sse-client.js');
+const clientPath = process.env.SSE_CLIENT_JS || path.join(here, '..', '..', 'clients', 'js', 'sse-client.js');
 const require = createRequire(import.meta.url);
 const {
   ResilientStream, BufferingDetector, EventDeduper, fullJitterDelay, equalJitterDelay, compareIds, withQuery,
-  describeInterruption, fetchJson, reloadUntil, componentsAgree, historyAgrees,
+  describeInterruption, fetchJson, reloadUntil,
 } = require(clientPath);
+const { SHAPES, componentsAgree, historyAgrees, jobStreamOptions, doneMessage } =
+  require(path.join(here, '..', '..', 'examples', 'installer', 'web', 'static', 'installer.js'));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(what, fn, timeoutMs = 3000) {
@@ -25,104 +28,22 @@ async function until(what, fn, timeoutMs = 3000) {
   }
 }
 
-// ---- pure helpers -------------------------------------------------------------------------------
+// ---- the installer's hooks ------------------------------------------------------------------------
 
-test('full jitter: uniform in [0, min(max, base * 2^attempt)]', () => {
-  const b = { baseMs: 100, maxMs: 1000 };
-  assert.equal(fullJitterDelay(0, b, () => 0), 0);
-  assert.equal(fullJitterDelay(0, b, () => 0.999999), 99);
-  assert.equal(fullJitterDelay(1, b, () => 0.5), 100);
-  assert.equal(fullJitterDelay(3, b, () => 0.5), 400);
-  assert.equal(fullJitterDelay(4, b, () => 0.999999), 999);     // capped by maxMs
-  assert.equal(fullJitterDelay(1000, b, () => 0.5), 500);        // no overflow for huge attempts
-  for (let i = 0; i < 200; ++i) {
-    const d = fullJitterDelay(i % 8, b);
-    assert.ok(d >= 0 && d <= Math.min(1000, 100 * 2 ** (i % 8)), `delay ${d}`);
-  }
-  // Full jitter really spreads: many clients do not reconnect at the same instant.
-  const spread = new Set(Array.from({ length: 50 }, () => fullJitterDelay(5, b)));
-  assert.ok(spread.size > 10);
-});
-
-test('event ids are ordered numerically, part by part, then by length and text', () => {
-  assert.ok(compareIds('9', '10') < 0);
-  assert.ok(compareIds('10', '9') > 0);
-  assert.equal(compareIds('42', '42'), 0);
-  assert.equal(compareIds('007', '7'), 0);
-  assert.ok(compareIds('1700000000000-3', '1700000000000-12') < 0);
-  assert.ok(compareIds('1700000000001-0', '1700000000000-99') > 0);
-  assert.ok(compareIds(null, '1') < 0);
-  assert.ok(compareIds('1', '') > 0);
-  assert.ok(compareIds('123456789012345678901234567890', '123456789012345678901234567891') < 0);
-  assert.ok(compareIds('b', 'a') > 0);
-  // The installer's ids: a run prefix (hex) and a sequence number.
-  assert.ok(compareIds('a3dc01d359551b27-9', 'a3dc01d359551b27-10') < 0);
-  assert.ok(compareIds('a3dc01d359551b27-13', 'a3dc01d359551b27-5') > 0);
-  assert.equal(compareIds('a3dc01d359551b27-5', 'a3dc01d359551b27-05'), 0);
-});
-
-test('the deduper accepts each id exactly once and tracks the last one', () => {
-  const d = new EventDeduper();
-  assert.equal(d.accept('1'), true);
-  assert.equal(d.accept('2'), true);
-  assert.equal(d.accept('1'), false);
-  assert.equal(d.accept(2), false);   // numbers and strings are the same id
-  assert.equal(d.lastId, '2');
-  assert.equal(d.accept(null), true); // no id: nothing to dedupe on
-  assert.equal(d.lastId, '2');
-  assert.equal(d.duplicates, 2);
-  assert.equal(d.size, 2);
-});
-
-test('withQuery appends parameters and leaves out empty ones', () => {
-  assert.equal(withQuery('/e', { lastEventId: '5' }), '/e?lastEventId=5');
-  assert.equal(withQuery('/e?x=1', { after: 'a b', limit: 10 }), '/e?x=1&after=a%20b&limit=10');
-  assert.equal(withQuery('/e', { lastEventId: null, after: '' }), '/e');
-});
-
-test('buffering detector: silence past the ping allowance, server ahead => buffered', () => {
-  const d = new BufferingDetector({ pingIntervalMs: 1000 });
-  assert.equal(d.silenceLimitMs, 2250);   // twice the interval (+ a little): pings come every 1.25 intervals at worst
-  d.reset(0);
-  assert.equal(d.overdue(2250), false);
-  assert.equal(d.overdue(2251), true);
-  d.activity(2300);
-  assert.equal(d.overdue(4000), false);
-  assert.equal(d.silentFor(4000), 1700);
-  assert.equal(d.classify({ overdue: false, serverAhead: true }), 'ok');
-  assert.equal(d.classify({ overdue: true, serverAhead: true }), 'buffered');
-  assert.equal(d.classify({ overdue: true, serverAhead: false }), 'silent');
-  const comments = new BufferingDetector({ pingIntervalMs: 1000, pingEvents: false });
-  assert.equal(comments.classify({ overdue: true, serverAhead: false }), 'ok');   // idle is fine
-  assert.equal(comments.classify({ overdue: true, serverAhead: true }), 'buffered');
-  assert.equal(new BufferingDetector({ pingIntervalMs: 1000, silenceLimitMs: 777 }).silenceLimitMs, 777);
-});
-
-test('buffering detector: pings on time are fine, pings flushed in a burst are not', () => {
-  const d = new BufferingDetector({ pingIntervalMs: 1000 });
-  d.reset(0);
-  for (let t = 1000; t <= 10000; t += 1000) assert.equal(d.notePing(t + (t % 3) * 10), 'ok');
-  const b = new BufferingDetector({ pingIntervalMs: 1000 });
-  b.reset(0);
-  assert.equal(b.notePing(1000), 'ok');
-  // Then nothing for 5 s, and three pings at once: a proxy flushed its buffer.
-  assert.equal(b.notePing(6000), 'ok');
-  assert.equal(b.notePing(6005), 'ok');
-  assert.equal(b.notePing(6010), 'burst');
-});
-
-test('interruption messages say what the status endpoint said', () => {
-  const running = describeInterruption({ ok: true, status: { state: 'running', lines: 12 } });
+test('interruption messages say what the installer\'s status endpoint said', () => {
+  const note = 'the install continues on the server';
+  const running = describeInterruption({ ok: true, state: 'running', note: note + ' (12 lines so far)' }, { ok: true, httpStatus: 502 }, note);
   assert.equal(running.kind, 'running');
   assert.match(running.message, /interrupted, for example by a proxy's 502; the install continues on the server \(12 lines so far\)/);
-  assert.equal(describeInterruption({ ok: true, status: { state: 'failed' } }).kind, 'finished');
-  const bad = describeInterruption({ ok: false, httpStatus: 502 });
+  assert.equal(describeInterruption({ ok: true, finished: true, state: 'failed' }, null, note).kind, 'finished');
+  const bad = describeInterruption({ ok: false, httpStatus: 502 }, { ok: true, httpStatus: 502 }, note);
   assert.equal(bad.kind, 'unreachable');
-  assert.match(bad.message, /answered 502 \(a proxy cannot reach the server right now\)/);
-  assert.equal(describeInterruption({ ok: false, httpStatus: 404 }).kind, 'unknown-job');
-  assert.match(describeInterruption({ ok: false, error: 'network error' }).message, /cannot be reached \(network error\)/);
-  assert.deepEqual(describeInterruption({ ok: false, kind: 'truncated', httpStatus: 200, error: "the server's answer was cut off" }), {
-    kind: 'unreachable', message: "The stream was interrupted and the status endpoint's answer was cut off; the install continues on the server; retrying." });
+  assert.equal(bad.message, 'The stream was interrupted and the server answered 502 (a proxy cannot reach the server right now); ' +
+    'the install continues on the server, and this page will catch up when it is reachable again.');
+  assert.equal(describeInterruption({ ok: false, httpStatus: 404 }, null, note).kind, 'gone');
+  assert.match(describeInterruption({ ok: false, error: 'network error' }, null, note).message, /cannot be reached \(network error\)/);
+  assert.deepEqual(describeInterruption({ ok: false, kind: 'truncated', httpStatus: 200, error: "the server's answer was cut off" }, null, note), {
+    kind: 'unreachable', message: "The stream was interrupted and the status check's answer was cut off; the install continues on the server; retrying." });
 });
 
 // ---- ResilientStream with a fake EventSource and a fake server ----------------------------------
@@ -192,6 +113,11 @@ class FakeServer {
     return async (url, init) => {
       this.requests.push('fetch ' + url);
       const json = (status, body) => ({ ok: status >= 200 && status < 300, status, text: async () => JSON.stringify(body), json: async () => body });
+      if (url.startsWith('/events')) {
+        // The client's probe of the stream URL after an error (it aborts after the head).
+        const status = this.streamMode === 'fail' ? 502 : 200;
+        return { ok: status === 200, status, headers: { get: () => null }, text: async () => '' };
+      }
       if (url.startsWith('/status')) {
         if (this.statusMode === '502') return json(502, null);
         if (this.statusMode === 'hang') {
@@ -231,8 +157,8 @@ function makeStream(server, extra = {}) {
   const states = [];
   const shown = [];   // what the page shows: cleared when the client says the log starts again
   const rs = new ResilientStream({
-    eventsUrl: '/events', logsUrl: '/logs', statusUrl: '/status',
-    EventSource: server.EventSource, fetch: server.fetch,
+    ...jobStreamOptions({ events: '/events', logs: '/logs', status: '/status' }, server.fetch),
+    EventSource: server.EventSource, fetch: server.fetch, share: false,
     backoff: { baseMs: 2, maxMs: 10 }, pollIntervalMs: 5, watchdogMs: 5, pingIntervalMs: 40, streamRetryMs: 30,
     onEvent: (type, data, id) => { seen.push({ type, data, id }); shown.push({ type, data, id }); },
     onState: (state, message, info) => states.push({ state, message, info, at: Date.now() }),
@@ -256,7 +182,8 @@ test('streams every event once and finishes on the server\'s done', async () => 
   await until('done', () => rs.state === 'done');
   assert.deepEqual(ids(seen), range(1, 5));
   assert.equal(seen.at(-1).type, 'done');
-  assert.match(states.at(-1).message, /reports the job succeeded \(exit code 0\)/);
+  assert.equal(doneMessage(states.at(-1).info), 'The server reports the job succeeded (exit code 0).');
+  assert.equal(states.at(-1).message, 'The server reports succeeded (exit code 0).');
   assert.equal(rs.transport, 'stream');
   rs.stop();
 });
@@ -293,7 +220,7 @@ test('repeated stream failures while the server answers switch to polling, which
   server.finish('failed');
   await until('done', () => rs.state === 'done');
   assert.deepEqual(ids(seen), range(1, 4));
-  assert.match(states.at(-1).message, /reports the job failed \(exit code 1\) \(by polling\)/);
+  assert.equal(doneMessage(states.at(-1).info), 'The server reports the job failed (exit code 1) (by polling).');
 });
 
 test('while polling it tries the stream again and goes back to it when it works', async () => {
@@ -326,7 +253,7 @@ test('failures while nothing answers (a proxy\'s 502) keep retrying the stream i
   server.sources.at(-1).drop();
   await until('several attempts', () => server.sources.length >= 5);
   assert.equal(rs.transport, 'stream');
-  assert.ok(states.some((s) => /status endpoint answered 502 \(a proxy cannot reach the server right now\)/.test(s.message)));
+  assert.ok(states.some((s) => /the server answered 502 \(a proxy cannot reach the server right now\); the install continues on the server/.test(s.message)));
   server.streamMode = 'ok';
   server.statusMode = 'ok';
   server.finish('succeeded');
@@ -334,20 +261,23 @@ test('failures while nothing answers (a proxy\'s 502) keep retrying the stream i
   assert.deepEqual(ids(seen), range(1, 2));
 });
 
-test('a reset event makes it read the whole log by polling, without showing anything twice', async () => {
+test('a reset event clears what the page shows and takes the server\'s replay that follows, without showing anything twice', async () => {
   const server = new FakeServer(5);
-  const { rs, seen, states, shown } = makeStream(server, { pollLimit: 2, streamRetryMs: 100000 });
+  const { rs, seen, states, shown } = makeStream(server, { streamRetryMs: 100000 });
   rs.start();
   await until('5 events', () => seen.length === 5);
-  server.sources.at(-1).fire('reset', { data: JSON.stringify({ reason: 'too-old', oldest: '3', lost: 2 }) });
+  // The server trimmed or lost its history: `reset`, then its whole log again on the same stream.
+  const es = server.sources.at(-1);
+  es.fire('reset', { data: JSON.stringify({ reason: 'too-old', oldest: '1', lost: 2 }) });
+  for (const e of server.events) es.deliver(e);
   server.add('log', { line: 'six' });
   server.finish('succeeded');
   await until('done', () => rs.state === 'done');
-  // The page's log was replaced by the server's whole log (read in pages of 2), each event once.
   assert.deepEqual(ids(shown), range(1, 7));
   assert.deepEqual(ids(seen), [...range(1, 5), ...range(1, 7)]);
-  assert.ok(states.some((s) => /could not resume.*too-old; 2 events/.test(s.message)));
-  assert.ok(server.requests.includes('fetch /logs?limit=2'), 'polling started from the beginning');
+  assert.equal(rs.counters.resets, 1);
+  assert.equal(server.sources.length, 1, 'no new connection, no polling');
+  assert.ok(states.some((s) => /could not resume after event #5 \(too-old; 2 events lost\)/.test(s.message)));
 });
 
 test('a silent stream while the server has new events is reported as buffered, then polled', async () => {
@@ -387,7 +317,7 @@ test('the final state is the server\'s even when polling never saw a done event'
   server.state = 'failed'; // finished without a done event in the log
   rs.start();
   await until('done', () => rs.state === 'done');
-  assert.match(states.at(-1).message, /reports the job failed/);
+  assert.equal(doneMessage(states.at(-1).info), 'The server reports the job failed (by polling).');
 });
 
 test('stop() silences everything', async () => {
@@ -514,21 +444,20 @@ test('after event: reset from a restarted server the page shows the server\'s wh
   // SIGKILL and restart: events 4 and 5 had been sent but never committed; the restarted server has
   // 1-3, then the interruption line, `status` failed and `done` - ids 4 to 6 now name other events.
   server.sources.at(-1).drop();
+  // (Its status still says running when the page asks: the restarted server has not ended the job yet.)
   server.events = server.events.slice(0, 3);
-  server.state = 'failed';
   server.add('log', { line: 'the installer was interrupted (server restart); the job failed' });
   server.add('status', { state: 'failed' });
   server.add('done', { state: 'failed', exit_code: null });
-  // The resumed stream (lastEventId=5) gets `reset`, then the retained events 4-6 on the same stream.
-  server.resetOnResume = { data: { reason: 'unknown-id', lost: 2 }, from: 3 };
+  // The resumed stream (lastEventId=5) gets `reset`, then the whole retained log 1-6 on the same stream.
+  server.resetOnResume = { data: { reason: 'unknown-id', lost: 2 }, from: 0 };
   await until('done', () => rs.state === 'done');
   assert.equal(server.sources.length, 2);
   assert.equal(server.sources[1].url, '/events?lastEventId=5');
   assert.deepEqual(shown.map((e) => [e.id, e.type, e.data.line || e.data.state]), [
     ['1', 'log', 'line 1'], ['2', 'log', 'line 2'], ['3', 'log', 'line 3'],
     ['4', 'log', 'the installer was interrupted (server restart); the job failed'], ['5', 'status', 'failed'], ['6', 'done', 'failed']]);
-  assert.match(states.at(-1).message, /^The server reports the job failed \(by polling\)\.$/);
-  assert.ok(server.requests.includes('fetch /logs?limit=500'), 'read from the start');
+  assert.equal(doneMessage(states.at(-1).info), 'The server reports the job failed.');
 });
 
 test('a polling answer with "reset": true replaces the shown log: no duplicates, no gap', async () => {
@@ -603,7 +532,7 @@ test('fetchJson: a body cut off (Content-Length or chunked) is "cut off", never 
     '/no-answer': () => {},
   });
   t.after(() => srv.close());
-  const get = (p, shape, timeoutMs) => fetchJson(fetch, srv.base + p, { shape, timeoutMs });
+  const get = (p, shape, timeoutMs) => fetchJson(fetch, srv.base + p, { shape: SHAPES[shape], timeoutMs });
   assert.deepEqual(await get('/ok', 'components'), { ok: true, httpStatus: 200, body: JSON.parse(COMPONENTS) });
   const cut = { ok: false, kind: 'truncated', httpStatus: 200, error: "the server's answer was cut off" };
   assert.deepEqual(await get('/cut-length', 'components'), cut);
@@ -644,7 +573,7 @@ test('reloadUntil repeats through 502s and cut-off bodies until the answer agree
   const attempts = [];
   const job = { id: 'job-1', component: 'core-runtime', state: 'succeeded' };
   const r = await reloadUntil(fetch, srv.base + '/api/components', {
-    shape: 'components', agrees: (b) => componentsAgree(b, job), maxAttempts: 8, backoff: { baseMs: 4, maxMs: 16 }, random: () => 1,
+    shape: SHAPES.components, agrees: (b) => componentsAgree(b, job), maxAttempts: 8, backoff: { baseMs: 4, maxMs: 16 }, random: () => 1,
     onAttempt: (res, a) => attempts.push([a.attempt, res.ok ? 'ok' : res.kind, a.agreed, a.willRetry, a.delayMs]),
   });
   assert.equal(r.ok, true);
@@ -658,7 +587,7 @@ test('reloadUntil repeats through 502s and cut-off bodies until the answer agree
   // Bounded: a proxy that answers 502 forever gets maxAttempts requests, then the caller is told.
   answers.push(...Array(10).fill('502'));
   served.length = 0;
-  const bounded = await reloadUntil(fetch, srv.base + '/api/components', { shape: 'components', maxAttempts: 3, backoff: { baseMs: 1, maxMs: 2 } });
+  const bounded = await reloadUntil(fetch, srv.base + '/api/components', { shape: SHAPES.components, maxAttempts: 3, backoff: { baseMs: 1, maxMs: 2 } });
   assert.deepEqual([bounded.ok, bounded.attempts, bounded.last.httpStatus, served.length], [false, 3, 502, 3]);
 });
 

@@ -2,6 +2,7 @@
 // pinned `playwright-core`) against the real sse-installer, directly and through a real nginx.
 //
 // usage: node installer-browser.mjs --installer PATH --web-dir DIR --nginx-conf FILE --artifacts DIR
+//                                   [--client-dir DIR (clients/js, the page's client package)]
 //                                   [--chromium /usr/bin/chromium] [--nginx /usr/sbin/nginx]
 //                                   [--only 1,2,3,4,5,6,7,8] [--keep]
 //
@@ -150,7 +151,7 @@ function canConnect(port) {
 async function startInstaller(scenario, { pingInterval = 1, stepDelay = 50, extra = [] } = {}) {
   const dataDir = fs.mkdtempSync(path.join(tmpRoot, `data-${scenario}-`));
   const argv = ['--port', '0', '--data-dir', dataDir, '--ping-interval', String(pingInterval), '--ping-form', 'event',
-    '--step-delay', String(stepDelay), '--web-dir', args.webDir, ...extra];
+    '--step-delay', String(stepDelay), '--web-dir', args.webDir, ...(args.clientDir ? ['--client-dir', args.clientDir] : []), ...extra];
   const isScript = /\.m?js$/.test(args.installer);  // a JS mock of the server, for developing the page
   const cmd = isScript ? process.execPath : args.installer;
   const logFile = path.join(args.artifacts, `${scenario}-installer.log`);

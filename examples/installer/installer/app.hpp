@@ -42,6 +42,7 @@ struct options {
   fs::path data_dir = "installer-data";
   fs::path catalog_file;
   fs::path web_dir;
+  fs::path client_dir;  ///< the browser client package (clients/js), served under /client/ ("" = not served)
   fs::path log_dir;  ///< "" = data_dir
   fs::path install_dir;  ///< where components go ("" = data_dir/installed); share it between instances
   std::chrono::milliseconds ping_interval = 10s;
@@ -737,14 +738,24 @@ class app {
     s.route("GET", "/", [this](const sse::request_context&) { return static_file(opts_.web_dir / "index.html"); });
     s.route("GET", "/static/{file}", [this](const sse::request_context& c) {
       const std::string name(c.param("file"));
-      const bool ok_name = !name.empty() && name.size() <= 128 && name.front() != '.' &&
-                           name.find("..") == std::string::npos &&
-                           std::all_of(name.begin(), name.end(), [](char ch) {
-                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_';
-                           });
-      if (!ok_name) return json_error(400, "bad file name");
+      if (!static_name_ok(name)) return json_error(400, "bad file name");
       return static_file(opts_.web_dir / "static" / name);
     });
+    // The browser client package's own files (clients/js: sse-client.js, index.mjs), not a copy.
+    s.route("GET", "/client/{file}", [this](const sse::request_context& c) {
+      const std::string name(c.param("file"));
+      if (!static_name_ok(name)) return json_error(400, "bad file name");
+      const std::string ext = fs::path(name).extension().string();
+      if (opts_.client_dir.empty() || (ext != ".js" && ext != ".mjs")) return json_error(404, "no such file");
+      return static_file(opts_.client_dir / name);
+    });
+  }
+
+  static bool static_name_ok(const std::string& name) {
+    return !name.empty() && name.size() <= 128 && name.front() != '.' && name.find("..") == std::string::npos &&
+           std::all_of(name.begin(), name.end(), [](char ch) {
+             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_';
+           });
   }
 
   sse::response install(const sse::request_context& ctx) {

@@ -1,6 +1,8 @@
 // The installer page: component list, install button, live log, progress, status badge, history.
 // Every state shown comes from the server (the component list, the job's events, its status); the
-// connection itself is handled by SSEClient.ResilientStream (sse-client.js).
+// connection itself is handled by SSEClient.ResilientStream (the client package clients/js, served by
+// sse-installer at /client/sse-client.js), with the installer's endpoints plugged in as its hooks
+// (static/installer.js). Tabs showing the same job share one connection (?share=0: this tab opts out).
 (function () {
   'use strict';
 
@@ -37,7 +39,7 @@
   const REQUEST_TIMEOUT_MS = 8000;
   const pageFetch = (url, init) => fetch(url, init);
   function api(path, shape, init) {
-    return SSEClient.fetchJson(pageFetch, apiUrl(path), { shape, timeoutMs: REQUEST_TIMEOUT_MS, init });
+    return SSEClient.fetchJson(pageFetch, apiUrl(path), { shape: InstallerPage.SHAPES[shape], timeoutMs: REQUEST_TIMEOUT_MS, init });
   }
   const seconds = SSEClient.seconds;
 
@@ -146,8 +148,8 @@
     const seq = ++componentsSeq;
     const verb = job ? 'refresh' : 'load';
     const r = await SSEClient.reloadUntil(pageFetch, apiUrl('/api/components'), {
-      shape: 'components', timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: job ? 10 : 6, backoff: { baseMs: 500, maxMs: 5000 },
-      agrees: job ? (b) => SSEClient.componentsAgree(b, job) : null,
+      shape: InstallerPage.SHAPES.components, timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: job ? 10 : 6, backoff: { baseMs: 500, maxMs: 5000 },
+      agrees: job ? (b) => InstallerPage.componentsAgree(b, job) : null,
       cancelled: () => seq !== componentsSeq,
       onAttempt: (res, a) => {
         if (seq !== componentsSeq) return;
@@ -278,7 +280,7 @@
   function onState(state, message, info) {
     setConnState(state, info && info.transport);
     if (state === 'done') {
-      notice(message, info && info.jobState === 'failed' ? 'error' : 'ok', state);
+      notice(InstallerPage.doneMessage(info), info && info.jobState === 'failed' ? 'error' : 'ok', state);
     } else if (state === 'open') {
       // Back to normal after a warning (or back from polling): say so; a first connect stays quiet.
       if (/again/.test(message) || $('#notice').classList.contains('warn')) notice(message, 'ok', state);
@@ -324,16 +326,21 @@
     }
     if (app.job.id !== jobId) return;
     const d = app.diagnostics || {};
-    app.client = new SSEClient.ResilientStream({
-      eventsUrl: apiUrl(urls.events || base + '/events'),
-      logsUrl: apiUrl(urls.logs || base + '/logs'),
-      statusUrl: apiUrl(urls.status || base),
+    const hooks = InstallerPage.jobStreamOptions({
+      events: apiUrl(urls.events || base + '/events'),
+      logs: apiUrl(urls.logs || base + '/logs'),
+      status: apiUrl(urls.status || base),
+    }, pageFetch);
+    // ?share=0 in the page's address: this tab reads the job on its own connection.
+    const share = !/[?&]share=0\b/.test(location.search);
+    app.client = new SSEClient.ResilientStream(Object.assign(hooks, {
+      share,
       pingIntervalMs: d.ping_interval_ms || 15000,
       pingEvents: d.ping_form ? d.ping_form === 'event' : true,
       onEvent,
       onState,
       onReset,
-    });
+    }));
     app.client.start();
   }
 
@@ -348,8 +355,8 @@
     const seq = ++historySeq;
     historyUntil = !!job;
     await SSEClient.reloadUntil(pageFetch, apiUrl('/api/jobs'), {
-      shape: 'jobs', timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: job ? 8 : 1, backoff: { baseMs: 500, maxMs: 5000 },
-      agrees: job ? (b) => SSEClient.historyAgrees(b, job) : null,
+      shape: InstallerPage.SHAPES.jobs, timeoutMs: REQUEST_TIMEOUT_MS, maxAttempts: job ? 8 : 1, backoff: { baseMs: 500, maxMs: 5000 },
+      agrees: job ? (b) => InstallerPage.historyAgrees(b, job) : null,
       cancelled: () => seq !== historySeq,
       onAttempt: (res) => { if (res.ok && seq === historySeq) renderHistory(res.body.jobs); },
     });
