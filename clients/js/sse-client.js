@@ -789,7 +789,7 @@
           if (m.to !== this.tabId) return;
           this._leaderId = m.from;
           if (this._syncTimer) { clearTimeout(this._syncTimer); this._syncTimer = null; }
-          if (!m.ok) { this._goSolo('the tab that holds the shared connection no longer has the events this tab needs'); return; }
+          if (!m.ok || !Array.isArray(m.events)) { this._goSolo('the tab that holds the shared connection no longer has the events this tab needs'); return; }
           this._syncPending = false;
           for (const e of m.events) {
             if (this.finished) return;
@@ -808,11 +808,6 @@
           break;
         }
         case 'ev':
-          if (this._syncPending) {
-            this._held.push(m);
-            if (this._held.length > Math.max(1, this.o.replayLimit)) this._goSolo('too many events held while waiting for a replay');
-            return;
-          }
           this._followEvent(m);
           break;
         case 'state':
@@ -843,14 +838,21 @@
       }
     }
 
+    /** Keeps an event until the replay we asked for arrives (bounded: beyond, this tab reads on its own). */
+    _hold(m) {
+      this._held.push(m);
+      if (this._held.length > Math.max(1, this.o.replayLimit)) this._goSolo('too many events held while waiting for a replay');
+    }
+
     /** A live event from the leader: delivered when it follows what we have, else a replay is asked. */
     _followEvent(m) {
+      if (this._syncPending) { this._hold(m); return; }
       const id = m.id == null ? null : String(m.id);
       if (id != null && this.dedupe.has(id)) { this.counters.duplicates++; this.dedupe.duplicates++; return; }
       const prev = m.prev == null ? null : String(m.prev);
       if (id != null && prev !== this.lastId) {
         // We missed something between our last id and this one: ask the leader (it keeps a buffer).
-        this._held.push(m);
+        this._hold(m);
         this._askReplay('sync');
         return;
       }
