@@ -4,7 +4,7 @@
 // usage: node installer-browser.mjs --installer PATH --web-dir DIR --nginx-conf FILE --artifacts DIR
 //                                   [--client-dir DIR (clients/js, the page's client package)]
 //                                   [--chromium /usr/bin/chromium] [--nginx /usr/sbin/nginx]
-//                                   [--only 1,2,3,4,5,6,7,8] [--keep]
+//                                   [--only 1,2,3,4,5,6,7,8,9] [--keep]
 //
 // Scenarios (each with its own sse-installer, data dir, nginx and browser page):
 //   1 direct: a normal install shows every log line once and `succeeded`; broken-driver shows
@@ -29,6 +29,9 @@
 //     states the real silent time (within 1 s), reconnects and completes.
 //   8 truncated: the components list is cut off mid-body (after its head) twice: the page says "the
 //     server's answer was cut off; retrying", retries, and shows the list - no TypeError.
+//   9 tabs: two tabs show the same job through nginx and share one stream (the client package's
+//     Web Locks leader): sse-installer has one stream open; the leader tab is closed mid-install, the
+//     other resumes with lastEventId once and shows every line exactly once.
 // Every process is started here, every wait is bounded, and everything is stopped at the end, even on
 // failure. Screenshots go to --artifacts. A missing chromium, nginx or playwright-core is a FAILURE.
 import { spawn } from 'node:child_process';
@@ -40,7 +43,7 @@ import path from 'node:path';
 // ---- arguments and environment ----------------------------------------------------------------
 
 function parseArgs(argv) {
-  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5,6,7,8', keep: false };
+  const out = { chromium: '/usr/bin/chromium', nginx: '/usr/sbin/nginx', only: '1,2,3,4,5,6,7,8,9', keep: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--keep') { out.keep = true; continue; }
@@ -734,6 +737,38 @@ async function scenarioTruncated(context) {
   checkNoPageErrors(page);
 }
 
+async function scenarioTabs(context) {
+  const srv = await startInstaller('9-tabs', { stepDelay: slowStep(150) });
+  const proxy = await startNginx('9-tabs', { upstreamPort: srv.port });
+  const a = await openPage(context, '9-tabs-a', proxy.base + '/');
+  const component = await pickComponent(srv.base);
+  const job = await clickInstall(a, component);
+  await until('the first lines in tab A', async () => (await domLines(a)).length >= 2, 15000);
+  const b = await openPage(context, '9-tabs-b', proxy.base + '/#job=' + encodeURIComponent(job));
+  await until(`tab B to show job ${job}`, async () => (await b.textContent('#job-id')).trim() === job, 10000);
+  const roles = async () => [await a.evaluate(() => window.installerApp.client.role), await b.evaluate(() => window.installerApp.client.role)];
+  await until('tab A to lead and tab B to follow', async () => JSON.stringify(await roles()) === '["leader","follower"]', 5000);
+  await until('tab B to catch up with tab A', async () => {
+    const [la, lb] = [await domLines(a), await domLines(b)];
+    return lb.length >= 3 && lb.length >= la.length - 1;
+  }, 10000);
+  const streams = () => proxy.accessLog().split('\n').filter((l) => /\/events/.test(l));
+  // nginx logs a request when it ends: the stream still open is in the server's gauge, not in the log.
+  check(streams().length === 0, 'a stream request ended while both tabs were reading:\n' + streams().join('\n'));
+  const open = Number(/^sse_connections_open (\d+)$/m.exec((await getJson(`${srv.base}/metrics`)).text)?.[1]);
+  check(open === 1, `sse-installer has ${open} open streams for two tabs of one job; expected 1`);
+  log(`  two tabs on job ${job}: one stream (sse_connections_open = ${open}); closing tab A, which holds it`);
+  const st = (await getJson(`${srv.base}/api/jobs/${job}`)).body;
+  check(st.state === 'running', `the job had ended (${st.state}) before the leader tab closed; it must still run`);
+  await a.close();
+  await waitBadge(b, ['succeeded', 'failed'], 60000);
+  await checkJobShown(b, srv.base, job, 'succeeded');
+  const resumed = streams().filter((l) => /\/events\?lastEventId=\S+/.test(l) && / 200 /.test(l));
+  check(resumed.length === 1, 'tab B did not resume the stream with lastEventId exactly once:\n' + streams().join('\n'));
+  log(`  tab B took over: ${resumed[0].split('"')[1]}`);
+  checkNoPageErrors(b);
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 const SCENARIOS = [
@@ -745,6 +780,7 @@ const SCENARIOS = [
   ['6', 'components reload answered 502 a few times after done: the row ends up agreeing, the success banner stays', scenarioStaleComponents],
   ['7', 'half-dead connections, status check hangs: the silence is reported within 2 pings + 2 s, with its real length', scenarioStall],
   ['8', 'the components list cut off mid-body twice: the page says so, retries, and shows the list', scenarioTruncated],
+  ['9', 'two tabs of one job share one stream; the tab holding it closes, the other resumes and shows every line once', scenarioTabs],
 ];
 
 async function main() {
