@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 
 namespace sse_example {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 
 namespace sse_example {
 

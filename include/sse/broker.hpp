@@ -33,7 +33,7 @@
 #include <asio/io_context.hpp>
 #include <asio/strand.hpp>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 #include "sse/event.hpp"
 #include "sse/metrics.hpp"
 
@@ -46,7 +46,7 @@ namespace detail {
 /// io_context::run() of its context), for the executor types Asio hands out for an io_context:
 /// its executor (work-tracked or not) and strands over them. False for any other executor type
 /// (unknown: it cannot be asked).
-inline bool rt_running_in_this_thread(const asio::any_io_executor& ex) noexcept {
+inline bool running_in_this_thread(const asio::any_io_executor& ex) noexcept {
   using plain = asio::io_context::executor_type;
   using tracked = decltype(asio::prefer(std::declval<plain>(), asio::execution::outstanding_work.tracked));
   if (!ex) return false;

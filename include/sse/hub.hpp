@@ -77,8 +77,8 @@
 #include <asio/steady_timer.hpp>
 
 #include "sse/broker.hpp"
-#include "sse/detail/rt_buffer.hpp"
-#include "sse/detail/rt_logger.hpp"
+#include "sse/shared_event.hpp"
+#include "sse/logger.hpp"
 #include "sse/encoder.hpp"
 #include "sse/event.hpp"
 #include "sse/keepalive.hpp"
@@ -112,7 +112,7 @@ struct std::is_error_code_enum<sse::hub_errc> : std::true_type {};
 namespace sse {
 
 namespace detail {
-class rt_hub_category final : public std::error_category {
+class hub_category_impl final : public std::error_category {
  public:
   const char* name() const noexcept override { return "sse.hub"; }
   std::string message(int ev) const override {
@@ -133,7 +133,7 @@ class rt_hub_category final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& hub_category() noexcept {
-  static const detail::rt_hub_category category;
+  static const detail::hub_category_impl category;
   return category;
 }
 
@@ -206,16 +206,16 @@ inline bool is_valid_topic(std::string_view name, std::size_t max_bytes = 200) n
 
 namespace detail {
 
-struct rt_subscriber {
+struct subscriber {
   std::shared_ptr<stream_base> stream;
   std::uint64_t next_seq = 0;
-  std::uint32_t slot = 0;  ///< stable handle: rt_shard_subscribers::where_[slot] is its index
+  std::uint32_t slot = 0;  ///< stable handle: shard_subscribers::where_[slot] is its index
 };
 
 /// One shard's subscribers of a topic: a dense vector (walked per event) with O(1) removal by a
 /// stable slot (swap with the last). Walk order across streams is not kept; each stream's own
 /// delivery order is (every event is one walk, in publish order).
-class rt_shard_subscribers {
+class shard_subscribers {
  public:
   std::uint32_t add(std::shared_ptr<stream_base> s, std::uint64_t next_seq) {
     std::uint32_t slot;
@@ -227,7 +227,7 @@ class rt_shard_subscribers {
       where_.push_back(0);
     }
     where_[slot] = static_cast<std::uint32_t>(subs_.size());
-    subs_.push_back(rt_subscriber{std::move(s), next_seq, slot});
+    subs_.push_back(subscriber{std::move(s), next_seq, slot});
     return slot;
   }
   void remove(std::uint32_t slot) {
@@ -244,13 +244,13 @@ class rt_shard_subscribers {
   auto end() noexcept { return subs_.end(); }
 
  private:
-  std::vector<rt_subscriber> subs_;
+  std::vector<subscriber> subs_;
   std::vector<std::uint32_t> where_;  // slot -> index in subs_
   std::vector<std::uint32_t> free_;   // slots to reuse
 };
 
-struct rt_topic {
-  rt_topic(std::string n, const log_options& lo, std::size_t shards, std::uint64_t head = 0)
+struct topic_state {
+  topic_state(std::string n, const log_options& lo, std::size_t shards, std::uint64_t head = 0)
       : name(std::move(n)), log(lo), counts(shards, 0), inbox(shards), drain_posted(shards, 0), local(shards) {
     if (head != 0) log.restore_head(head);
   }
@@ -276,7 +276,7 @@ struct rt_topic {
   // on a shard when two threads publish to a topic (n would then be skipped as "in its replay").
   std::vector<std::vector<std::pair<std::uint64_t, shared_event>>> inbox;  // guarded by mu
   std::vector<char> drain_posted;                                          // guarded by mu
-  std::vector<rt_shard_subscribers> local;
+  std::vector<shard_subscribers> local;
 };
 
 }  // namespace detail
@@ -285,9 +285,9 @@ class hub;
 
 namespace detail {
 /// The timer that drops idle topics (hub_options::idle_topic_ttl): one per hub, on its first shard.
-class rt_topic_reaper : public std::enable_shared_from_this<rt_topic_reaper> {
+class topic_reaper : public std::enable_shared_from_this<topic_reaper> {
  public:
-  rt_topic_reaper(asio::any_io_executor ex, std::chrono::milliseconds period, std::function<void()> sweep)
+  topic_reaper(asio::any_io_executor ex, std::chrono::milliseconds period, std::function<void()> sweep)
       : timer_(std::move(ex)), period_(period), sweep_(std::move(sweep)) {}
   void start() {
     asio::dispatch(timer_.get_executor(), [self = shared_from_this()] { self->arm(); });
@@ -325,19 +325,19 @@ class hub {
     std::vector<std::shared_ptr<keepalive_scheduler>> keepalives;
     struct stripe {
       std::mutex mu;
-      std::unordered_map<std::string, std::shared_ptr<detail::rt_topic>> topics;
+      std::unordered_map<std::string, std::shared_ptr<detail::topic_state>> topics;
     };
     std::array<stripe, stripes> map;
     std::atomic<std::size_t> topic_count{0};       // published topics (max_topics)
     std::atomic<std::size_t> subscribed_count{0};  // subscribed-only topics (max_subscribed_topics)
     std::size_t max_subscribed = 1;
     std::atomic<std::size_t> round_robin{0};
-    std::shared_ptr<detail::rt_topic_reaper> reaper;
+    std::shared_ptr<detail::topic_reaper> reaper;
     // The global history budget (hub_options::max_history_bytes): every appended entry, in append
     // order. An entry whose event is no longer in its topic's log (evicted by the log's own bounds,
     // topic dropped) is stale: skipped when popped, removed in bulk when they outnumber the live.
     struct history_entry {
-      std::weak_ptr<detail::rt_topic> topic;
+      std::weak_ptr<detail::topic_state> topic;
       std::uint64_t seq = 0;
     };
     std::mutex history_mu;  // history; never held with another mutex
@@ -361,7 +361,7 @@ class hub {
     if (const auto ttl = core_->opts.idle_topic_ttl; ttl.count() > 0 && core_->opts.idle_topic_timer && !core_->opts.broker) {
       const auto period = std::clamp(ttl / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(1000));
       std::weak_ptr<core> w = core_;
-      core_->reaper = std::make_shared<detail::rt_topic_reaper>(core_->shards.front(), period, [w] {
+      core_->reaper = std::make_shared<detail::topic_reaper>(core_->shards.front(), period, [w] {
         if (auto c = w.lock()) evict_idle(*c, std::chrono::steady_clock::now());
       });
       core_->reaper->start();
@@ -416,7 +416,7 @@ class hub {
     if (core_->opts.broker) {
       if (blocking_would_deadlock()) {
         ec = hub_errc::would_block;
-        detail::rt_log(core_->opts.on_log, log_level::error,
+        detail::log_to(core_->opts.on_log, log_level::error,
                        "sse hub: topic '{}': blocking publish refused on a hub executor (use async_publish)",
                        log_escape(topic));
         return {};
@@ -452,7 +452,7 @@ class hub {
         // Queued by the store (bounded wait at most); refused = not published at all.
         store->append(topic, stored_event{seq, id, std::move(ev.type), std::move(ev.data), enc, 0}, ec);
         if (ec) {
-          detail::rt_log(core_->opts.on_log, log_level::warn, "sse hub: topic '{}': the store refused event {}: {}",
+          detail::log_to(core_->opts.on_log, log_level::warn, "sse hub: topic '{}': the store refused event {}: {}",
                          log_escape(topic), id, ec.message());
           return {};
         }
@@ -590,7 +590,7 @@ class hub {
   /// Removes a topic (its log is dropped; its subscribers are closed gracefully). Any thread.
   bool erase_topic(std::string_view topic, std::optional<std::chrono::milliseconds> retry = std::nullopt) {
     auto& st = stripe_of(topic);
-    std::shared_ptr<detail::rt_topic> t;
+    std::shared_ptr<detail::topic_state> t;
     {
       std::lock_guard lk(st.mu);
       auto it = st.topics.find(std::string(topic));
@@ -616,7 +616,7 @@ class hub {
     if (core_->opts.broker) {
       if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
       if (blocking_would_deadlock()) {
-        detail::rt_log(core_->opts.on_log, log_level::error,
+        detail::log_to(core_->opts.on_log, log_level::error,
                        "sse hub: topic '{}': blocking seal refused on a hub executor (use async_seal)", log_escape(topic));
         throw hub_error(hub_errc::would_block);
       }
@@ -681,7 +681,7 @@ class hub {
   void close_all(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
     if (const auto& b = core_->opts.broker) b->close_all(retry);
     for (auto& st : core_->map) {
-      std::vector<std::shared_ptr<detail::rt_topic>> ts;
+      std::vector<std::shared_ptr<detail::topic_state>> ts;
       {
         std::lock_guard lk(st.mu);
         for (auto& [name, t] : st.topics) ts.push_back(t);
@@ -698,7 +698,7 @@ class hub {
     for (auto& st : c.map) {
       std::lock_guard lk(st.mu);  // lock order: stripe, then topic
       for (auto it = st.topics.begin(); it != st.topics.end();) {
-        detail::rt_topic& t = *it->second;
+        detail::topic_state& t = *it->second;
         bool idle = false;
         {
           std::lock_guard tl(t.mu);
@@ -719,14 +719,14 @@ class hub {
       }
     }
     if (n > 0)
-      detail::rt_log(c.opts.on_log, log_level::debug, "sse hub: dropped {} idle topics ({} left)", n,
+      detail::log_to(c.opts.on_log, log_level::debug, "sse hub: dropped {} idle topics ({} left)", n,
                      c.topic_count.load(std::memory_order_relaxed) + c.subscribed_count.load(std::memory_order_relaxed));
     return n;
   }
 
   /// `t` leaves the hub (erased, dropped for idleness, or its last subscriber left): uncounts it and
   /// drops its log from the history budget. The stripe's mutex and t.mu are held.
-  static void forget(core& c, detail::rt_topic& t) {
+  static void forget(core& c, detail::topic_state& t) {
     (t.subscribed_only ? c.subscribed_count : c.topic_count).fetch_sub(1, std::memory_order_relaxed);
     if (auto* m = c.opts.metrics) {
       metrics::add(m->topics, std::int64_t{-1});
@@ -747,7 +747,7 @@ class hub {
   }
 
   /// Appends an entry to t's log (t->mu held) and to the history FIFO when there is a budget.
-  static void append_to_log(core& c, const std::shared_ptr<detail::rt_topic>& t, std::uint64_t seq, shared_event enc) {
+  static void append_to_log(core& c, const std::shared_ptr<detail::topic_state>& t, std::uint64_t seq, shared_event enc) {
     const auto bytes = static_cast<std::int64_t>(t->log.bytes());
     const auto events = static_cast<std::int64_t>(t->log.size());
     t->log.append(seq, std::move(enc));
@@ -802,7 +802,7 @@ class hub {
   template <class F>
   static void post_completion(core& c, F&& f) {
     for (const auto& ex : c.shards)
-      if (detail::rt_running_in_this_thread(ex)) return asio::post(ex, std::forward<F>(f));
+      if (detail::running_in_this_thread(ex)) return asio::post(ex, std::forward<F>(f));
     asio::post(c.shards[c.round_robin.fetch_add(1, std::memory_order_relaxed) % c.shards.size()], std::forward<F>(f));
   }
 
@@ -810,18 +810,18 @@ class hub {
   /// hub's executors (the broker's I/O runs on the first by default) or the broker's own.
   bool blocking_would_deadlock() const noexcept {
     for (const auto& ex : core_->shards)
-      if (detail::rt_running_in_this_thread(ex)) return true;
+      if (detail::running_in_this_thread(ex)) return true;
     return core_->opts.broker && core_->opts.broker->running_in_io_thread();
   }
 
-  bool is_subscribed_only(detail::rt_topic& t) const {
+  bool is_subscribed_only(detail::topic_state& t) const {
     std::lock_guard lk(t.mu);
     return t.subscribed_only;
   }
 
   /// A subscribed-only topic whose last subscriber left (or whose subscription found its stream
   /// closed) is dropped at once, unless a subscriber or a publish came meanwhile.
-  static void drop_if_unused(core& c, const std::shared_ptr<detail::rt_topic>& t) {
+  static void drop_if_unused(core& c, const std::shared_ptr<detail::topic_state>& t) {
     auto& st = c.map[std::hash<std::string_view>{}(t->name) % stripes];
     {
       std::lock_guard lk(st.mu);
@@ -835,7 +835,7 @@ class hub {
       forget(c, *t);
       st.topics.erase(it);
     }
-    detail::rt_log(c.opts.on_log, log_level::debug, "sse hub: topic '{}': dropped with its last subscriber (nothing was published)",
+    detail::log_to(c.opts.on_log, log_level::debug, "sse hub: topic '{}': dropped with its last subscriber (nothing was published)",
                    log_escape(t->name));
   }
 
@@ -875,14 +875,14 @@ class hub {
     throw_for(hub_errc::foreign_executor);
   }
 
-  std::shared_ptr<detail::rt_topic> find(std::string_view topic) const {
+  std::shared_ptr<detail::topic_state> find(std::string_view topic) const {
     auto& st = stripe_of(topic);
     std::lock_guard lk(st.mu);
     auto it = st.topics.find(std::string(topic));
     return it == st.topics.end() ? nullptr : it->second;
   }
 
-  std::shared_ptr<detail::rt_topic> find_or_create(std::string_view topic, topic_role role, std::error_code& ec) {
+  std::shared_ptr<detail::topic_state> find_or_create(std::string_view topic, topic_role role, std::error_code& ec) {
     return find_or_create_in(*core_, topic, role, ec);
   }
 
@@ -894,7 +894,7 @@ class hub {
     if (count.fetch_add(1, std::memory_order_relaxed) < bound) return true;
     count.fetch_sub(1, std::memory_order_relaxed);
     ec = sub ? hub_errc::too_many_subscribed_topics : hub_errc::too_many_topics;
-    detail::rt_log(c.opts.on_log, log_level::warn, "sse hub: {} limit {} reached, refusing '{}'",
+    detail::log_to(c.opts.on_log, log_level::warn, "sse hub: {} limit {} reached, refusing '{}'",
                    sub ? "subscribed-only topic" : "topic", bound, log_escape(topic));
     return false;
   }
@@ -902,7 +902,7 @@ class hub {
   /// The topic, created if needed: as a publisher's (counted against max_topics; a subscribed-only
   /// topic found is promoted to one), or for a subscriber (a new topic is subscribed-only unless the
   /// store knows events of it).
-  static std::shared_ptr<detail::rt_topic> find_or_create_in(core& c, std::string_view topic, topic_role role,
+  static std::shared_ptr<detail::topic_state> find_or_create_in(core& c, std::string_view topic, topic_role role,
                                                              std::error_code& ec) {
     auto& st = c.map[std::hash<std::string_view>{}(topic) % stripes];
     std::lock_guard lk(st.mu);
@@ -930,7 +930,7 @@ class hub {
       if (!ec && (stored.epoch.empty() || detail::has_line_break_or_nul(stored.epoch))) ec = store_errc::failed;
       if (ec) {
         (kind == topic_role::subscriber ? c.subscribed_count : c.topic_count).fetch_sub(1, std::memory_order_relaxed);
-        detail::rt_log(c.opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}",
+        detail::log_to(c.opts.on_log, log_level::error, "sse hub: topic '{}': the store cannot open it: {}",
                        log_escape(topic), ec.message());
         return nullptr;
       }
@@ -942,7 +942,7 @@ class hub {
       lo.epoch = std::move(stored.epoch);
       head = stored.head;
     }
-    auto t = std::make_shared<detail::rt_topic>(std::string(topic), lo, c.shards.size(), head);
+    auto t = std::make_shared<detail::topic_state>(std::string(topic), lo, c.shards.size(), head);
     t->subscribed_only = kind == topic_role::subscriber;
     t->oldest_live.store(t->log.oldest_seq(), std::memory_order_relaxed);
     if (auto* m = c.opts.metrics) {
@@ -953,7 +953,7 @@ class hub {
     return t;
   }
 
-  void close_topic(const std::shared_ptr<detail::rt_topic>& t, std::optional<std::chrono::milliseconds> retry) {
+  void close_topic(const std::shared_ptr<detail::topic_state>& t, std::optional<std::chrono::milliseconds> retry) {
     for (std::size_t i = 0; i < core_->shards.size(); ++i)
       asio::dispatch(core_->shards[i], [t, i, retry] {
         for (auto& sub : t->local[i]) sub.stream->close(retry);
@@ -961,7 +961,7 @@ class hub {
   }
 
   /// On shard i: delivers what publish() put in the topic's inbox for it, in seq order.
-  static void drain(detail::rt_topic& t, std::size_t i) {
+  static void drain(detail::topic_state& t, std::size_t i) {
     std::vector<std::pair<std::uint64_t, shared_event>> batch;
     {
       std::lock_guard lk(t.mu);
@@ -982,7 +982,7 @@ class hub {
     }
   }
 
-  static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::rt_topic> t,
+  static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::topic_state> t,
                            std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last,
                            const subscribe_options& opts) {
     if (s->is_closed()) return drop_if_unused(*c, t);
@@ -998,7 +998,7 @@ class hub {
         const std::string name = t->name;
         t = find_or_create_in(*c, name, topic_role::subscriber, ec);
         if (ec) {
-          detail::rt_log(c->opts.on_log, log_level::warn, "sse hub: subscription to '{}' dropped: {}",
+          detail::log_to(c->opts.on_log, log_level::warn, "sse hub: subscription to '{}' dropped: {}",
                          log_escape(name), ec.message());
           s->abort();
           return;
@@ -1030,18 +1030,18 @@ class hub {
       metrics::add(m->replayed_events, r.entries.size() + from_store);
     }
     if (r.status == resume_status::reset)
-      detail::rt_log(c->opts.on_log, log_level::info,
+      detail::log_to(c->opts.on_log, log_level::info,
                      "sse hub: topic '{}': Last-Event-ID '{}' is {}, resetting with {} retained events",
                      log_escape(t->name), log_escape(last), to_string(r.reason), r.entries.size());
     s->start();
     if (from_store > 0)
-      detail::rt_log(c->opts.on_log, log_level::debug,
+      detail::log_to(c->opts.on_log, log_level::debug,
                      "sse hub: topic '{}': Last-Event-ID '{}' resumed with {} stored + {} retained events",
                      log_escape(t->name), log_escape(last), from_store, r.entries.size() - from_store);
     if (!rep.empty()) s->replay(std::move(rep));
     if (sealed) s->close(seal_retry);  // after the replay: the stream ends once it is written
     else if (opts.close_after_replay) s->close(opts.close_retry);
-    std::weak_ptr<detail::rt_topic> wt = t;
+    std::weak_ptr<detail::topic_state> wt = t;
     std::weak_ptr<core> wc = c;
     s->on_close([wt, wc, shard, slot](std::error_code) {  // runs once, on the shard: O(1)
       auto t = wt.lock();
@@ -1064,7 +1064,7 @@ class hub {
   /// and the log's oldest entry: prepends them to r.entries. Returns how many came from the store
   /// (0 = r unchanged). Runs outside the topic mutex: those events are older than anything the log
   /// holds, so they were handed to the store before the subscriber was registered.
-  static std::size_t replay_from_store(const core& c, const detail::rt_topic& t, const std::string& last,
+  static std::size_t replay_from_store(const core& c, const detail::topic_state& t, const std::string& last,
                                        resume_result& r) {
     const auto after = t.log.parse_id(last);  // the epoch is immutable: no lock needed
     if (!after) return 0;
@@ -1082,7 +1082,7 @@ class hub {
     }
     const std::uint64_t need = oldest - 1 - *after - skipped;
     if (need > c.opts.store_replay_limit) {
-      detail::rt_log(c.opts.on_log, log_level::info,
+      detail::log_to(c.opts.on_log, log_level::info,
                      "sse hub: topic '{}': {} events to replay from the store is above the limit of {}", log_escape(t.name), need,
                      c.opts.store_replay_limit);
       return 0;
@@ -1096,7 +1096,7 @@ class hub {
       whole = stored[i].seq == expect && stored[i].wire != nullptr;
     }
     if (!whole) {
-      detail::rt_log(c.opts.on_log, log_level::warn,
+      detail::log_to(c.opts.on_log, log_level::warn,
                      "sse hub: topic '{}': the store could not replay events {}..{} ({}), resetting", log_escape(t.name),
                      *after + 1, oldest - 1, ec ? ec.message() : std::string("incomplete"));
       return 0;

@@ -27,8 +27,8 @@
 #include <asio/dispatch.hpp>
 #include <asio/steady_timer.hpp>
 
-#include "sse/detail/rt_buffer.hpp"
-#include "sse/detail/rt_logger.hpp"
+#include "sse/shared_event.hpp"
+#include "sse/logger.hpp"
 #include "sse/encoder.hpp"
 #include "sse/stream.hpp"
 
@@ -139,7 +139,7 @@ class keepalive_scheduler : public std::enable_shared_from_this<keepalive_schedu
       }
     }
     if (pinged > 0 || timed_out > 0)
-      detail::rt_log(log_, log_level::debug, "keepalive: ping {} sent to {} of {} streams, {} timed out",
+      detail::log_to(log_, log_level::debug, "keepalive: ping {} sent to {} of {} streams, {} timed out",
                      pinged > 0 ? id : std::string("-"), pinged, streams_.size(), timed_out);
     return pinged;
   }

@@ -23,8 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "sse/detail/rt_buffer.hpp"
-#include "sse/detail/rt_json.hpp"
+#include "sse/shared_event.hpp"
+#include "sse/detail/json.hpp"
 #include "sse/encoder.hpp"
 
 namespace sse {
@@ -76,10 +76,10 @@ struct resume_result {
 /// is empty, `lost` when unknown. It has no `id:` line, so it never changes the client's Last-Event-ID.
 inline shared_event make_reset_event(const resume_result& r) {
   std::string data = "{\"reason\":";
-  detail::rt_json_string_to(data, to_string(r.reason));
+  detail::json_string_to(data, to_string(r.reason));
   if (!r.oldest_id.empty()) {
     data.append(",\"oldest\":");
-    detail::rt_json_string_to(data, r.oldest_id);
+    detail::json_string_to(data, r.oldest_id);
   }
   if (r.lost) {
     data.append(",\"lost\":");

@@ -45,7 +45,7 @@ struct metrics {
 
 namespace detail {
 template <class T>
-void rt_prom_metric(std::string& out, const char* name, const char* type, const char* help,
+void prom_metric(std::string& out, const char* name, const char* type, const char* help,
                     const std::atomic<T>& v) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
@@ -58,32 +58,32 @@ void rt_prom_metric(std::string& out, const char* name, const char* type, const 
 inline std::string render_prometheus(const metrics& m) {
   std::string out;
   out.reserve(2048);
-  using detail::rt_prom_metric;
-  rt_prom_metric(out, "sse_connections_open", "gauge", "Streams currently open.", m.connections_open);
-  rt_prom_metric(out, "sse_connections_total", "counter", "Streams opened.", m.connections_total);
-  rt_prom_metric(out, "sse_events_published_total", "counter", "Events published to hubs.", m.events_published);
-  rt_prom_metric(out, "sse_events_delivered_total", "counter", "Events written to clients, live and replayed.",
+  using detail::prom_metric;
+  prom_metric(out, "sse_connections_open", "gauge", "Streams currently open.", m.connections_open);
+  prom_metric(out, "sse_connections_total", "counter", "Streams opened.", m.connections_total);
+  prom_metric(out, "sse_events_published_total", "counter", "Events published to hubs.", m.events_published);
+  prom_metric(out, "sse_events_delivered_total", "counter", "Events written to clients, live and replayed.",
                  m.events_delivered);
-  rt_prom_metric(out, "sse_bytes_written_total", "counter", "Bytes written to clients.", m.bytes_written);
-  rt_prom_metric(out, "sse_pings_sent_total", "counter", "Keepalive pings written.", m.pings_sent);
-  rt_prom_metric(out, "sse_slow_consumer_disconnects_total", "counter",
+  prom_metric(out, "sse_bytes_written_total", "counter", "Bytes written to clients.", m.bytes_written);
+  prom_metric(out, "sse_pings_sent_total", "counter", "Keepalive pings written.", m.pings_sent);
+  prom_metric(out, "sse_slow_consumer_disconnects_total", "counter",
                  "Streams closed because their write queue would exceed its bound.", m.slow_consumer_disconnects);
-  rt_prom_metric(out, "sse_events_dropped_total", "counter", "Events discarded for slow clients (drop policy).",
+  prom_metric(out, "sse_events_dropped_total", "counter", "Events discarded for slow clients (drop policy).",
                  m.events_dropped);
-  rt_prom_metric(out, "sse_gaps_total", "counter", "Gap markers written (drop policy).", m.gaps);
-  rt_prom_metric(out, "sse_write_timeouts_total", "counter", "Streams closed because a write took too long.",
+  prom_metric(out, "sse_gaps_total", "counter", "Gap markers written (drop policy).", m.gaps);
+  prom_metric(out, "sse_write_timeouts_total", "counter", "Streams closed because a write took too long.",
                  m.write_timeouts);
-  rt_prom_metric(out, "sse_write_errors_total", "counter", "Streams closed by a transport error.", m.write_errors);
-  rt_prom_metric(out, "sse_replays_total", "counter", "Subscriptions resumed from the log.", m.replays);
-  rt_prom_metric(out, "sse_replayed_events_total", "counter", "Events replayed from the log.", m.replayed_events);
-  rt_prom_metric(out, "sse_resets_total", "counter", "Subscriptions answered with a reset event.", m.resets);
-  rt_prom_metric(out, "sse_topics", "gauge", "Topics that currently exist.", m.topics);
-  rt_prom_metric(out, "sse_subscribed_only_topics", "gauge",
+  prom_metric(out, "sse_write_errors_total", "counter", "Streams closed by a transport error.", m.write_errors);
+  prom_metric(out, "sse_replays_total", "counter", "Subscriptions resumed from the log.", m.replays);
+  prom_metric(out, "sse_replayed_events_total", "counter", "Events replayed from the log.", m.replayed_events);
+  prom_metric(out, "sse_resets_total", "counter", "Subscriptions answered with a reset event.", m.resets);
+  prom_metric(out, "sse_topics", "gauge", "Topics that currently exist.", m.topics);
+  prom_metric(out, "sse_subscribed_only_topics", "gauge",
                  "Topics that exist only because of subscribers (nothing published to them yet).",
                  m.subscribed_only_topics);
-  rt_prom_metric(out, "sse_history_bytes", "gauge", "Encoded event bytes retained in the hub's logs, all topics.",
+  prom_metric(out, "sse_history_bytes", "gauge", "Encoded event bytes retained in the hub's logs, all topics.",
                  m.history_bytes);
-  rt_prom_metric(out, "sse_history_trimmed_events_total", "counter",
+  prom_metric(out, "sse_history_trimmed_events_total", "counter",
                  "Events dropped from the hub's logs to keep them within the global history budget.",
                  m.history_trimmed_events);
   return out;

@@ -28,7 +28,7 @@
 #include <system_error>
 #include <vector>
 
-#include "sse/detail/rt_buffer.hpp"
+#include "sse/shared_event.hpp"
 
 namespace sse {
 
@@ -71,7 +71,7 @@ struct std::is_error_code_enum<sse::store_errc> : std::true_type {};
 namespace sse {
 
 namespace detail {
-class rt_store_category final : public std::error_category {
+class store_category_impl final : public std::error_category {
  public:
   const char* name() const noexcept override { return "sse.store"; }
   std::string message(int ev) const override {
@@ -87,7 +87,7 @@ class rt_store_category final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& store_category() noexcept {
-  static const detail::rt_store_category category;
+  static const detail::store_category_impl category;
   return category;
 }
 

@@ -51,10 +51,10 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
-#include "sse/detail/rt_buffer.hpp"
-#include "sse/detail/rt_chunk.hpp"
-#include "sse/detail/rt_json.hpp"
-#include "sse/detail/rt_logger.hpp"
+#include "sse/shared_event.hpp"
+#include "sse/detail/chunk.hpp"
+#include "sse/detail/json.hpp"
+#include "sse/logger.hpp"
 #include "sse/encoder.hpp"
 #include "sse/event.hpp"
 #include "sse/metrics.hpp"
@@ -77,7 +77,7 @@ struct std::is_error_code_enum<sse::stream_errc> : std::true_type {};
 namespace sse {
 
 namespace detail {
-class rt_stream_category final : public std::error_category {
+class stream_category_impl final : public std::error_category {
  public:
   const char* name() const noexcept override { return "sse.stream"; }
   std::string message(int ev) const override {
@@ -92,7 +92,7 @@ class rt_stream_category final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& stream_category() noexcept {
-  static const detail::rt_stream_category category;
+  static const detail::stream_category_impl category;
   return category;
 }
 
@@ -248,7 +248,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   bool check_timeout(clock::time_point now) {
     if (!in_flight_ || is_closed() || now - write_started_ < opts_.write_timeout) return false;
     if (opts_.metrics) metrics::add(opts_.metrics->write_timeouts);
-    detail::rt_log(opts_.on_log, log_level::info, "sse stream: write timed out after {} ms, closing",
+    detail::log_to(opts_.on_log, log_level::info, "sse stream: write timed out after {} ms, closing",
                    std::chrono::duration_cast<std::chrono::milliseconds>(now - write_started_).count());
     abort_with(stream_errc::write_timeout);
     return true;
@@ -285,7 +285,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     if (ec) {
       inflight_.clear();
       if (opts_.metrics) metrics::add(opts_.metrics->write_errors);
-      detail::rt_log(opts_.on_log, log_level::debug, "sse stream: write failed: {}", ec.message());
+      detail::log_to(opts_.on_log, log_level::debug, "sse stream: write failed: {}", ec.message());
       abort_with(ec);
       return;
     }
@@ -322,7 +322,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// The watch read completed: any error (EOF included) means the peer is gone.
   void read_done(std::error_code ec) {
     if (!ec || is_closed()) return;
-    detail::rt_log(opts_.on_log, log_level::debug, "sse stream: peer closed: {}", ec.message());
+    detail::log_to(opts_.on_log, log_level::debug, "sse stream: peer closed: {}", ec.message());
     abort_with(ec);
   }
 
@@ -416,7 +416,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   void finish(std::error_code ec, bool was_started) {
     close_reason_ = ec;
     if (was_started && opts_.metrics) metrics::add(opts_.metrics->connections_open, std::int64_t{-1});
-    detail::rt_log(opts_.on_log, log_level::debug, "sse stream: closed ({}), {} bytes written",
+    detail::log_to(opts_.on_log, log_level::debug, "sse stream: closed ({}), {} bytes written",
                    ec ? ec.message() : std::string("graceful"), bytes_written_.load(std::memory_order_relaxed));
     auto listeners = std::move(close_listeners_);
     close_listeners_.clear();
@@ -437,7 +437,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     if (queued_.load(std::memory_order_relaxed) + size > bound) {
       if (opts_.on_overflow == overflow_policy::disconnect) {
         if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
-        detail::rt_log(opts_.on_log, log_level::info,
+        detail::log_to(opts_.on_log, log_level::info,
                        "sse stream: slow consumer, {} bytes queued + {} would pass the bound of {}, closing",
                        queued_.load(std::memory_order_relaxed), size, bound);
         abort_with(stream_errc::slow_consumer);
@@ -486,9 +486,9 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     std::string data = "{\"skipped\":" + std::to_string(gap_->skipped);
     if (!gap_->first.empty()) {
       data.append(",\"first\":");
-      detail::rt_json_string_to(data, gap_->first);
+      detail::json_string_to(data, gap_->first);
       data.append(",\"last\":");
-      detail::rt_json_string_to(data, gap_->last);
+      detail::json_string_to(data, gap_->last);
     }
     data.push_back('}');
     gap_->text = encode(event{.type = "gap", .data = std::move(data)});
@@ -543,13 +543,13 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     }
     if (chunked) {
       if (body > 0) {
-        const std::size_t n = detail::rt_chunk_header(chunk_head_, body);
+        const std::size_t n = detail::chunk_header(chunk_head_, body);
         bufs_[chunk_slot] = asio::buffer(chunk_head_, n);
-        bufs_.push_back(asio::buffer(detail::rt_crlf));
+        bufs_.push_back(asio::buffer(detail::crlf));
       }
     }
     if (st == state::closing && replay_.empty() && queue_.empty()) {
-      if (chunked) bufs_.push_back(asio::buffer(detail::rt_last_chunk));
+      if (chunked) bufs_.push_back(asio::buffer(detail::last_chunk));
       final_sent_ = true;
     }
     if (asio::buffer_size(bufs_) == 0) {
@@ -582,7 +582,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   std::vector<item> inflight_;
   std::size_t inflight_live_bytes_ = 0;
   std::vector<asio::const_buffer> bufs_;
-  char chunk_head_[detail::rt_chunk_header_max] = {};
+  char chunk_head_[detail::chunk_header_max] = {};
   clock::time_point write_started_{};
 
   bool gap_pending_ = false;

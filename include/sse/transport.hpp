@@ -23,7 +23,7 @@ namespace sse {
 
 namespace detail {
 /// A completion handler used only to check the concepts.
-struct rt_probe_handler {
+struct probe_handler {
   void operator()(std::error_code, std::size_t) const {}
 };
 }  // namespace detail
@@ -34,14 +34,14 @@ template <class T>
 concept transport = requires(T& t, std::error_code& ec, const std::vector<asio::const_buffer>& bufs) {
   typename T::executor_type;
   { t.get_executor() } -> std::convertible_to<asio::any_io_executor>;
-  t.async_write_some(bufs, detail::rt_probe_handler{});
+  t.async_write_some(bufs, detail::probe_handler{});
   t.close(ec);
 };
 
 /// A transport that also reads; streams use one read to notice the peer closing.
 template <class T>
 concept readable_transport = transport<T> && requires(T& t, std::array<asio::mutable_buffer, 1> b) {
-  t.async_read_some(b, detail::rt_probe_handler{});
+  t.async_read_some(b, detail::probe_handler{});
 };
 
 }  // namespace sse

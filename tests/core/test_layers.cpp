@@ -21,7 +21,8 @@ std::string layer_of(const std::string& h) {
       "sse/core.hpp",     "sse/version.hpp", "sse/error.hpp",  "sse/event.hpp",
       "sse/encoder.hpp",  "sse/parser.hpp",  "sse/url.hpp"};
   if (core.count(h) || h.starts_with("sse/http/")) return "core";
-  if (h.starts_with("sse/detail/") || h == "sse/metrics.hpp") return "support";
+  if (h.starts_with("sse/detail/") || h == "sse/metrics.hpp" || h == "sse/logger.hpp" || h == "sse/shared_event.hpp")
+    return "support";
   if (h == "sse/transport.hpp" || h.starts_with("sse/transport/") || h == "sse/stream.hpp" ||
       h == "sse/keepalive.hpp" || h == "sse/log.hpp")
     return "stream";

@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 
 namespace installer {
 

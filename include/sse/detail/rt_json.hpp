@@ -1,31 +1,9 @@
-/**
- * @file rt_json.hpp
- * @brief Minimal JSON string escaping for the small control payloads (reset and gap markers).
- */
+// Transitional: the old name of <sse/detail/json.hpp>, kept only until the files still using it
+// move over (see CHANGELOG.md).
 #pragma once
 
-#include <string>
-#include <string_view>
+#include "sse/detail/json.hpp"
 
 namespace sse::detail {
-
-/// Appends `s` as a quoted JSON string.
-inline void rt_json_string_to(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      out.append("\\u00");
-      out.push_back("0123456789abcdef"[u >> 4]);
-      out.push_back("0123456789abcdef"[u & 0xF]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
+inline void rt_json_string_to(std::string& out, std::string_view s) { json_string_to(out, s); }
 }  // namespace sse::detail

@@ -69,7 +69,7 @@
 #include <fmt/format.h>
 
 #include "sse/broker.hpp"
-#include "sse/detail/rt_buffer.hpp"
+#include "sse/shared_event.hpp"
 #include "sse/encoder.hpp"
 #include "sse/hub.hpp"
 #include "sse/log.hpp"
@@ -288,8 +288,8 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   /// when it has one: a blocking hub call there would wait for itself (see hub_errc::would_block).
   bool running_in_io_thread() const noexcept override {
     std::lock_guard lk(mu_);
-    return sse::detail::rt_running_in_this_thread(strand_) ||
-           (opts_.executor && sse::detail::rt_running_in_this_thread(*opts_.executor)) ||
+    return sse::detail::running_in_this_thread(strand_) ||
+           (opts_.executor && sse::detail::running_in_this_thread(*opts_.executor)) ||
            (runner_ && runner_->ioc.get_executor().running_in_this_thread());
   }
 

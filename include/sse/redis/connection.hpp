@@ -51,7 +51,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 #include "sse/redis/config.hpp"
 #include "sse/redis/error.hpp"
 #include "sse/redis/reply.hpp"
@@ -375,7 +375,7 @@ class connection : public std::enable_shared_from_this<connection> {
       c->connects_total.fetch_add(1, std::memory_order_relaxed);
       if (failed_before_) c->reconnects_total.fetch_add(1, std::memory_order_relaxed);
     }
-    ::sse::detail::rt_log(opts_.on_log, failed_before_ ? log_level::info : log_level::debug,
+    ::sse::detail::log_to(opts_.on_log, failed_before_ ? log_level::info : log_level::debug,
                           "redis{}: connected to {}{}", label(), to_display_url(opts_.server),
                           failed_before_ ? " again" : "");
     failed_before_ = false;
@@ -421,7 +421,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (opts_.counters) opts_.counters->errors_total.fetch_add(1, std::memory_order_relaxed);
     const auto delay = next_backoff();
     // The first failure of a streak is a warning; the retries that follow are debug lines.
-    ::sse::detail::rt_log(opts_.on_log, first_failure_ ? log_level::warn : log_level::debug,
+    ::sse::detail::log_to(opts_.on_log, first_failure_ ? log_level::warn : log_level::debug,
                           "redis{}: {}: {}{}{}; reconnecting in {} ms", label(), to_display_url(opts_.server),
                           why.message(), detail.empty() ? "" : ": ", detail, delay.count());
     first_failure_ = false;

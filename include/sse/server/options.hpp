@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 #include "sse/http/request_parser.hpp"
 #include "sse/hub.hpp"
 #include "sse/server/handler.hpp"

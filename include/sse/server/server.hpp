@@ -38,8 +38,8 @@
 
 #include <fmt/format.h>
 
-#include "sse/detail/rt_json.hpp"
-#include "sse/detail/rt_logger.hpp"
+#include "sse/detail/json.hpp"
+#include "sse/logger.hpp"
 #include "sse/http/error.hpp"
 #include "sse/http/request_parser.hpp"
 #include "sse/http/response.hpp"
@@ -464,7 +464,7 @@ class server {
     }
     if (ec) return response::text(400, ec.message());
     std::string body = "{\"id\":";
-    detail::rt_json_string_to(body, id);
+    detail::json_string_to(body, id);
     body += "}";
     return response::json(202, std::move(body));
   }

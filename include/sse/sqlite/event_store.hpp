@@ -64,7 +64,7 @@
 
 #include <fmt/format.h>
 
-#include "sse/detail/rt_logger.hpp"
+#include "sse/logger.hpp"
 #include "sse/store.hpp"
 
 namespace sse::sqlite {
@@ -274,7 +274,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
     try {
       exec(writer_db_.get(), "PRAGMA synchronous=FULL; INSERT OR REPLACE INTO sse_meta(key, value) VALUES('clean', 1)");
     } catch (const std::system_error& e) {
-      sse::detail::rt_log(opts_.on_log, log_level::warn,
+      sse::detail::log_to(opts_.on_log, log_level::warn,
                           "sqlite store '{}': cannot record the clean shutdown ({}); the next open reserves a gap",
                           opts_.path, e.what());
     }
@@ -559,7 +559,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
       st.reset();
       exec(db, "COMMIT; PRAGMA synchronous=NORMAL");
       if (gaps_ > 0)
-        sse::detail::rt_log(opts_.on_log, log_level::warn,
+        sse::detail::log_to(opts_.on_log, log_level::warn,
                             "sqlite store '{}': the previous run did not close cleanly; events it sent but had not "
                             "written are lost: {} topics skip {} sequence numbers (a reserved gap), so no id is reused",
                             opts_.path, gaps_, reserve);
@@ -593,7 +593,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
         ++batches_;
         writing_.clear();
         if (error_) {
-          sse::detail::rt_log(opts_.on_log, log_level::info,
+          sse::detail::log_to(opts_.on_log, log_level::info,
                               "sqlite store '{}': writing again after {} failed attempts ({}); appends accepted again",
                               opts_.path, failed_attempts, error_.message());
           error_ = {};
@@ -607,7 +607,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
       ++failed_attempts;
       if (!is_transient(ec)) {
         failed_ = ec;
-        sse::detail::rt_log(opts_.on_log, log_level::error,
+        sse::detail::log_to(opts_.on_log, log_level::error,
                             "sqlite store '{}': writing {} records failed: {}; this error is permanent: the store "
                             "refuses every append until it is repaired and the process restarted",
                             opts_.path, n, ec.message());
@@ -616,7 +616,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
         break;
       }
       if (!error_)
-        sse::detail::rt_log(opts_.on_log, log_level::warn,
+        sse::detail::log_to(opts_.on_log, log_level::warn,
                             "sqlite store '{}': writing {} records failed: {}; retrying (every {} ms at most), appends "
                             "are refused meanwhile",
                             opts_.path, n, ec.message(), opts_.retry_max.count());
@@ -626,7 +626,7 @@ CREATE TABLE IF NOT EXISTS sse_gaps(
       if (closing_) {
         if (!give_up) give_up = std::chrono::steady_clock::now() + opts_.close_timeout;
         if (std::chrono::steady_clock::now() >= *give_up) {
-          sse::detail::rt_log(opts_.on_log, log_level::error,
+          sse::detail::log_to(opts_.on_log, log_level::error,
                               "sqlite store '{}': closing: {} records could not be written ({}); they are lost and the "
                               "next open reserves a gap",
                               opts_.path, writing_.size() + queue_.size(), ec.message());

@@ -24,7 +24,7 @@
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
 
-#include "sse/detail/rt_op.hpp"
+#include "sse/detail/op.hpp"
 #include "sse/stream.hpp"
 
 namespace sse {
@@ -51,7 +51,7 @@ class memory_transport {
     return asio::async_initiate<WriteToken, void(std::error_code, std::size_t)>(
         [st = state_](auto handler, const ConstBufferSequence& b) {
           std::vector<asio::const_buffer> bufs(asio::buffer_sequence_begin(b), asio::buffer_sequence_end(b));
-          st->start_write(std::move(bufs), detail::rt_make_op(std::move(handler), st->ex));
+          st->start_write(std::move(bufs), detail::make_op(std::move(handler), st->ex));
         },
         token, buffers);
   }
@@ -61,7 +61,7 @@ class memory_transport {
   auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
     return asio::async_initiate<ReadToken, void(std::error_code, std::size_t)>(
         [st = state_](auto handler, const MutableBufferSequence&) {
-          st->start_read(detail::rt_make_op(std::move(handler), st->ex));
+          st->start_read(detail::make_op(std::move(handler), st->ex));
         },
         token, buffers);
   }
@@ -135,7 +135,7 @@ class memory_transport {
   struct state {
     state(asio::any_io_executor e, memory_transport_options o) : ex(std::move(e)), opts(o) {}
 
-    void start_write(std::vector<asio::const_buffer> bufs, std::unique_ptr<detail::rt_op> op) {
+    void start_write(std::vector<asio::const_buffer> bufs, std::unique_ptr<detail::pending_op> op) {
       std::lock_guard lk(mu);
       ++write_ops;
       if (!open) return op->complete(asio::error::bad_descriptor, 0);
@@ -149,7 +149,7 @@ class memory_transport {
       perform(std::move(bufs), std::move(op));
     }
 
-    void perform(std::vector<asio::const_buffer> bufs, std::unique_ptr<detail::rt_op> op) {
+    void perform(std::vector<asio::const_buffer> bufs, std::unique_ptr<detail::pending_op> op) {
       std::size_t limit = opts.max_write_size == 0 ? static_cast<std::size_t>(-1) : opts.max_write_size;
       std::size_t n = 0;
       for (const auto& b : bufs) {
@@ -162,7 +162,7 @@ class memory_transport {
       op->complete({}, n);
     }
 
-    void start_read(std::unique_ptr<detail::rt_op> op) {
+    void start_read(std::unique_ptr<detail::pending_op> op) {
       std::lock_guard lk(mu);
       if (!open) return op->complete(asio::error::operation_aborted, 0);
       if (peer_closed) return op->complete(asio::error::eof, 0);
@@ -187,8 +187,8 @@ class memory_transport {
     std::size_t write_ops = 0;
     std::vector<std::size_t> write_sizes;
     std::vector<asio::const_buffer> pending_bufs;
-    std::unique_ptr<detail::rt_op> pending;
-    std::unique_ptr<detail::rt_op> pending_read;
+    std::unique_ptr<detail::pending_op> pending;
+    std::unique_ptr<detail::pending_op> pending_read;
   };
 
   std::shared_ptr<state> state_;

@@ -30,7 +30,7 @@
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
 
-#include "sse/detail/rt_op.hpp"
+#include "sse/detail/op.hpp"
 #include "sse/stream.hpp"
 
 namespace sse {
@@ -55,7 +55,7 @@ class sink_done {
   }
 
   struct shared_op {
-    std::unique_ptr<detail::rt_op> op;
+    std::unique_ptr<detail::pending_op> op;
     std::size_t bytes = 0;
     std::vector<std::string_view> pieces;
     std::atomic<bool> done{false};
@@ -95,7 +95,7 @@ class sink_transport {
     return asio::async_initiate<WriteToken, void(std::error_code, std::size_t)>(
         [this](auto handler, const ConstBufferSequence& b) {
           auto op = std::make_shared<sink_done::shared_op>();
-          op->op = detail::rt_make_op(std::move(handler), ex_);
+          op->op = detail::make_op(std::move(handler), ex_);
           if (!open_ || !write_) {
             op->complete(asio::error::bad_descriptor);
             return;

@@ -1,5 +1,5 @@
 /**
- * @file rt_op.hpp
+ * @file detail/op.hpp
  * @brief A move-only, type-erased completion for the in-process transports (memory, sink).
  *
  * Completion is always posted to the handler's associated executor, never invoked inline, as Asio
@@ -18,17 +18,17 @@
 
 namespace sse::detail {
 
-class rt_op {
+class pending_op {
  public:
-  virtual ~rt_op() = default;
+  virtual ~pending_op() = default;
   /// Posts the handler with (ec, n). Call at most once.
   virtual void complete(std::error_code ec, std::size_t n) = 0;
 };
 
 template <class Handler>
-class rt_op_impl final : public rt_op {
+class op_impl final : public pending_op {
  public:
-  rt_op_impl(Handler h, asio::any_io_executor fallback)
+  op_impl(Handler h, asio::any_io_executor fallback)
       : handler_(std::move(h)), fallback_(std::move(fallback)) {}
 
   void complete(std::error_code ec, std::size_t n) override {
@@ -42,8 +42,8 @@ class rt_op_impl final : public rt_op {
 };
 
 template <class Handler>
-std::unique_ptr<rt_op> rt_make_op(Handler&& h, asio::any_io_executor fallback) {
-  return std::make_unique<rt_op_impl<std::decay_t<Handler>>>(std::forward<Handler>(h), std::move(fallback));
+std::unique_ptr<pending_op> make_op(Handler&& h, asio::any_io_executor fallback) {
+  return std::make_unique<op_impl<std::decay_t<Handler>>>(std::forward<Handler>(h), std::move(fallback));
 }
 
 }  // namespace sse::detail

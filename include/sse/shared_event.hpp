@@ -1,5 +1,5 @@
 /**
- * @file rt_buffer.hpp
+ * @file shared_event.hpp
  * @brief sse::encoded_event: the wire bytes of one event, encoded once and shared by every stream.
  */
 #pragma once
