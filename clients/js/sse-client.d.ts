@@ -184,6 +184,9 @@ declare namespace SSEClient {
     shareKey?: string | null;
     /** Events each tab keeps for a tab that missed some (leader change). Default 1000. */
     replayLimit?: number;
+    /** A leader that says nothing on the channel this long (its tab frozen or hung) loses the lock
+     *  to a follower. Default max(65 s, 2 x the silence allowance + statusTimeoutMs + backoff.maxMs). */
+    leaderTimeoutMs?: number | null;
     /** Ids remembered for deduplication. Default 10000. */
     dedupeLimit?: number;
     /** Every event once, in order (pings, reset and gap excluded). */

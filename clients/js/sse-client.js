@@ -436,6 +436,7 @@
     share: true,
     shareKey: null,
     replayLimit: 1000,
+    leaderTimeoutMs: null,      // a leader silent this long loses the lock (default: max(65 s, 2 x silence + status + backoff))
     dedupeLimit: 10000,
     onEvent: null,
     onState: null,
@@ -515,6 +516,13 @@
       this._syncPending = false;
       this._held = [];                // follower: events held while a replay is asked for
       this._syncTimer = null;
+      this._lockName = null;
+      this._lockToken = null;
+      this._leaderSeenAt = 0;
+      this._leaderCheck = null;
+      this._postedAt = 0;
+      this._frozen = false;
+      this._unlisten = null;
     }
 
     get lastId() { return this.dedupe.lastId; }
@@ -557,6 +565,9 @@
       if (this._syncTimer) clearTimeout(this._syncTimer);
       this._syncTimer = null;
       this._closeChannel();
+      if (this._leaderCheck) clearInterval(this._leaderCheck);
+      this._leaderCheck = null;
+      if (this._unlisten) { this._unlisten(); this._unlisten = null; }
       if (this._lockAbort) { try { this._lockAbort.abort(); } catch (_) { /* */ } }
       this._lockAbort = null;
       if (this._releaseLock) { const r = this._releaseLock; this._releaseLock = null; r(); }
@@ -669,24 +680,106 @@
     _startShared() {
       const key = this.o.shareKey || absoluteUrl(this.o.url) + ' [' + this.o.events.slice().sort().join(',') + ']';
       this.shareKey = key;
-      const name = 'sse-client:' + key;
-      const ch = new this.env.BroadcastChannel(name);
+      this._lockName = 'sse-client:' + key;
+      const ch = new this.env.BroadcastChannel(this._lockName);
       this._channel = ch;
       ch.onmessage = (ev) => this._onMessage(ev && ev.data);
       this.role = 'follower';
-      this._lockAbort = typeof AbortController !== 'undefined' ? new AbortController() : null;
-      const opts = this._lockAbort ? { signal: this._lockAbort.signal } : {};
-      const p = this.env.locks.request(name, opts, () => {
-        if (this.finished) return undefined;
+      this._leaderSeenAt = this.env.now();
+      this._requestLock(false);
+      // A leader that says nothing for too long (its tab frozen or hung) loses the lock to a follower.
+      this._leaderCheck = setInterval(() => this._checkLeader(), Math.min(1000, Math.max(50, this._leaderTimeoutMs() / 4)));
+      this._listenLifecycle();
+      this._setState('connecting', 'Joining the stream shared by this site\'s tabs.');
+      // Ask whoever leads for what we have not seen; no answer: we lead soon, or nobody has anything yet.
+      this._askReplay('hello');
+    }
+
+    /** Queues for the lock (or takes it from a silent leader: `steal`); granted: this tab leads. */
+    _requestLock(steal) {
+      if (this._lockAbort) { try { this._lockAbort.abort(); } catch (_) { /* */ } }
+      const ctl = typeof AbortController !== 'undefined' && !steal ? new AbortController() : null;
+      const token = {};
+      this._lockAbort = ctl;
+      this._lockToken = token;
+      const opts = steal ? { steal: true } : ctl ? { signal: ctl.signal } : {};
+      const p = this.env.locks.request(this._lockName, opts, () => {
+        if (this.finished || this._lockToken !== token) return undefined;
         return new Promise((resolve) => {
           this._releaseLock = resolve;
           this._becomeLeader();
         });
       });
-      if (p && typeof p.catch === 'function') p.catch(() => { /* aborted by stop(), or stolen */ });
-      this._setState('connecting', 'Joining the stream shared by this site\'s tabs.');
-      // Ask whoever leads for what we have not seen; no answer: we lead soon, or nobody has anything yet.
-      this._askReplay('hello');
+      // Rejected: aborted by stop() or a new request, or stolen by a follower while we led.
+      if (p && typeof p.catch === 'function') p.catch(() => { if (this._lockToken === token && this.role === 'leader') this._demote(); });
+    }
+
+    /** How long a follower waits for any word from the leader before taking the lock from it. */
+    _leaderTimeoutMs() {
+      if (this.o.leaderTimeoutMs > 0) return this.o.leaderTimeoutMs;
+      return Math.max(65000, 2 * this.detector.silenceLimitMs + this.o.statusTimeoutMs + this.o.backoff.maxMs);
+    }
+
+    _checkLeader() {
+      if (this.finished || this.role !== 'follower' || this._frozen) return;
+      const silent = this.env.now() - this._leaderSeenAt;
+      if (silent <= this._leaderTimeoutMs()) return;
+      this._leaderSeenAt = this.env.now();
+      this._emitState('connecting', 'The tab that holds the shared connection has said nothing for ' + seconds(silent) +
+        ' (frozen or hung): this tab takes the connection over.', this._info({ stolen: true }));
+      this._requestLock(true);
+    }
+
+    /** Our lock was taken (we were silent too long, e.g. frozen): back to following, from our last id. */
+    _demote() {
+      if (this.finished) return;
+      this._closeStream();
+      this._stopPolling();
+      if (this._watchdog) clearInterval(this._watchdog);
+      this._watchdog = null;
+      for (const t of this._timers) clearTimeout(t);
+      this._timers.clear();
+      this._releaseLock = null;
+      this.role = 'follower';
+      this._leaderSeenAt = this.env.now();
+      this._requestLock(false);
+      this._askReplay('sync');
+    }
+
+    /**
+     * A tab the browser freezes (a background tab saving energy) can neither stream nor answer: as it
+     * freezes, a leader hands the connection over and a follower leaves the queue; both come back on
+     * `resume`.
+     */
+    _listenLifecycle() {
+      const doc = typeof document !== 'undefined' ? document : null;
+      if (!doc || typeof doc.addEventListener !== 'function') return;
+      const onFreeze = () => {
+        if (this.finished || !this.sharing) return;
+        this._frozen = true;
+        if (this._lockAbort) { try { this._lockAbort.abort(); } catch (_) { /* */ } }
+        this._lockAbort = null;
+        if (this.role === 'leader') {
+          this._closeStream();
+          this._stopPolling();
+          if (this._watchdog) clearInterval(this._watchdog);
+          this._watchdog = null;
+          for (const t of this._timers) clearTimeout(t);
+          this._timers.clear();
+          this.role = 'follower';
+          if (this._releaseLock) { const r = this._releaseLock; this._releaseLock = null; r(); }
+        }
+      };
+      const onResume = () => {
+        if (this.finished || !this._frozen || this.role !== 'follower') return;
+        this._frozen = false;
+        this._leaderSeenAt = this.env.now();
+        this._requestLock(false);
+        this._askReplay('sync');
+      };
+      doc.addEventListener('freeze', onFreeze);
+      doc.addEventListener('resume', onResume);
+      this._unlisten = () => { doc.removeEventListener('freeze', onFreeze); doc.removeEventListener('resume', onResume); };
     }
 
     _closeChannel() {
@@ -697,6 +790,7 @@
     _post(msg) {
       if (!this._channel) return;
       msg.from = this.tabId;
+      this._postedAt = this.env.now();
       try { this._channel.postMessage(msg); } catch (e) { console.error(e); }
     }
 
@@ -719,6 +813,8 @@
       this._syncPending = false;
       this._held = [];
       this._closeChannel();
+      if (this._leaderCheck) clearInterval(this._leaderCheck);
+      this._leaderCheck = null;
       if (this._lockAbort) { try { this._lockAbort.abort(); } catch (_) { /* */ } }
       this._lockAbort = null;
       if (this._releaseLock) { const r = this._releaseLock; this._releaseLock = null; r(); }
@@ -781,6 +877,7 @@
         return;
       }
       if (this.role !== 'follower') return;
+      if (m.t !== 'hello' && m.t !== 'sync') this._leaderSeenAt = this.env.now();
       switch (m.t) {
         case 'leader':
           this._leaderId = m.from;
@@ -1065,6 +1162,7 @@
      * reconnects. The silent time told is measured from the last event or ping seen.
      */
     async _watch() {
+      if (this.role === 'leader' && this.env.now() - this._postedAt >= Math.min(5000, this._leaderTimeoutMs() / 3)) this._post({ t: 'beat' });
       if (this.finished || !this._es || this._checking) return;
       const now = this.env.now();
       if (now < this._nextCheckAt || !this.detector.overdue(now)) return;

@@ -14,6 +14,9 @@
 //     takes over within 2 s, resumes from its last id (sse_replays_total grows), and every remaining
 //     tab has every event exactly once, in order.
 //   B2 the renderer of the tab that took over crashes (CDP Page.crash): the same, within 2 s.
+//   B3 the tab that leads hangs for 3 s (a long task: it says nothing): a follower takes the lock
+//     from it (Web Locks `steal`) after the leader timeout (1.5 s here) and resumes; back to life, the
+//     old leader follows and catches up. Every tab has every event exactly once, in order.
 //   C the control: 8 tabs x 1 topic with sharing off: the hub sees 6 streams, 2 tabs stall (nothing
 //     delivered) - the six-connection limit that sharing avoids.
 // Every process is started here, every wait is bounded, everything is stopped at the end.
@@ -139,13 +142,15 @@ async function openTabs(context, base, n, query) {
     page.errors = [];
     page.on('pageerror', (e) => page.errors.push(String(e && e.stack || e)));
     const form = typeof query.form === 'function' ? query.form(i) : query.form;
-    await page.goto(`${base}/?hub=${encodeURIComponent(query.hub)}&topics=${query.topics.join(',')}&share=${query.share ? 1 : 0}&form=${form}`, { timeout: 15000 });
+    await page.goto(`${base}/?hub=${encodeURIComponent(query.hub)}&topics=${query.topics.join(',')}&share=${query.share ? 1 : 0}&form=${form}` +
+      `&leaderTimeout=${LEADER_TIMEOUT_MS}`, { timeout: 15000 });
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 10000 });
     page.index = i;
     pages.push(page);
   }
   return pages;
 }
+const LEADER_TIMEOUT_MS = 1500;
 const summary = (page) => page.evaluate(() => window.test.summary());
 const received = (page, topic) => page.evaluate((t) => window.test.received[t], topic);
 
@@ -280,6 +285,39 @@ async function main() {
   await until('3 streams at the hub', async () => (await metrics(hub)).open === 3, 5000);
   log(`B2: PASSED: ${published.alpha.length} events per topic, every surviving tab got each exactly once, in order (${Date.now() - t} ms)`);
   await crashPage.close().catch(() => {});
+
+  // ---- B3: the leader's tab hangs (a long task): a follower takes the lock from it (Web Locks steal) ----
+  t = Date.now();
+  const roles3 = await Promise.all(survivors.map(summary));
+  const hungPage = survivors[roles3.findIndex((x) => x.alpha.role === 'leader')];
+  const others = survivors.filter((p) => p !== hungPage);
+  publishing = true;
+  const publisher3 = (async () => {
+    while (publishing) {
+      for (const k of topics) published[k].push(await publish(hub, k, seq));
+      seq++;
+      await sleep(15);
+    }
+  })();
+  await sleep(300);
+  const hungAt = Date.now();
+  const hang = hungPage.evaluate((ms) => { const end = Date.now() + ms; while (Date.now() < end) { /* a hung page */ } }, 3000).catch(() => {});
+  const takeover3 = await until('a tab to take over from the hung one', async () => {
+    const all = await Promise.all(others.map(summary));
+    return topics.every((k) => all.filter((x) => x[k].role === 'leader' && x[k].state === 'open').length === 1) && Date.now();
+  }, 6000, 20);
+  log(`B3: tab ${hungPage.index} hangs for 3 s; taken over in ${takeover3 - hungAt} ms (leader timeout ${LEADER_TIMEOUT_MS} ms)`);
+  check(takeover3 - hungAt <= LEADER_TIMEOUT_MS + 1000, `the takeover from a hung tab took ${takeover3 - hungAt} ms`);
+  await hang;
+  await sleep(300);
+  publishing = false;
+  await publisher3;
+  // Back to life, the hung tab follows and catches up: it too has every event exactly once.
+  await checkExactlyOnce(survivors, published);
+  const back = await summary(hungPage);
+  check(topics.every((k) => back[k].role === 'follower'), 'the tab that hung does not follow: ' + JSON.stringify(back));
+  await until('3 streams at the hub', async () => (await metrics(hub)).open === 3, 5000);
+  log(`B3: PASSED: ${published.alpha.length} events per topic; every tab, the one that hung too, got each exactly once (${Date.now() - t} ms)`);
   await Promise.all(survivors.map((p) => p.close()));
   await until('the hub to see no stream', async () => (await metrics(hub)).open === 0, 5000);
 

@@ -97,6 +97,14 @@ export class FakeLocks {
       }
       const q = this.queues.get(name) || [];
       this.queues.set(name, q);
+      if (options && options.steal) {
+        // The holder loses the lock at once (its request rejects with AbortError); the thief is next.
+        const h = this.holders.get(name);
+        q.unshift(entry);
+        if (h) h.release(false, Object.assign(new Error('stolen'), { name: 'AbortError' }));
+        else this.#grant(name);
+        return;
+      }
       q.push(entry);
       this.#grant(name);
     });
@@ -112,7 +120,7 @@ export class FakeLocks {
       if (this.holders.get(name) !== next) return;
       this.holders.delete(name);
       if (ok) next.resolve(v); else next.reject(v);
-      queueMicrotask(() => this.#grant(name));
+      this.#grant(name);
     };
     next.release = done;
     Promise.resolve().then(() => next.callback({ name, mode: 'exclusive' })).then((v) => done(true, v), (e) => done(false, e));

@@ -218,3 +218,69 @@ test('the server refuses the stream (404): every tab fails, none tries again; pi
   await sleep(50);
   assert.equal(server.sources.length, 1);
 });
+
+test('a leader that says nothing (its tab frozen or hung) loses the lock: a follower steals it and resumes; the old one follows', async () => {
+  const server = new FakeServer();
+  const locks = new FakeLocks();
+  const ts = tabs(server, locks, 3, { leaderTimeoutMs: 300 });
+  for (const t of ts) t.rs.start();
+  await until('every tab ready', () => ts.every((t) => t.rs.state === 'open'));
+  for (let i = 1; i <= 3; ++i) server.add('message', i);
+  await until('3 everywhere', () => ts.every((t) => t.seen.length === 3));
+  const [old] = leaderOf(ts);
+  // Hung: its stream goes on, but nothing it does reaches the other tabs.
+  const post = old.rs._post;
+  old.rs._post = () => {};
+  for (let i = 4; i <= 5; ++i) server.add('message', i);
+  const rest = ts.filter((t) => t !== old);
+  await until('a follower to take over', () => leaderOf(rest).length === 1, 3000);
+  assert.equal(old.rs.role, 'follower', 'the old leader follows once its lock is taken');
+  assert.ok(rest.some((t) => t.states.some((s) => /has said nothing for .* takes the connection over/.test(s.message))));
+  old.rs._post = post;
+  await until('one open connection', () => server.open === 1);
+  for (let i = 6; i <= 8; ++i) server.add('message', i);
+  await until('8 everywhere', () => ts.every((t) => t.seen.length === 8));
+  for (const t of ts) assert.deepEqual(t.seen, range(1, 8));
+});
+
+test('a quiet stream does not make followers steal: the leader beats (every third of the timeout, 5 s at most)', async () => {
+  const server = new FakeServer();
+  const locks = new FakeLocks();
+  const ts = tabs(server, locks, 3, { leaderTimeoutMs: 300 });
+  for (const t of ts) t.rs.start();
+  await until('every tab ready', () => ts.every((t) => t.rs.state === 'open'));
+  await sleep(1000);   // no event, no ping: only beats
+  assert.equal(locks.grants, 1, 'nobody stole the lock');
+  assert.equal(server.sources.length, 1);
+});
+
+test('a frozen tab (the page lifecycle\'s freeze) hands its connection over, and follows again on resume', async (t) => {
+  const doc = new EventTarget();
+  globalThis.document = doc;
+  t.after(() => { delete globalThis.document; });
+  const server = new FakeServer();
+  const locks = new FakeLocks();
+  const ts = tabs(server, locks, 2);
+  for (const x of ts) x.rs.start();
+  await until('every tab ready', () => ts.every((x) => x.rs.state === 'open'));
+  server.add('message', 1);
+  await until('1 everywhere', () => ts.every((x) => x.seen.length === 1));
+  const [leader] = leaderOf(ts);
+  const other = ts.find((x) => x !== leader);
+  // Both tabs listen on the same fake document: freeze only the leader's handlers.
+  leader.rs._unlisten();
+  other.rs._unlisten();
+  const freeze = new EventTarget();
+  globalThis.document = freeze;
+  leader.rs._listenLifecycle();
+  freeze.dispatchEvent(new Event('freeze'));
+  assert.equal(leader.rs.role, 'follower');
+  await until('the other tab leads', () => other.rs.role === 'leader' && server.open === 1);
+  server.add('message', 2);
+  await until('2 in the leader', () => other.seen.length === 2);
+  freeze.dispatchEvent(new Event('resume'));
+  server.add('message', 3);
+  await until('3 everywhere', () => ts.every((x) => x.seen.length === 3));
+  for (const x of ts) assert.deepEqual(x.seen, range(1, 3));
+  assert.equal(server.sources.length, 2);
+});
