@@ -182,6 +182,13 @@ declare namespace SSEClient {
     share?: boolean;
     /** Tabs with the same key share (default: the absolute URL and the event types). */
     shareKey?: string | null;
+    /**
+     * A tab that joins a shared stream with no last id: true (default) - it gets the history since the
+     * stream's start, as a fresh connection to a replaying endpoint would (from the leader's buffer,
+     * or on a connection of its own when the buffer no longer reaches back); false - only what is
+     * live from now on, as a fresh connection to an sse-hub topic gets.
+     */
+    joinHistory?: boolean;
     /** Events each tab keeps for a tab that missed some (leader change). Default 1000. */
     replayLimit?: number;
     /** A leader that says nothing on the channel this long (its tab frozen or hung) loses the lock

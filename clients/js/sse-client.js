@@ -436,6 +436,7 @@
     share: true,
     shareKey: null,
     replayLimit: 1000,
+    joinHistory: true,          // a tab joining with no last id gets the history since the stream's start (else: live only)
     leaderTimeoutMs: null,      // a leader silent this long loses the lock (default: max(65 s, 2 x silence + status + backoff))
     dedupeLimit: 10000,
     onEvent: null,
@@ -825,7 +826,7 @@
 
     _askReplay(kind) {
       this._syncPending = true;
-      this._post({ t: kind, after: this.lastId });
+      this._post({ t: kind, after: this.lastId, history: this.o.joinHistory !== false });
       if (this._syncTimer) clearTimeout(this._syncTimer);
       // No leader answers (none yet, or it is starting): what we hold is delivered as it is.
       this._syncTimer = setTimeout(() => {
@@ -869,9 +870,12 @@
         if (m.t === 'done') { this._finish(m.final || {}, m.how); return; }
         if (m.t === 'state' && m.state === 'failed') { this._fail(m.message, { httpStatus: m.info && m.info.httpStatus }); return; }
         if ((m.t === 'hello' || m.t === 'sync') && m.from) {
-          const events = this._replayAfter(m.after == null ? null : String(m.after));
+          // A tab with nothing that wants only what is live from now on (history: false) starts after
+          // our last event; any other gets what it missed, if our buffer reaches back that far.
+          const live = m.after == null && m.history === false;
+          const events = live ? [] : this._replayAfter(m.after == null ? null : String(m.after));
           this.counters.replays++;
-          this._post({ t: 'replay', to: m.from, ok: events != null, events: events || [],
+          this._post({ t: 'replay', to: m.from, ok: events != null, events: events || [], anchor: live ? this.lastId : undefined,
             state: this.state, transport: this.transport, lastId: this.lastId });
         }
         return;
@@ -888,6 +892,8 @@
           if (this._syncTimer) { clearTimeout(this._syncTimer); this._syncTimer = null; }
           if (!m.ok || !Array.isArray(m.events)) { this._goSolo('the tab that holds the shared connection no longer has the events this tab needs'); return; }
           this._syncPending = false;
+          // Joining live: our chain starts after the leader's last event (nothing to deliver before).
+          if (m.anchor != null && this.lastId == null) this.dedupe.lastId = String(m.anchor);
           for (const e of m.events) {
             if (this.finished) return;
             this._followerDeliver(e);

@@ -284,3 +284,19 @@ test('a frozen tab (the page lifecycle\'s freeze) hands its connection over, and
   for (const x of ts) assert.deepEqual(x.seen, range(1, 3));
   assert.equal(server.sources.length, 2);
 });
+
+test('joinHistory: false - a late tab with no last id joins live (an sse-hub topic), even after the buffer overflowed', async () => {
+  const server = new FakeServer();
+  const locks = new FakeLocks();
+  const [a, b] = tabs(server, locks, 2, { replayLimit: 3, joinHistory: false });
+  a.rs.start();
+  await until('a open', () => a.rs.state === 'open' && server.open === 1);
+  for (let i = 1; i <= 6; ++i) server.add('message', i);
+  await until('a has 6', () => a.seen.length === 6);
+  b.rs.start();
+  await until('b follows', () => b.rs.role === 'follower' && b.rs.lastId === '6');
+  for (let i = 7; i <= 9; ++i) server.add('message', i);
+  await until('b has 3', () => b.seen.length === 3);
+  assert.deepEqual(b.seen, range(7, 9));
+  assert.equal(server.sources.length, 1, 'no connection of its own');
+});
