@@ -45,8 +45,6 @@
 
 #include <fmt/format.h>
 
-#include "sse/detail/rt_json.hpp"
-#include "sse/detail/rt_logger.hpp"
 #include "sse/http/response.hpp"
 #include "sse/server.hpp"
 
@@ -225,10 +223,27 @@ inline constexpr std::string_view probe_echoed_headers[] = {
     "X-Real-IP", "Accept-Encoding", "Last-Event-ID", "Connection", "TE", "Cache-Control", "Pragma",
     "User-Agent", "Host", "Accept", "CDN-Loop", "X-Request-Id", "True-Client-IP", "CF-Connecting-IP"};
 
+/// Appends `s` as a JSON string (the callers pass log_escape()d, printable text).
+inline void probe_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\u{:04x}", u);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
 inline void probe_json_field(std::string& out, std::string_view key, std::string_view value) {
-  rt_json_string_to(out, key);
+  probe_json_string(out, log_escape(key, 100));
   out.push_back(':');
-  rt_json_string_to(out, log_escape(value, 300));
+  probe_json_string(out, log_escape(value, 300));
 }
 
 /// The `hello` event's data: what reached the server.
@@ -259,7 +274,7 @@ inline std::string probe_hello(const request_context& ctx, const probe_script& s
   out += "},\"header_names\":[";
   for (std::size_t i = 0; i < req.headers.size() && i < 64; ++i) {
     if (i) out.push_back(',');
-    rt_json_string_to(out, log_escape(req.headers[i].name, 100));
+    probe_json_string(out, log_escape(req.headers[i].name, 100));
   }
   out += "],\"response_headers\":{";
   // The response head the server wrote (status line skipped), so a client can diff what arrived.

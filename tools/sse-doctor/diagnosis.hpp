@@ -85,7 +85,7 @@ inline std::string_view to_string(end_kind k) {
     case end_kind::none: return "still open";
     case end_kind::finished: return "finished";
     case end_kind::clean_close: return "clean close";
-    case end_kind::closed: return "closed mid-stream";
+    case end_kind::closed: return "connection closed mid-stream";
     case end_kind::reset: return "connection reset";
     case end_kind::http_status: return "HTTP error status";
     case end_kind::stall: return "silent stall";
@@ -206,14 +206,13 @@ inline void analyse_buffering(const run& r, const thresholds& th, diagnosis& d) 
   }
   d.holdup_ms = hi - lo;
   // Bursts: events sent apart that arrived together.
-  std::size_t bursts = 0, held_together = 0;
+  std::size_t bursts = 0;
   for (std::size_t i = 0; i < timed.size();) {
     std::size_t j = i + 1;
     while (j < timed.size() && timed[j]->at_ms - timed[j - 1]->at_ms <= th.burst_window_ms) ++j;
     const double sent_span = timed[j - 1]->sent_ms - timed[i]->sent_ms;
     if (j - i > 1 && sent_span > 2 * th.burst_window_ms + 50) {
       ++bursts;
-      held_together += j - i;
     }
     i = j;
   }
@@ -392,13 +391,16 @@ inline diagnosis diagnose(const measurements& m, const thresholds& th = {}) {
       continue;
     }
     if (r.end == end_kind::none || r.end == end_kind::error) continue;
-    double last = r.headers_ms;
-    for (const auto& a : r.events) last = std::max(last, a.at_ms);
-    const double silence = r.end_ms - std::max(0.0, last);
+    // The silence before the end, from the server's send times (an event held on the way and
+    // released by the cut does not make the silence shorter): the server's clock starts when the
+    // request arrives, about when this run started (a one-way trip later: over-estimated by that).
+    double last_sent = -1;
+    for (const auto& a : r.events) last_sent = std::max(last_sent, a.sent_ms);
+    const double silence = r.end_ms - std::max(0.0, last_sent);
     if (!d.idle_cut_ms || silence < *d.idle_cut_ms) d.idle_cut_ms = silence;
     d.findings.push_back({"idle", level::info,
-                          fmt::format("silent gap of {}: ended by {} after {} of silence{}", seconds(r.gap_ms),
-                                      to_string(r.end), seconds(silence),
+                          fmt::format("silent gap of {}: cut after {} of silence: {}{}", seconds(r.gap_ms),
+                                      seconds(silence), to_string(r.end),
                                       r.end_detail.empty() ? "" : " (" + r.end_detail + ")"),
                           "an idle stream is cut"});
   }

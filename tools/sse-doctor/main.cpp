@@ -5,7 +5,6 @@
 #include "diagnosis.hpp"
 #include "report.hpp"
 #include "sse/client.hpp"
-#include "sse/detail/rt_logger.hpp"
 #if SSE_DOCTOR_TLS
 #include "sse/client_tls.hpp"
 #endif
@@ -34,7 +33,18 @@ double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
 }
 
-std::string clean(std::string_view v) { return sse::log_escape(v, 300); }
+/// Bytes from the network made printable for the report: printable ASCII kept, the rest as \xNN,
+/// at most 300 bytes.
+std::string clean(std::string_view v) {
+  std::string out;
+  for (const char c : v.substr(0, 300)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\') out.push_back(c);
+    else out += fmt::format("\\x{:02x}", u);
+  }
+  if (v.size() > 300) out += "...";
+  return out;
+}
 
 /// One probe connection: a client, a deadline, and what it measured.
 struct probe_conn {

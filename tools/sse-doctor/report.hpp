@@ -9,9 +9,26 @@
 #include <fmt/format.h>
 
 #include "diagnosis.hpp"
-#include "sse/detail/rt_json.hpp"
 
 namespace sse_doctor {
+
+/// Appends `s` as a JSON string. Text from the network was made printable by clean() (main.cpp);
+/// control bytes are escaped here anyway.
+inline void json_string_to(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\u{:04x}", u);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
 
 inline std::string render_text(const measurements& m, const diagnosis& d) {
   std::string out = fmt::format("sse-doctor: {}\n\n", m.url);
@@ -39,9 +56,8 @@ inline std::string render_text(const measurements& m, const diagnosis& d) {
 }
 
 inline std::string render_json(const measurements& m, const diagnosis& d) {
-  using sse::detail::rt_json_string_to;
   std::string o = "{\"url\":";
-  rt_json_string_to(o, m.url);
+  json_string_to(o, m.url);
   o += fmt::format(",\"reachable\":{},\"breaks_stream\":{},\"buffered\":{},\"compressed\":{},\"stalled\":{},"
                    "\"cut_despite_pings\":{},\"holdup_ms\":{:.0f}",
                    d.reachable, d.breaks_stream, d.buffered, d.compressed, d.stalled, d.cut_despite_pings, d.holdup_ms);
@@ -55,45 +71,45 @@ inline std::string render_json(const measurements& m, const diagnosis& d) {
   o += ",\"last_event_id_ok\":";
   o += d.last_event_id_ok ? (*d.last_event_id_ok ? "true" : "false") : "null";
   o += ",\"proxy_kind\":";
-  rt_json_string_to(o, d.proxy_kind);
+  json_string_to(o, d.proxy_kind);
   o += ",\"intermediaries\":[";
   for (std::size_t i = 0; i < d.intermediaries.size(); ++i) {
     if (i) o += ",";
-    rt_json_string_to(o, d.intermediaries[i]);
+    json_string_to(o, d.intermediaries[i]);
   }
   o += "],\"findings\":[";
   for (std::size_t i = 0; i < d.findings.size(); ++i) {
     const auto& f = d.findings[i];
     o += i ? ",{\"probe\":" : "{\"probe\":";
-    rt_json_string_to(o, f.probe);
+    json_string_to(o, f.probe);
     o += ",\"level\":";
-    rt_json_string_to(o, to_string(f.lvl));
+    json_string_to(o, to_string(f.lvl));
     o += ",\"measured\":";
-    rt_json_string_to(o, f.measured);
+    json_string_to(o, f.measured);
     o += ",\"verdict\":";
-    rt_json_string_to(o, f.verdict);
+    json_string_to(o, f.verdict);
     o += "}";
   }
   o += "],\"advice\":[";
   for (std::size_t i = 0; i < d.advice.size(); ++i) {
     const auto& a = d.advice[i];
     o += i ? ",{\"target\":" : "{\"target\":";
-    rt_json_string_to(o, a.target);
+    json_string_to(o, a.target);
     o += ",\"text\":";
-    rt_json_string_to(o, a.text);
+    json_string_to(o, a.text);
     o += ",\"why\":";
-    rt_json_string_to(o, a.why);
+    json_string_to(o, a.why);
     o += "}";
   }
   o += "],\"runs\":[";
   auto run_json = [&](const run& r) {
     o += "{\"name\":";
-    rt_json_string_to(o, r.name);
+    json_string_to(o, r.name);
     o += fmt::format(",\"gap_ms\":{:.0f},\"ping_ms\":{:.0f},\"status\":{},\"headers_ms\":{:.1f},\"events\":{},\"end\":",
                      r.gap_ms, r.ping_ms, r.status, r.headers_ms, r.events.size());
-    rt_json_string_to(o, to_string(r.end));
+    json_string_to(o, to_string(r.end));
     o += ",\"end_detail\":";
-    rt_json_string_to(o, r.end_detail);
+    json_string_to(o, r.end_detail);
     o += fmt::format(",\"end_ms\":{:.1f}}}", r.end_ms);
   };
   run_json(m.stream);
