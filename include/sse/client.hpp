@@ -55,6 +55,7 @@
 #include <utility>
 #include <vector>
 
+#include "sse/error_category.hpp"
 #include "sse/event.hpp"
 #include "sse/http/date.hpp"
 #include "sse/http/response_parser.hpp"
@@ -82,10 +83,9 @@ enum class client_errc {
 };
 
 namespace detail {
-class client_error_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.client"; }
-  std::string message(int ev) const override {
+struct client_error_category_impl {
+  static constexpr const char* name = "sse.client";
+  static std::string message(int ev) {
     switch (static_cast<client_errc>(ev)) {
       case client_errc::closed: return "closed by the application";
       case client_errc::no_content: return "the server answered 204 No Content: stop reconnecting";
@@ -108,8 +108,7 @@ class client_error_category_impl final : public std::error_category {
 
 /// The category of sse::client_errc values, named "sse.client".
 inline const std::error_category& client_error_category() noexcept {
-  static const detail::client_error_category_impl category;
-  return category;
+  return sse::error_category_for<detail::client_error_category_impl>();
 }
 
 inline std::error_code make_error_code(client_errc e) noexcept {

@@ -11,6 +11,8 @@
 #include <string>
 #include <system_error>
 
+#include "sse/error_category.hpp"
+
 namespace sse {
 
 /// Errors reported by the encoder and the parser.
@@ -24,10 +26,9 @@ enum class errc {
 };
 
 namespace detail {
-class error_category final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse"; }
-  std::string message(int ev) const override {
+struct error_category {
+  static constexpr const char* name = "sse";
+  static std::string message(int ev) {
     switch (static_cast<errc>(ev)) {
       case errc::invalid_event_type: return "event type contains CR, LF or NUL";
       case errc::invalid_id: return "event id contains CR, LF or NUL";
@@ -43,8 +44,7 @@ class error_category final : public std::error_category {
 
 /// The category of sse::errc values.
 inline const std::error_category& error_category() noexcept {
-  static const detail::error_category category;
-  return category;
+  return sse::error_category_for<detail::error_category>();
 }
 
 inline std::error_code make_error_code(errc e) noexcept {

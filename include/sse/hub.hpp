@@ -77,6 +77,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "sse/broker.hpp"
+#include "sse/error_category.hpp"
 #include "sse/shared_event.hpp"
 #include "sse/logger.hpp"
 #include "sse/encoder.hpp"
@@ -112,10 +113,9 @@ struct std::is_error_code_enum<sse::hub_errc> : std::true_type {};
 namespace sse {
 
 namespace detail {
-class hub_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.hub"; }
-  std::string message(int ev) const override {
+struct hub_category_impl {
+  static constexpr const char* name = "sse.hub";
+  static std::string message(int ev) {
     switch (static_cast<hub_errc>(ev)) {
       case hub_errc::too_many_topics: return "too many topics";
       case hub_errc::invalid_topic: return "invalid topic name";
@@ -133,8 +133,7 @@ class hub_category_impl final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& hub_category() noexcept {
-  static const detail::hub_category_impl category;
-  return category;
+  return sse::error_category_for<detail::hub_category_impl>();
 }
 
 inline std::error_code make_error_code(hub_errc e) noexcept { return {static_cast<int>(e), hub_category()}; }

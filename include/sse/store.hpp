@@ -28,6 +28,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sse/error_category.hpp"
 #include "sse/shared_event.hpp"
 
 namespace sse {
@@ -71,10 +72,9 @@ struct std::is_error_code_enum<sse::store_errc> : std::true_type {};
 namespace sse {
 
 namespace detail {
-class store_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.store"; }
-  std::string message(int ev) const override {
+struct store_category_impl {
+  static constexpr const char* name = "sse.store";
+  static std::string message(int ev) {
     switch (static_cast<store_errc>(ev)) {
       case store_errc::queue_full: return "event store: write queue full";
       case store_errc::closed: return "event store: closed";
@@ -87,8 +87,7 @@ class store_category_impl final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& store_category() noexcept {
-  static const detail::store_category_impl category;
-  return category;
+  return sse::error_category_for<detail::store_category_impl>();
 }
 
 inline std::error_code make_error_code(store_errc e) noexcept { return {static_cast<int>(e), store_category()}; }

@@ -51,6 +51,7 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include "sse/error_category.hpp"
 #include "sse/shared_event.hpp"
 #include "sse/detail/chunk.hpp"
 #include "sse/detail/json.hpp"
@@ -77,10 +78,9 @@ struct std::is_error_code_enum<sse::stream_errc> : std::true_type {};
 namespace sse {
 
 namespace detail {
-class stream_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.stream"; }
-  std::string message(int ev) const override {
+struct stream_category_impl {
+  static constexpr const char* name = "sse.stream";
+  static std::string message(int ev) {
     switch (static_cast<stream_errc>(ev)) {
       case stream_errc::slow_consumer: return "slow consumer: write queue bound exceeded";
       case stream_errc::write_timeout: return "write timed out";
@@ -92,8 +92,7 @@ class stream_category_impl final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& stream_category() noexcept {
-  static const detail::stream_category_impl category;
-  return category;
+  return sse::error_category_for<detail::stream_category_impl>();
 }
 
 inline std::error_code make_error_code(stream_errc e) noexcept { return {static_cast<int>(e), stream_category()}; }

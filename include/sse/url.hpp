@@ -25,6 +25,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "sse/error_category.hpp"
+
 namespace sse {
 
 /// Why a URL was rejected.
@@ -40,10 +42,9 @@ enum class url_errc {
 };
 
 namespace detail {
-class url_error_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.url"; }
-  std::string message(int ev) const override {
+struct url_error_category_impl {
+  static constexpr const char* name = "sse.url";
+  static std::string message(int ev) {
     switch (static_cast<url_errc>(ev)) {
       case url_errc::empty: return "empty URL";
       case url_errc::unsupported_scheme: return "unsupported URL scheme (use http, https, unix or http+unix)";
@@ -114,8 +115,7 @@ inline std::string percent_decode(std::string_view in) {
 
 /// The category of sse::url_errc values, named "sse.url".
 inline const std::error_category& url_error_category() noexcept {
-  static const detail::url_error_category_impl category;
-  return category;
+  return sse::error_category_for<detail::url_error_category_impl>();
 }
 
 inline std::error_code make_error_code(url_errc e) noexcept { return {static_cast<int>(e), url_error_category()}; }

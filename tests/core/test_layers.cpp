@@ -18,6 +18,7 @@ const std::filesystem::path include_dir = std::filesystem::path(SSE_TEST_DATA_DI
 /// The layer of a header (path relative to include/), or "" when it has none.
 std::string layer_of(const std::string& h) {
   static const std::set<std::string> core = {
+      "sse/error_category.hpp",
       "sse/core.hpp",     "sse/version.hpp", "sse/error.hpp",  "sse/event.hpp",
       "sse/encoder.hpp",  "sse/parser.hpp",  "sse/url.hpp"};
   if (core.count(h) || h.starts_with("sse/http/")) return "core";

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "sse/error_category.hpp"
+
 namespace sse::http {
 
 /// Errors of the HTTP layer. The comment after each value gives the status `status_for()` returns.
@@ -64,10 +66,9 @@ enum class errc {
 };
 
 namespace detail {
-class http_error_category final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.http"; }
-  std::string message(int ev) const override {
+struct http_error_category {
+  static constexpr const char* name = "sse.http";
+  static std::string message(int ev) {
     switch (static_cast<errc>(ev)) {
       case errc::header_section_too_large:
         return "request header section too large";
@@ -145,8 +146,7 @@ class http_error_category final : public std::error_category {
 
 /// The category of sse::http::errc values, named "sse.http".
 inline const std::error_category& error_category() noexcept {
-  static const detail::http_error_category category;
-  return category;
+  return sse::error_category_for<detail::http_error_category>();
 }
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }

@@ -35,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "sse/error_category.hpp"
+
 namespace sse::http {
 
 /// Errors of the response-head parser and the chunked decoder.
@@ -69,10 +71,9 @@ enum class response_errc {
 };
 
 namespace detail {
-class response_error_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.http.response"; }
-  std::string message(int ev) const override {
+struct response_error_category_impl {
+  static constexpr const char* name = "sse.http.response";
+  static std::string message(int ev) {
     switch (static_cast<response_errc>(ev)) {
       case response_errc::head_too_large: return "response head too large";
       case response_errc::too_many_headers: return "too many header fields in the response";
@@ -133,8 +134,7 @@ inline int hex_value(char c) noexcept {
 
 /// The category of sse::http::response_errc values, named "sse.http.response".
 inline const std::error_category& response_error_category() noexcept {
-  static const detail::response_error_category_impl category;
-  return category;
+  return sse::error_category_for<detail::response_error_category_impl>();
 }
 
 inline std::error_code make_error_code(response_errc e) noexcept {

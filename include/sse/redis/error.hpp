@@ -7,6 +7,8 @@
 #include <string>
 #include <system_error>
 
+#include "sse/error_category.hpp"
+
 namespace sse::redis {
 
 /// Errors of the Redis layer. An error reply from the server is `server_error`; its text is in
@@ -34,10 +36,9 @@ struct std::is_error_code_enum<sse::redis::errc> : std::true_type {};
 namespace sse::redis {
 
 namespace detail {
-class category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sse.redis"; }
-  std::string message(int ev) const override {
+struct category_impl {
+  static constexpr const char* name = "sse.redis";
+  static std::string message(int ev) {
     switch (static_cast<errc>(ev)) {
       case errc::not_connected: return "redis unavailable: not connected";
       case errc::connect_failed: return "redis unavailable: connection refused or failed";
@@ -58,8 +59,7 @@ class category_impl final : public std::error_category {
 }  // namespace detail
 
 inline const std::error_category& category() noexcept {
-  static const detail::category_impl c;
-  return c;
+  return sse::error_category_for<detail::category_impl>();
 }
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }

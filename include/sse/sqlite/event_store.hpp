@@ -65,22 +65,21 @@
 #include <fmt/format.h>
 
 #include "sse/logger.hpp"
+#include "sse/error_category.hpp"
 #include "sse/store.hpp"
 
 namespace sse::sqlite {
 
 namespace detail {
-class sqlite_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sqlite"; }
-  std::string message(int ev) const override { return ::sqlite3_errstr(ev); }
+struct sqlite_category_impl {
+  static constexpr const char* name = "sqlite";
+  static std::string message(int ev) { return ::sqlite3_errstr(ev); }
 };
 }  // namespace detail
 
 /// The category of SQLite result codes.
 inline const std::error_category& sqlite_category() noexcept {
-  static const detail::sqlite_category_impl category;
-  return category;
+  return sse::error_category_for<detail::sqlite_category_impl>();
 }
 
 inline std::error_code make_sqlite_error(int rc) noexcept { return {rc, sqlite_category()}; }
