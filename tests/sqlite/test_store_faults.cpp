@@ -232,8 +232,9 @@ TEST_SUITE("sqlite.faults") {
       std::vector<std::string> new_ids;
       for (int i = 1; i <= 3; ++i) new_ids.push_back(hub.publish("t", {.data = fmt::format("run2 {}", i)}));
       for (int i = 0; i < 3; ++i) {
-        const auto [it, fresh] = meaning.emplace(new_ids[static_cast<std::size_t>(i)], fmt::format("run2 {}", i + 1));
-        CHECK_MESSAGE(fresh, "id " << new_ids[static_cast<std::size_t>(i)] << " named '" << it->second << "' before");
+        const auto inserted = meaning.emplace(new_ids[static_cast<std::size_t>(i)], fmt::format("run2 {}", i + 1));
+        CHECK_MESSAGE(inserted.second,
+                      "id " << new_ids[static_cast<std::size_t>(i)] << " named '" << inserted.first->second << "' before");
       }
       CHECK(new_ids[0] == fmt::format("ep-{}", gaps[0].last + 1));
       // A client that saw the last event sent, and one that saw the last committed one, resume.
