@@ -128,10 +128,9 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
          CHECK(r.advises("haproxy", "timeout server 1h"));
        },
        [&](unsigned short hub, const std::filesystem::path& dir, const doctor_run::result* advice) {
-         std::string fix;
+         std::string fix;  // every HAProxy line of the advice, in the listen section
          if (advice)
-           for (const auto& d : advice->directives("haproxy"))
-             if (d.starts_with("timeout ")) fix += d + "\n  ";  // the timeouts (option lines need a backend)
+           for (const auto& d : advice->directives("haproxy")) fix += d + "\n  ";
          proxies.push_back(sse_test::start_haproxy(dir, hub, "timeout server 3s", fix));
          return proxies.back()->port();
        },
@@ -165,6 +164,9 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
   for (std::size_t i = 0; i < cells.size(); ++i) {
     results.push_back(runs[i]->wait(60s));
     const auto& r = results.back();
+    if (r.report.is_object())
+      MESSAGE(cells[i].name << ": exit " << r.exit_code << ", held " << r.report["holdup_ms"] << " ms, idle cut "
+                            << r.report["idle_cut_ms"] << " ms (" << r.seconds << " s)");
     INFO("cell: " << cells[i].name << " (" << r.seconds << " s)\n" << r.output);
     REQUIRE(r.report.is_object());
     cells[i].check(r);

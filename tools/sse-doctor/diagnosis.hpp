@@ -152,6 +152,7 @@ struct diagnosis {
   bool reachable = false;       ///< the probe answered a stream
   bool breaks_stream = false;   ///< the path would break a stream: the doctor exits non-zero
   bool buffered = false;
+  bool delayed = false;         ///< small writes coalesced on the way (a warning, not a break)
   bool compressed = false;
   bool stalled = false;
   std::optional<double> idle_cut_ms;         ///< measured (closed) or lower bound (stall)
@@ -165,6 +166,7 @@ struct diagnosis {
 /// Thresholds of the verdicts.
 struct thresholds {
   double buffering_ms = 400;        ///< an event held longer than this (relative to the fastest) = buffered
+  double delay_ms = 150;            ///< held longer than this, in bursts, but below buffering_ms = delayed
   double burst_window_ms = 25;      ///< arrivals this close together are one burst
 };
 
@@ -219,6 +221,13 @@ inline void analyse_buffering(const run& r, const thresholds& th, diagnosis& d) 
   const std::string measured = fmt::format(
       "{} timed events over {:.1f} s; longest hold {:.0f} ms; {} burst(s) of events sent apart", timed.size(),
       (timed.back()->sent_ms - timed.front()->sent_ms) / 1000, d.holdup_ms, bursts);
+  if (d.holdup_ms <= th.buffering_ms && d.holdup_ms > th.delay_ms && bursts >= 2) {
+    d.delayed = true;
+    d.findings.push_back({"buffering", level::warn, measured,
+                          "DELAYED: small writes are held back and sent together on the way (Nagle's algorithm: "
+                          "TCP_NODELAY off)"});
+    return;
+  }
   if (d.holdup_ms <= th.buffering_ms) {
     d.findings.push_back({"buffering", level::ok, measured, "events arrive one by one as they are sent"});
     return;
@@ -465,6 +474,10 @@ inline diagnosis diagnose(const measurements& m, const thresholds& th = {}) {
     }
     if (for_haproxy) add("haproxy", "option http-no-delay", "in the backend: no waiting to fill packets");
     add("any proxy", "turn response buffering off for text/event-stream", "");
+  }
+  if (d.delayed) {
+    if (for_haproxy) add("haproxy", "option http-no-delay", "in the backend: each event leaves at once");
+    add("any proxy", "send small writes at once (TCP_NODELAY) toward clients", "");
   }
   if (d.compressed) {
     if (for_nginx) add("nginx", "gzip off;", "in the location of the stream (or drop text/event-stream from gzip_types)");

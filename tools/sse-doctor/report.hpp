@@ -58,9 +58,10 @@ inline std::string render_text(const measurements& m, const diagnosis& d) {
 inline std::string render_json(const measurements& m, const diagnosis& d) {
   std::string o = "{\"url\":";
   json_string_to(o, m.url);
-  o += fmt::format(",\"reachable\":{},\"breaks_stream\":{},\"buffered\":{},\"compressed\":{},\"stalled\":{},"
-                   "\"cut_despite_pings\":{},\"holdup_ms\":{:.0f}",
-                   d.reachable, d.breaks_stream, d.buffered, d.compressed, d.stalled, d.cut_despite_pings, d.holdup_ms);
+  o += fmt::format(",\"reachable\":{},\"breaks_stream\":{},\"buffered\":{},\"delayed\":{},\"compressed\":{},"
+                   "\"stalled\":{},\"cut_despite_pings\":{},\"holdup_ms\":{:.0f}",
+                   d.reachable, d.breaks_stream, d.buffered, d.delayed, d.compressed, d.stalled, d.cut_despite_pings,
+                   d.holdup_ms);
   auto opt = [&](const char* k, const std::optional<double>& v) {
     o += fmt::format(",\"{}\":", k);
     o += v ? fmt::format("{:.0f}", *v) : "null";
