@@ -1,4 +1,4 @@
-// Test support for sse::client: run an io_context with a deadline, and record every callback.
+// Test support for sse::client: record every callback (run_until is in tests/support/runtime.hpp).
 #pragma once
 
 #include "sse/client.hpp"
@@ -12,17 +12,9 @@
 #include <string>
 #include <vector>
 
-namespace sse_test {
+#include "../support/runtime.hpp"
 
-/// Runs `io` until `done()` holds, `io` runs out of work, or `limit` passes. Returns done().
-inline bool run_until(asio::io_context& io, const std::function<bool()>& done,
-                      std::chrono::milliseconds limit = std::chrono::seconds(8)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    if (io.run_one_for(std::chrono::milliseconds(20)) == 0 && io.stopped()) break;
-  }
-  return done();
-}
+namespace sse_test {
 
 struct rec_event {
   std::string type, data, id;

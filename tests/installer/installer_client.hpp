@@ -19,7 +19,7 @@
 #include "../support/http_client.hpp"
 #include "../support/process.hpp"
 
-namespace sse_installer_test {
+namespace sse_test {
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
@@ -89,4 +89,4 @@ std::vector<collected_event> read_stream(unsigned short port, const std::string&
   return out;
 }
 
-}  // namespace sse_installer_test
+}  // namespace sse_test

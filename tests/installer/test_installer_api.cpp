@@ -8,7 +8,7 @@
 
 #include "installer_client.hpp"
 
-using namespace sse_installer_test;
+using namespace sse_test;
 
 namespace {
 

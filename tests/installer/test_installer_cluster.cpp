@@ -12,7 +12,7 @@
 #include "installer_client.hpp"
 #include "sse/redis/streams.hpp"
 
-using namespace sse_installer_test;
+using namespace sse_test;
 
 namespace {
 

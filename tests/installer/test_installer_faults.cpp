@@ -16,7 +16,7 @@
 #include "installer_client.hpp"
 #include "sse/sqlite/event_store.hpp"
 
-using namespace sse_installer_test;
+using namespace sse_test;
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
 using namespace std::chrono_literals;
@@ -339,7 +339,7 @@ TEST_SUITE("runtime.hub") {
     }
     CHECK(ok == 2000);
     CHECK(epochs.size() > 1);  // dropped and opened again while publishing
-    const bool gone = rt_test::wait_until([&] { return hub.topic_count() == 0; }, std::chrono::seconds(5));
+    const bool gone = sse_test::wait_until([&] { return hub.topic_count() == 0; }, std::chrono::seconds(5));
     CHECK(gone);
     CHECK(f.m.topics == 0);
     guard.reset();

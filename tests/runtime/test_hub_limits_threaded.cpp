@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
 using namespace std::chrono_literals;
@@ -44,7 +44,7 @@ struct shard_threads {
     for (auto& g : guards) g.reset();
     for (auto& c : ctx) {
       auto* p = c.get();
-      rt_test::wait_until([p] { return p->stopped(); }, 5s);
+      sse_test::wait_until([p] { return p->stopped(); }, 5s);
       p->stop();
     }
     for (auto& t : threads) t.join();
@@ -100,8 +100,8 @@ TEST_SUITE("runtime.hub.limits.threaded") {
       p2.join();
       for (auto& s : subs) asio::post(s.stream->get_executor(), [st = s.stream] { st->abort(); });
       // Every subscriber gone: no subscribed-only topic stays behind.
-      CHECK(rt_test::wait_until([&] { return hub.subscribed_only_topic_count() == 0; }, 10s));
-      CHECK(rt_test::wait_until([&] { return m.connections_open == 0; }, 10s));
+      CHECK(sse_test::wait_until([&] { return hub.subscribed_only_topic_count() == 0; }, 10s));
+      CHECK(sse_test::wait_until([&] { return m.connections_open == 0; }, 10s));
 
       // The budget holds, and the count is exact: the sum over every log, each a contiguous tail.
       std::size_t sum = 0, published_topics = 0;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "../support/http_client.hpp"
-#include "rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "sse/server.hpp"
 
 using namespace std::chrono_literals;
@@ -59,7 +59,7 @@ TEST_CASE("120 unauthenticated subscriptions to new topics never lock out an aut
   CHECK(metrics.find("\nsse_subscribed_only_topics 9\n") != std::string::npos);
   // Subscribers leaving free their slots: a new subscription to a new topic is served again.
   open.resize(1);
-  CHECK(rt_test::wait_until([&] { return srv.hub().subscribed_only_topic_count() == 0; }, 5s));
+  CHECK(sse_test::wait_until([&] { return srv.hub().subscribed_only_topic_count() == 0; }, 5s));
   sse_test::sse_subscriber again(srv.port(), "/events/another-new-one");
   CHECK(again.read_until([&] { return again.status() != 0; }, 5s));
   CHECK(again.status() == 200);

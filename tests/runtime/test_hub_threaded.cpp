@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
 using namespace std::chrono_literals;
@@ -43,7 +43,7 @@ struct shard_threads {
     for (auto& g : guards) g.reset();
     for (auto& c : ctx) {  // bounded: whatever is left after 5 s is stopped
       auto* p = c.get();
-      rt_test::wait_until([p] { return p->stopped(); }, 5s);
+      sse_test::wait_until([p] { return p->stopped(); }, 5s);
       p->stop();
     }
     for (auto& t : threads) t.join();
@@ -60,7 +60,7 @@ struct subscriber {
 
 void close_and_wait(sse::hub& hub, const std::vector<subscriber>& subs) {
   hub.close_all();
-  CHECK(rt_test::wait_until([&] {
+  CHECK(sse_test::wait_until([&] {
     for (auto& s : subs)
       if (!s.stream->is_closed()) return false;
     return true;
@@ -107,14 +107,14 @@ TEST_SUITE("runtime.hub.threaded") {
     }
     publisher.join();
     const std::string last_wire = fmt::format("id: ep-{}\n", total);
-    CHECK(rt_test::wait_until([&] {
+    CHECK(sse_test::wait_until([&] {
       for (auto& s : subs)
         if (s.transport.data().find(last_wire) == std::string::npos) return false;
       return true;
     }));
     std::size_t mid_stream_resumes = 0;
     for (auto& s : subs) {
-      const auto ids = rt_test::ids(s.transport.data());
+      const auto ids = sse_test::ids(s.transport.data());
       REQUIRE_FALSE(ids.empty());
       const std::uint64_t first = seq_of(ids.front());
       if (s.first_expected != 0) CHECK(first == s.first_expected);
@@ -147,7 +147,7 @@ TEST_SUITE("runtime.hub.threaded") {
     }
     // The subscriptions run on the shards; wait until each one has a first event.
     hub.publish("m", sse::event{.data = "start"});
-    REQUIRE(rt_test::wait_until([&] {
+    REQUIRE(sse_test::wait_until([&] {
       for (auto& s : subs)
         if (s.transport.data().empty()) return false;
       return true;
@@ -162,7 +162,7 @@ TEST_SUITE("runtime.hub.threaded") {
       });
     for (auto& p : pubs) p.join();
     const std::uint64_t total = 1 + threads * per_thread;
-    CHECK(rt_test::wait_until([&] {
+    CHECK(sse_test::wait_until([&] {
       for (auto& s : subs)
         if (s.stream->stats().events_sent < total) return false;
       return true;
@@ -172,7 +172,7 @@ TEST_SUITE("runtime.hub.threaded") {
     CHECK(all_ids.size() == threads * per_thread);
     CHECK(m.events_published == total);
     const std::string reference = subs[0].transport.data();
-    const auto blocks = rt_test::blocks(reference);
+    const auto blocks = sse_test::blocks(reference);
     REQUIRE(blocks.size() == total);
     std::vector<int> next(threads, 0);
     bool in_order = true, ids_ok = true;
@@ -209,7 +209,7 @@ TEST_SUITE("runtime.hub.threaded") {
       subs.push_back({s, t, 1});
     }
     hub.publish("x", sse::event{.data = "start"});
-    REQUIRE(rt_test::wait_until([&] {
+    REQUIRE(sse_test::wait_until([&] {
       for (auto& s : subs)
         if (s.transport.data().empty()) return false;
       return true;
@@ -221,16 +221,16 @@ TEST_SUITE("runtime.hub.threaded") {
         for (int n = 0; n < per_shard; ++n) hub.publish("x", sse::event{.data = fmt::format("{}:{}", i, n)});
         done.fetch_add(1);
       });
-    REQUIRE(rt_test::wait_until([&] { return done.load() == 3; }));
+    REQUIRE(sse_test::wait_until([&] { return done.load() == 3; }));
     const std::uint64_t total = 1 + 3 * per_shard;
-    const bool all = rt_test::wait_until([&] {
+    const bool all = sse_test::wait_until([&] {
       for (auto& s : subs)
         if (s.stream->stats().events_sent < total) return false;
       return true;
     });
     CHECK(all);
     for (auto& s : subs) {
-      const auto ids = rt_test::ids(s.transport.data());
+      const auto ids = sse_test::ids(s.transport.data());
       CHECK(ids.size() == total);
       std::size_t wrong = 0;
       for (std::size_t k = 0; k < ids.size(); ++k)

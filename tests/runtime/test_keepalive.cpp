@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
 using namespace std::chrono_literals;
@@ -99,7 +99,7 @@ TEST_SUITE("runtime.keepalive") {
       REQUIRE(ka->tick(clk::now() + 2s) == 1);
       st.run();
     }
-    const auto blocks = rt_test::blocks(st.ts[0].data());
+    const auto blocks = sse_test::blocks(st.ts[0].data());
     REQUIRE(blocks.size() == 1200);
     std::set<std::string> ids;
     for (const auto& b : blocks) {
@@ -136,7 +136,7 @@ TEST_SUITE("runtime.keepalive") {
     auto s = st.add();
     auto ka = sse::keepalive_scheduler::create(st.ioc.get_executor(), {.interval = 300ms});
     ka->add(s);
-    CHECK(rt_test::run_until(st.ioc, [&] { return s->stats().pings_sent >= 2; }, 5s));
+    CHECK(sse_test::run_until(st.ioc, [&] { return s->stats().pings_sent >= 2; }, 5s));
     CHECK(st.ts[0].data().rfind(": ping ", 0) == 0);
     ka->stop();
     st.run();

@@ -11,7 +11,7 @@
 #include <system_error>
 #include <vector>
 
-#include "rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
 using namespace std::chrono_literals;
@@ -103,7 +103,7 @@ TEST_SUITE("runtime.stream") {
     CHECK(h.m.connections_open == 0);
     CHECK(h.m.events_delivered == 1);
     bool complete = false;
-    CHECK(rt_test::dechunk(t.data().substr(head.size()), &complete) ==
+    CHECK(sse_test::dechunk(t.data().substr(head.size()), &complete) ==
           "id: 7\nevent: x\ndata: 1\n\nretry: 5000\n\n");
     CHECK(complete);
   }
@@ -208,8 +208,8 @@ TEST_SUITE("runtime.stream") {
     CHECK_FALSE(slow_t.is_open());
     CHECK(slow_t.data().empty());  // its first write never completed
     for (auto* t : {&fast1_t, &fast2_t}) {
-      CHECK(rt_test::dechunk(t->data().substr(head.size())) == ": ok\n" + all);
-      CHECK(rt_test::ids(t->data().substr(head.size())).size() == 12);
+      CHECK(sse_test::dechunk(t->data().substr(head.size())) == ": ok\n" + all);
+      CHECK(sse_test::ids(t->data().substr(head.size())).size() == 12);
     }
     CHECK(h.m.events_delivered == 24);
     CHECK(h.m.connections_open == 2);

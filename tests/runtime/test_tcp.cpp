@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "rt_net_util.hpp"
+#include "../support/net.hpp"
 #include "sse/hub.hpp"
 
 using asio::ip::tcp;
@@ -26,7 +26,7 @@ TEST_SUITE("runtime.net.tcp") {
     acc.async_accept([&](std::error_code ec, tcp::socket s) {
       REQUIRE_FALSE(ec);
       server = sse::tcp_stream::create(sse::tcp_transport(std::move(s)),
-                                       {.head = rt_test::net_head, .metrics = &m});
+                                       {.head = sse_test::net_head, .metrics = &m});
       hub.subscribe(server, "t", "ep-0");
     });
     tcp::socket client(ioc);
@@ -40,9 +40,9 @@ TEST_SUITE("runtime.net.tcp") {
         eof = true;
       });
     });
-    rt_test::round_trip(ioc, hub, [&] { return server; }, [&] { return received; }, [&] { return eof; });
+    sse_test::round_trip(ioc, hub, [&] { return server; }, [&] { return received; }, [&] { return eof; });
     CHECK(read_ec == asio::error::eof);
-    CHECK(received == rt_test::expected_round_trip());
+    CHECK(received == sse_test::expected_round_trip());
     CHECK(m.connections_total == 1);
     CHECK(m.connections_open == 0);
     CHECK(m.events_delivered == 3);
@@ -57,18 +57,18 @@ TEST_SUITE("runtime.net.tcp") {
     std::error_code reason;
     acc.async_accept([&](std::error_code ec, tcp::socket s) {
       REQUIRE_FALSE(ec);
-      server = sse::tcp_stream::create(sse::tcp_transport(std::move(s)), {.head = rt_test::net_head, .metrics = &m});
+      server = sse::tcp_stream::create(sse::tcp_transport(std::move(s)), {.head = sse_test::net_head, .metrics = &m});
       server->on_close([&](std::error_code e) { reason = e; });
       server->start();
     });
     tcp::socket client(ioc);
     client.connect(acc.local_endpoint());
-    REQUIRE(rt_test::run_until(ioc, [&] { return server && m.bytes_written > 0; }));
+    REQUIRE(sse_test::run_until(ioc, [&] { return server && m.bytes_written > 0; }));
     tcp::no_delay nd;
     server->transport().socket().get_option(nd);
     CHECK(nd.value());
     client.close();
-    REQUIRE(rt_test::run_until(ioc, [&] { return server->is_closed(); }));
+    REQUIRE(sse_test::run_until(ioc, [&] { return server->is_closed(); }));
     // EOF, or a reset because the client closed with our bytes unread.
     CHECK((reason == asio::error::eof || reason == asio::error::connection_reset));
     CHECK(m.connections_open == 0);

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "rt_net_util.hpp"
+#include "../support/net.hpp"
 #include "sse/hub.hpp"
 
 using asio::ip::tcp;
@@ -68,7 +68,7 @@ TEST_SUITE("runtime.net.tls") {
       pending->async_handshake(asio::ssl::stream_base::server, [&](std::error_code hec) {
         REQUIRE_FALSE(hec);
         server = sse::tls_stream::create(sse::tls_transport(std::move(*pending)),
-                                         {.head = rt_test::net_head, .metrics = &m});
+                                         {.head = sse_test::net_head, .metrics = &m});
         hub.subscribe(server, "t", "ep-0");
       });
     });
@@ -86,10 +86,10 @@ TEST_SUITE("runtime.net.tls") {
         });
       });
     });
-    rt_test::round_trip(ioc, hub, [&] { return server; }, [&] { return received; }, [&] { return eof; });
+    sse_test::round_trip(ioc, hub, [&] { return server; }, [&] { return received; }, [&] { return eof; });
     // The server closes without waiting for close_notify; the body's last chunk marks the end.
     CHECK((read_ec == asio::ssl::error::stream_truncated || read_ec == asio::error::eof));
-    CHECK(received == rt_test::expected_round_trip());
+    CHECK(received == sse_test::expected_round_trip());
     CHECK(m.connections_open == 0);
     CHECK(m.events_delivered == 3);
   }

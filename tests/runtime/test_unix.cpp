@@ -12,7 +12,7 @@
 
 #include <unistd.h>
 
-#include "rt_net_util.hpp"
+#include "../support/net.hpp"
 #include "sse/hub.hpp"
 
 using asio::local::stream_protocol;
@@ -30,7 +30,7 @@ TEST_SUITE("runtime.net.unix") {
     std::shared_ptr<sse::unix_stream> server;
     acc.async_accept([&](std::error_code ec, stream_protocol::socket s) {
       REQUIRE_FALSE(ec);
-      server = sse::unix_stream::create(sse::unix_transport(std::move(s)), {.head = rt_test::net_head, .metrics = &m});
+      server = sse::unix_stream::create(sse::unix_transport(std::move(s)), {.head = sse_test::net_head, .metrics = &m});
       hub.subscribe(server, "t", "ep-0");
     });
     stream_protocol::socket client(ioc);
@@ -44,9 +44,9 @@ TEST_SUITE("runtime.net.unix") {
         eof = true;
       });
     });
-    rt_test::round_trip(ioc, hub, [&] { return server; }, [&] { return received; }, [&] { return eof; });
+    sse_test::round_trip(ioc, hub, [&] { return server; }, [&] { return received; }, [&] { return eof; });
     CHECK(read_ec == asio::error::eof);
-    CHECK(received == rt_test::expected_round_trip());
+    CHECK(received == sse_test::expected_round_trip());
     CHECK(m.connections_open == 0);
     CHECK(m.events_delivered == 3);
     std::remove(path.c_str());

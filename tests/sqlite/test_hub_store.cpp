@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "../runtime/rt_test_util.hpp"
+#include "../support/runtime.hpp"
 #include "../support/process.hpp"
 #include "sse/sqlite/event_store.hpp"
 #include "sse/transport/memory.hpp"
@@ -289,7 +289,7 @@ TEST_SUITE("sqlite.hub") {
       };
       std::vector<sub> subs;
       for (int k = 0; k < 12; ++k) {
-        rt_test::wait_until([&] { return published.load() >= k * 200 + 50; }, 10s);
+        sse_test::wait_until([&] { return published.load() >= k * 200 + 50; }, 10s);
         const int after = std::max(0, published.load() - 40 - k * 3);  // usually older than the log
         sse::memory_transport t(exs[static_cast<std::size_t>(k) % 2]);
         auto s = sse::memory_stream::create(t, {.body_framing = sse::framing::close_delimited, .initial_comment = std::nullopt});
@@ -300,8 +300,8 @@ TEST_SUITE("sqlite.hub") {
       for (auto& s : subs) {
         CAPTURE(s.after);
         const std::size_t expected = static_cast<std::size_t>(total - s.after);
-        REQUIRE(rt_test::wait_until([&] { return rt_test::blocks(s.t.data()).size() >= expected; }, 10s));
-        const auto bs = rt_test::blocks(s.t.data());
+        REQUIRE(sse_test::wait_until([&] { return sse_test::blocks(s.t.data()).size() >= expected; }, 10s));
+        const auto bs = sse_test::blocks(s.t.data());
         REQUIRE(bs.size() == expected);
         std::size_t bad = 0;
         for (std::size_t i = 0; i < bs.size(); ++i)
@@ -316,7 +316,7 @@ TEST_SUITE("sqlite.hub") {
     }
     guards.clear();
     for (auto& c : ctx) {
-      rt_test::wait_until([p = c.get()] { return p->stopped(); }, 5s);
+      sse_test::wait_until([p = c.get()] { return p->stopped(); }, 5s);
       c->stop();
     }
     for (auto& t : threads) t.join();

@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
-#include "rt_test_util.hpp"
+#include "runtime.hpp"
 #include "sse/hub.hpp"
 
-namespace rt_test {
+namespace sse_test {
 
 inline const std::string net_head =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -39,4 +39,4 @@ void round_trip(asio::io_context& ioc, sse::hub& hub, Server server, Received re
   REQUIRE(run_until(ioc, [&] { return eof() && server()->is_closed(); }));
 }
 
-}  // namespace rt_test
+}  // namespace sse_test

@@ -12,7 +12,7 @@
 
 #include <asio/io_context.hpp>
 
-namespace rt_test {
+namespace sse_test {
 
 /// Decodes HTTP/1.1 chunked framing; `complete` tells whether the last chunk was seen.
 inline std::string dechunk(std::string_view in, bool* complete = nullptr) {
@@ -113,4 +113,4 @@ inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseco
   return done();
 }
 
-}  // namespace rt_test
+}  // namespace sse_test
