@@ -64,7 +64,7 @@ struct options {
 // ---- small JSON writers (the data is ours; strings are escaped) ----
 inline std::string jstr(std::string_view s) {
   std::string out;
-  sse::detail::rt_json_string_to(out, s);
+  sse::detail::json_string_to(out, s);
   return out;
 }
 inline std::string jopt(const std::optional<std::string>& s) { return s ? jstr(*s) : "null"; }
