@@ -19,8 +19,10 @@ using table = std::vector<std::pair<std::vector<std::string>, std::string>>;
 void check_table(const char* program, std::string_view name, const table& rows) {
   sse_test::temp_dir dir;
   int n = 0;
-  for (const auto& [args, message] : rows) {
-    CAPTURE(message);
+  for (const auto& row : rows) {
+    const auto& [args, message] = row;
+    const std::string& expected = message;  // (clang 14 cannot capture a structured binding in CAPTURE)
+    CAPTURE(expected);
     std::vector<std::string> argv{program};
     argv.insert(argv.end(), args.begin(), args.end());
     sse_test::child_process p(argv, dir.path() / ("run-" + std::to_string(++n) + ".txt"));

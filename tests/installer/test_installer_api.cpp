@@ -516,8 +516,10 @@ TEST_SUITE("installer.api") {
         {{"--no-such-flag"}, "--no-such-flag"},
     };
     int n = 0;
-    for (const auto& [extra, message] : table) {
-      CAPTURE(message);
+    for (const auto& row : table) {
+      const auto& [extra, message] = row;
+      const std::string& expected = message;  // (clang 14 cannot capture a structured binding in CAPTURE)
+      CAPTURE(expected);
       std::vector<std::string> argv{SSE_INSTALLER_PATH, "--data-dir", (dir.path() / "data").string()};
       argv.insert(argv.end(), extra.begin(), extra.end());
       sse_test::child_process p(argv, dir.path() / ("flag-" + std::to_string(++n) + ".txt"));
