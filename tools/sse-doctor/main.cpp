@@ -242,6 +242,9 @@ int main(int argc, char** argv) {
   auto* pinged = add("pinged", fmt::format("events=0&gap={:.0f}&ping={:.0f}", max_ms, ping), max_ms, ping,
                      max_ms + std::max(1500.0, max_ms * 0.15), false);
 
+  if (!json)
+    std::fprintf(stderr, "sse-doctor: probing %s through %zu connections at once (about %.0f s)...\n",
+                 m.url.c_str(), conns.size(), (max_ms + std::max(1500.0, max_ms * 0.15)) / 1000);
   for (auto& c : conns) {
     c->t0 = clock_type::now();
     c->client->start();
