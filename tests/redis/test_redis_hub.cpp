@@ -1,6 +1,7 @@
 // Several sse-hub instances (child processes) sharing topics through one redis-server (started
 // here on a free port, no persistence): publish to one, receive on all; resume on another
-// instance; Redis stopped mid-stream and started again; a 2-instance fan-out latency run.
+// instance; Redis stopped mid-stream and started again. (The fan-out latency of two instances
+// against one is a benchmark: benchmarks/run.sh --servers sse-hub,sse-hub-redis2.)
 #include <doctest/doctest.h>
 
 #include <poll.h>
@@ -180,94 +181,4 @@ TEST_CASE("Redis stopped mid-stream: 503 with a reason, streams stay open, then 
   }
   REQUIRE(late->read_until([&] { return without_resets(late->events()).size() >= 5; }, 5s));
   CHECK(without_resets(late->events()).back().id == after.back());
-}
-
-namespace {
-
-/// Receives events on many HTTP/1.0 streams (raw SSE bodies) and records, for each event, the
-/// delay between the publish (its data is the publish time in ns) and the arrival.
-struct fanout_clients {
-  std::vector<std::unique_ptr<sse_subscriber>> subs;
-  std::vector<std::string> bufs;
-  std::vector<double> latencies_us;
-  std::size_t received = 0;
-
-  void add(unsigned short port, const std::string& topic) {
-    subs.push_back(std::make_unique<sse_subscriber>(port, "/events/" + topic, "", true));
-    bufs.emplace_back();
-  }
-  void pump(std::chrono::milliseconds for_how_long, std::size_t until) {
-    const auto deadline = std::chrono::steady_clock::now() + for_how_long;
-    std::vector<pollfd> fds;
-    for (auto& s : subs) fds.push_back({s->socket().fd(), POLLIN, 0});
-    char buf[65536];
-    while (received < until && std::chrono::steady_clock::now() < deadline) {
-      if (::poll(fds.data(), fds.size(), 10) <= 0) continue;
-      const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-      for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (!(fds[i].revents & POLLIN)) continue;
-        const auto n = ::recv(fds[i].fd, buf, sizeof buf, 0);
-        if (n <= 0) continue;
-        bufs[i].append(buf, static_cast<std::size_t>(n));
-        for (std::size_t p; (p = bufs[i].find("\ndata: t")) != std::string::npos;) {
-          const auto e = bufs[i].find('\n', p + 8);
-          if (e == std::string::npos) break;
-          const long long sent = std::stoll(bufs[i].substr(p + 8, e - p - 8));
-          latencies_us.push_back(static_cast<double>(now - sent) / 1000.0);
-          ++received;
-          bufs[i].erase(0, e);
-        }
-      }
-    }
-  }
-};
-
-struct percentiles {
-  double p50 = 0, p99 = 0;
-};
-
-percentiles measure(const std::vector<unsigned short>& subscribe_ports, unsigned short publish_port, std::size_t clients,
-                    int events, const std::string& topic) {
-  fanout_clients fc;
-  for (std::size_t i = 0; i < clients; ++i) fc.add(subscribe_ports[i % subscribe_ports.size()], topic);
-  // Wait until every stream is open (the head and ": ok" arrived).
-  fc.pump(300ms, 0);
-  for (auto& s : fc.subs) s->read_until([&] { return s->body().find(": ok") != std::string::npos; }, 5s);
-  for (int i = 0; i < events; ++i) {
-    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
-    publish_event(publish_port, topic, "t" + std::to_string(t));
-    fc.pump(5ms, clients * static_cast<std::size_t>(i + 1));
-  }
-  fc.pump(5s, clients * static_cast<std::size_t>(events));
-  CHECK(fc.received == clients * static_cast<std::size_t>(events));
-  auto& v = fc.latencies_us;
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return {};
-  return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
-}
-
-}  // namespace
-
-TEST_CASE("fan-out latency: one instance vs two instances through Redis, same run (reported, not asserted)") {
-  sse_test::temp_dir dir("sse-redis-hub");
-  sse_test::redis_process redis(dir.path());
-  hub_process single(dir.path(), {"--threads", "2"}, "single");
-  hub_process a(dir.path(), redis_args(redis, {"--log-level", "info"}), "a"),
-      b(dir.path(), redis_args(redis, {"--log-level", "info"}), "b");
-  REQUIRE(sse_test::eventually([&] { return a.metric("sse_redis_up") == 1.0 && b.metric("sse_redis_up") == 1.0; }, 5s));
-  constexpr std::size_t clients = 200;
-  constexpr int events = 100;
-  (void)measure({single.port()}, single.port(), 20, 10, "warmup");
-  (void)measure({a.port(), b.port()}, a.port(), 20, 10, "warmup");
-  const auto one = measure({single.port()}, single.port(), clients, events, "bench");
-  const auto two = measure({a.port(), b.port()}, a.port(), clients, events, "bench");
-  const std::string report = fmt::format(
-      "fan-out {} clients x {} events, publish (HTTP POST) to delivery:\n"
-      "  1 instance         p50 {:8.0f} us  p99 {:8.0f} us\n"
-      "  2 inst. via Redis  p50 {:8.0f} us  p99 {:8.0f} us\n"
-      "  ratio (Redis/one)  p50 {:8.2f}x    p99 {:8.2f}x",
-      clients, events, one.p50, one.p99, two.p50, two.p99, one.p50 > 0 ? two.p50 / one.p50 : 0.0,
-      one.p99 > 0 ? two.p99 / one.p99 : 0.0);
-  MESSAGE(report);
-  std::fprintf(stderr, "%s\n", report.c_str());
 }
