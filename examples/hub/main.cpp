@@ -46,9 +46,9 @@ int main(int argc, char** argv) {
   cli.choice<sse::ping_form>("--ping-form", keepalive.form,
                              "comment (\": ping <id>\", default) or event (\"event: ping\")",
                              {{"comment", sse::ping_form::comment}, {"event", sse::ping_form::event}});
-  cli.number<std::size_t>("--history", opts.hub.log.max_events, "N", "events retained per topic for resume (default 1000)",
+  cli.number<std::size_t>("--history", opts.hub.history.max_events, "N", "events retained per topic for resume (default 1000)",
                           1, 10'000'000);
-  cli.number<std::size_t>("--history-bytes", opts.hub.log.max_bytes, "N",
+  cli.number<std::size_t>("--history-bytes", opts.hub.history.max_bytes, "N",
                           "encoded bytes retained per topic (default 4194304)", 1, big);
   cli.seconds("--idle-topic-ttl", [&](std::chrono::milliseconds v) { idle_ttl = v; },
               "forget a topic nobody has subscribed or published to for S seconds,\n"
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     if (ec) cli.die(fmt::format("--redis: {}", ec.message()));
     if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
     bo.prefix = redis_prefix;
-    bo.max_len = opts.hub.log.max_events;
+    bo.max_len = opts.hub.history.max_events;
     if (idle_ttl && idle_ttl->count() > 0) bo.idle_topic_ttl = *idle_ttl;
     opts.on_log(sse::log_level::info, fmt::format("sharing topics through {} (prefix '{}')",
                                                   sse::redis::to_display_url(bo.server), bo.prefix));

@@ -171,7 +171,7 @@ struct hub_options {
   /// nullopt = max_topics / 10, at least 1.
   std::optional<std::size_t> max_subscribed_topics = std::nullopt;
   std::size_t max_topic_bytes = 200;     ///< longest topic name
-  log_options log = {};                  ///< bounds of each topic's log (epoch "" = random per topic)
+  log_options history = {};              ///< bounds of each topic's history (its in-memory log) (epoch "" = random per topic)
   std::optional<keepalive_options> keepalive = keepalive_options{};  ///< one scheduler per shard; nullopt = none
   sse::metrics* metrics = nullptr;       ///< counters, or nullptr
   logger on_log = {};                    ///< logging hook, or empty
@@ -921,7 +921,7 @@ class hub {
     }
     if (!take_slot(c, role, topic, ec)) return nullptr;
     topic_role kind = role;
-    log_options lo = c.opts.log;
+    log_options lo = c.opts.history;
     std::uint64_t head = 0;
     if (const auto& store = c.opts.store) {
       const std::string proposed = lo.epoch.empty() ? make_epoch() : lo.epoch;

@@ -43,7 +43,7 @@ struct fixture {
 };
 
 sse::hub_options opts(sse::metrics* m, std::size_t max_events = 1000) {
-  return {.log = {.max_events = max_events, .epoch = "ep"}, .keepalive = std::nullopt, .metrics = m};
+  return {.history = {.max_events = max_events, .epoch = "ep"}, .keepalive = std::nullopt, .metrics = m};
 }
 
 std::string wire(const std::string& id, const std::string& data) { return "id: " + id + "\ndata: " + data + "\n\n"; }
@@ -215,7 +215,7 @@ TEST_SUITE("runtime.hub") {
 
   TEST_CASE("keepalive schedulers per shard watch subscribed streams") {
     fixture f;
-    sse::hub hub(f.ioc, {.log = {.epoch = "ep"}, .keepalive = sse::keepalive_options{.interval = 1s, .timer = false}});
+    sse::hub hub(f.ioc, {.history = {.epoch = "ep"}, .keepalive = sse::keepalive_options{.interval = 1s, .timer = false}});
     auto s = f.stream();
     hub.subscribe(s, "t");
     f.run();
@@ -282,7 +282,7 @@ TEST_SUITE("runtime.hub") {
   TEST_CASE("idle topics are dropped after idle_topic_ttl; a topic with a subscriber or recent use is kept") {
     fixture f;
     auto o = opts(&f.m);
-    o.log.epoch = "";  // a random epoch per topic: a dropped topic comes back with another one
+    o.history.epoch = "";  // a random epoch per topic: a dropped topic comes back with another one
     o.idle_topic_ttl = std::chrono::minutes(10);
     o.idle_topic_timer = false;  // evict_idle(now) is called with chosen times
     sse::hub hub(f.ioc, o);
@@ -324,7 +324,7 @@ TEST_SUITE("runtime.hub") {
   TEST_CASE("the idle-topic timer drops topics by itself; publishing while topics are dropped never fails") {
     fixture f;
     auto o = opts(&f.m);
-    o.log.epoch = "";  // random per topic: each time "churn" is opened again its ids start a new epoch
+    o.history.epoch = "";  // random per topic: each time "churn" is opened again its ids start a new epoch
     o.idle_topic_ttl = std::chrono::milliseconds(20);
     sse::hub hub(f.ioc, o);
     auto guard = asio::make_work_guard(f.ioc);

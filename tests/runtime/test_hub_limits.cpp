@@ -47,7 +47,7 @@ std::string wire(const std::string& id, const std::string& data) { return "id: "
 TEST_SUITE("runtime.hub.limits") {
   TEST_CASE("topic exhaustion: 120 subscriptions to new topics never lock a publisher out (max_topics 100)") {
     fixture f;
-    sse::hub hub(f.ioc, {.max_topics = 100, .log = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m});
+    sse::hub hub(f.ioc, {.max_topics = 100, .history = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m});
     std::size_t accepted = 0, refused = 0;
     for (int i = 0; i < 120; ++i) {
       try {
@@ -78,7 +78,7 @@ TEST_SUITE("runtime.hub.limits") {
 
   TEST_CASE("a subscribed-only topic: promoted at its first publish (delivered live), dropped with its last subscriber") {
     fixture f;
-    sse::hub hub(f.ioc, {.max_topics = 3, .max_subscribed_topics = 2, .log = {.epoch = "ep"}, .keepalive = std::nullopt,
+    sse::hub hub(f.ioc, {.max_topics = 3, .max_subscribed_topics = 2, .history = {.epoch = "ep"}, .keepalive = std::nullopt,
                          .metrics = &f.m});
     auto a1 = f.stream(), a2 = f.stream(), b = f.stream();
     hub.subscribe(a1, "a");
@@ -176,7 +176,7 @@ TEST_SUITE("runtime.hub.limits") {
     REQUIRE(first_kept > 4);  // some trimmed in every topic
     REQUIRE(first_kept < all.size() - 8);
 
-    sse::hub hub(f.ioc, {.log = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m, .max_history_bytes = budget});
+    sse::hub hub(f.ioc, {.history = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m, .max_history_bytes = budget});
     for (const auto& p : all) CHECK(hub.publish(fmt::format("t{}", p.topic), sse::event{.data = p.data}) == fmt::format("ep-{}", p.seq));
 
     CHECK(hub.history_bytes() == kept_bytes);
@@ -223,7 +223,7 @@ TEST_SUITE("runtime.hub.limits") {
 
   TEST_CASE("history budget: the logs' own bounds, erase_topic and subscribed-only drops keep the count exact") {
     fixture f;
-    sse::hub hub(f.ioc, {.log = {.max_events = 5, .epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m,
+    sse::hub hub(f.ioc, {.history = {.max_events = 5, .epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m,
                          .max_history_bytes = std::size_t{1} << 20});
     auto bytes_of = [&](const std::string& topic) {
       std::size_t n = 0;
@@ -246,7 +246,7 @@ TEST_SUITE("runtime.hub.limits") {
 
   TEST_CASE("async_publish and async_seal never complete inline") {
     fixture f;
-    sse::hub hub(f.ioc, {.log = {.epoch = "ep"}, .keepalive = std::nullopt});
+    sse::hub hub(f.ioc, {.history = {.epoch = "ep"}, .keepalive = std::nullopt});
     bool returned = false;
     int completions = 0;
     hub.async_publish("t", sse::event{.data = "x"}, [&](std::error_code ec, std::string id) {

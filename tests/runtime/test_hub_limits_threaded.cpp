@@ -65,7 +65,7 @@ TEST_SUITE("runtime.hub.limits.threaded") {
     constexpr std::size_t budget = 20000;
     std::vector<subscriber> subs;  // declared after the shards: destroyed (closed) before them
     {
-      sse::hub hub(shards.executors(), {.max_topics = 1000, .max_subscribed_topics = 8, .log = {.epoch = "ep"},
+      sse::hub hub(shards.executors(), {.max_topics = 1000, .max_subscribed_topics = 8, .history = {.epoch = "ep"},
                                         .keepalive = std::nullopt, .metrics = &m, .max_history_bytes = budget});
       std::atomic<bool> go{false};
       auto publisher = [&](int p) {

@@ -73,7 +73,7 @@ TEST_SUITE("runtime.hub.threaded") {
   TEST_CASE("resume is exact at the boundary while another thread publishes") {
     sse::metrics m;  // declared first: outlives the shard threads
     shard_threads shards(4);
-    sse::hub hub(shards.executors(), {.log = {.max_events = 100000, .epoch = "ep"}, .keepalive = std::nullopt,
+    sse::hub hub(shards.executors(), {.history = {.max_events = 100000, .epoch = "ep"}, .keepalive = std::nullopt,
                                       .metrics = &m});
     constexpr int total = 4000;
     hub.publish("t", sse::event{.data = "0"});  // so that the topic exists and ids start at 1
@@ -135,7 +135,7 @@ TEST_SUITE("runtime.hub.threaded") {
   TEST_CASE("publish from several threads: one total order, every subscriber identical") {
     sse::metrics m;
     shard_threads shards(3);
-    sse::hub hub(shards.executors(), {.log = {.max_events = 10, .epoch = "ep"}, .keepalive = std::nullopt,
+    sse::hub hub(shards.executors(), {.history = {.max_events = 10, .epoch = "ep"}, .keepalive = std::nullopt,
                                       .metrics = &m});
     std::vector<subscriber> subs;
     for (int k = 0; k < 9; ++k) {
@@ -198,7 +198,7 @@ TEST_SUITE("runtime.hub.threaded") {
     // fan-out benchmark with several publishing connections).
     sse::metrics m;
     shard_threads shards(3);
-    sse::hub hub(shards.executors(), {.log = {.max_events = 10, .epoch = "ep"}, .keepalive = std::nullopt,
+    sse::hub hub(shards.executors(), {.history = {.max_events = 10, .epoch = "ep"}, .keepalive = std::nullopt,
                                       .metrics = &m});
     std::vector<subscriber> subs;
     for (int k = 0; k < 6; ++k) {

@@ -57,7 +57,7 @@ TEST_SUITE("runtime.net.tls") {
 
     asio::io_context ioc;
     sse::metrics m;
-    sse::hub hub(ioc, {.log = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &m});
+    sse::hub hub(ioc, {.history = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &m});
     hub.publish("t", sse::event{.data = "before"});
     tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
     std::shared_ptr<sse::tls_stream> server;

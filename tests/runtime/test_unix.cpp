@@ -24,7 +24,7 @@ TEST_SUITE("runtime.net.unix") {
     std::remove(path.c_str());
     asio::io_context ioc;
     sse::metrics m;
-    sse::hub hub(ioc, {.log = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &m});
+    sse::hub hub(ioc, {.history = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &m});
     hub.publish("t", sse::event{.data = "before"});
     stream_protocol::acceptor acc(ioc, stream_protocol::endpoint(path));
     std::shared_ptr<sse::unix_stream> server;

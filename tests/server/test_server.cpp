@@ -133,7 +133,7 @@ TEST_CASE("resume with Last-Event-ID is exact at the boundary while publishing c
 
 TEST_CASE("an id older than the history, or unknown, gets a reset event before the replay") {
   auto o = test_options();
-  o.hub.log.max_events = 10;
+  o.hub.history.max_events = 10;
   running_server s(o);
   std::vector<std::string> ids;
   for (int i = 0; i < 50; ++i) ids.push_back(s.srv.hub().publish("h", {.data = std::to_string(i)}));

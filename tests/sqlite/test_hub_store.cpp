@@ -52,7 +52,7 @@ std::shared_ptr<sse::sqlite::event_store> open_store(const sse_test::temp_dir& d
 
 sse::hub_options with_store(std::shared_ptr<sse::event_store> store, std::size_t max_events) {
   sse::hub_options o;
-  o.log.max_events = max_events;
+  o.history.max_events = max_events;
   o.keepalive = std::nullopt;
   o.store = std::move(store);
   return o;
@@ -219,7 +219,7 @@ TEST_SUITE("sqlite.hub") {
   TEST_CASE("seal: subscribers get what is queued and end; later ones replay and end; publish fails") {
     fixture f;
     sse::hub_options o;
-    o.log.epoch = "ep";
+    o.history.epoch = "ep";
     o.keepalive = std::nullopt;
     sse::hub hub(f.ioc, o);
     CHECK_FALSE(hub.seal("none"));

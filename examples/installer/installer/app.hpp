@@ -148,7 +148,7 @@ class app {
       so.hub.broker = shared_->broker();  // events go through the shared log; ids come from it
     } else {
       so.hub.store = store_;
-      so.hub.log.max_events = 200;  // per job in memory; the store has the rest
+      so.hub.history.max_events = 200;  // per job in memory; the store has the rest
       so.hub.idle_topic_ttl = 10min;  // a finished job's topic leaves memory; it opens again from the store
     }
     so.on_log = log_->hook();
