@@ -374,8 +374,14 @@ class hub {
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
 
-  /// Stops the keepalive timers. Streams stay open; call close_all() first for a clean shutdown.
-  ~hub() {
+  /// stop(). Streams stay open; call close_all() first for a clean shutdown.
+  ~hub() { stop(); }
+
+  /// Stops the hub's own background work: the keepalive timers, the idle-topic reaper, and the
+  /// broker's connections (detached). Streams stay open (close_all() ends them) and the executors
+  /// can then run out of work. Idempotent; any thread. An owner that must let its executors finish
+  /// before the hub is destroyed (sse::server) calls it first.
+  void stop() {
     if (const auto& b = core_->opts.broker) b->detach();
     for (auto& k : core_->keepalives) k->stop();
     if (core_->reaper) core_->reaper->stop();
@@ -504,8 +510,32 @@ class hub {
   void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id = {},
                  subscribe_options opts = {}) {
     if (!s) throw std::invalid_argument("sse::hub::subscribe: null stream");
-    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) throw_for(hub_errc::invalid_topic);
-    const std::size_t shard = shard_of(s->get_executor());
+    std::error_code ec;
+    subscribe(std::move(s), topic, last_event_id, opts, ec);
+    if (ec) throw_for(ec);
+  }
+
+  /// The same, reporting what the throwing form throws as `ec` (hub_errc::invalid_topic,
+  /// foreign_executor, too_many_subscribed_topics, too_many_topics, or the store's error); the
+  /// stream is then not started (close or answer it yourself).
+  void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
+                 subscribe_options opts, std::error_code& ec) {
+    ec = {};
+    if (!s) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return;
+    }
+    if (!is_valid_topic(topic, core_->opts.max_topic_bytes)) {
+      ec = hub_errc::invalid_topic;
+      return;
+    }
+    std::size_t shard = core_->shards.size();
+    for (std::size_t i = 0; i < core_->shards.size(); ++i)
+      if (core_->shards[i] == s->get_executor()) shard = i;
+    if (shard == core_->shards.size()) {
+      ec = hub_errc::foreign_executor;
+      return;
+    }
     if (core_->opts.broker) {
       asio::dispatch(core_->shards[shard], [c = core_, s = std::move(s), shard, topic = std::string(topic),
                                             last = std::string(last_event_id), opts]() mutable {
@@ -515,9 +545,8 @@ class hub {
       });
       return;
     }
-    std::error_code ec;
     auto t = find_or_create(topic, topic_role::subscriber, ec);
-    if (ec) throw_for(ec);
+    if (ec) return;
     asio::dispatch(core_->shards[shard], [c = core_, t = std::move(t), s = std::move(s), shard,
                                           last = std::string(last_event_id), opts]() mutable {
       do_subscribe(c, std::move(t), std::move(s), shard, last, opts);

@@ -73,6 +73,33 @@ TEST_SUITE("runtime.hub") {
     CHECK(hub.last_id("news") == "ep-100");
   }
 
+  TEST_CASE("subscribe with an error_code: refusals as codes, the stream not started; stop() is idempotent") {
+    fixture f;
+    sse::hub hub(f.ioc, opts(&f.m));
+    std::error_code ec;
+    auto bad_topic = f.stream();
+    hub.subscribe(bad_topic, "a b", "", {}, ec);
+    CHECK(ec == sse::hub_errc::invalid_topic);
+    asio::io_context other;
+    sse::memory_transport foreign_t(other.get_executor());
+    auto foreign = sse::memory_stream::create(foreign_t, {});
+    hub.subscribe(foreign, "t", "", {}, ec);
+    CHECK(ec == sse::hub_errc::foreign_executor);
+    CHECK_THROWS_AS(hub.subscribe(foreign, "t"), sse::hub_argument_error);
+    auto good = f.stream();
+    hub.subscribe(good, "t", "", {}, ec);
+    CHECK_FALSE(ec);
+    f.run();
+    CHECK(f.ts[0].data().empty());  // never started: no head, nothing written
+    const std::string id = hub.publish("t", {.data = "x"});
+    f.run();
+    CHECK(f.ts[1].data() == wire(id, "x"));
+    hub.stop();
+    hub.stop();
+    foreign->abort();
+    other.run();
+  }
+
   TEST_CASE("resume from the middle, from the head, and live only") {
     fixture f;
     sse::hub hub(f.ioc, opts(&f.m));

@@ -76,9 +76,7 @@ class server {
   ~server() {
     stop(std::chrono::milliseconds(0));
     state_->abort_everything();
-    for (std::size_t i = 0; i < hub_->shard_count(); ++i)  // timers would keep the executors busy
-      if (auto k = hub_->keepalive(i)) k->stop();
-    if (const auto& b = hub_->options().broker) b->detach();  // its connections too
+    hub_->stop();  // its timers and the broker's connections would keep the executors busy
     if (pool_) {
       pool_->release();
       if (!pool_->join_for(std::chrono::seconds(10))) {
