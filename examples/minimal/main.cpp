@@ -1,5 +1,5 @@
 // The smallest use of the library: encode events to the wire format and parse them back.
-#include <sse/sse.hpp>
+#include <sse/core.hpp>  // the sans-io core only: neither Asio nor {fmt} is compiled
 
 #include <iostream>
 
