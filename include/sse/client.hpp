@@ -18,6 +18,8 @@
  *   asctime), counted from the response's `Date` field when it has a valid one (so a skewed client
  *   clock does not matter), else from the client's clock; a date in the past means at once, and a
  *   value that does not parse is ignored as if absent;
+ * - these decisions (with the counters of failures and redirects) are sse::reconnect_policy, a
+ *   sans-io state machine in sse/reconnect.hpp; the code here only performs what it decides;
  * - every wait has a deadline: connect (resolve, connect, TLS handshake), response head, and an idle
  *   watchdog that reconnects when nothing at all arrived for `idle_timeout`;
  * - chunked, Content-Length and close-delimited bodies; events split at any byte; parser limits.
@@ -55,79 +57,15 @@
 #include <utility>
 #include <vector>
 
-#include "sse/error_category.hpp"
+#include "sse/backoff.hpp"
 #include "sse/event.hpp"
-#include "sse/http/date.hpp"
 #include "sse/http/response_parser.hpp"
 #include "sse/parser.hpp"
+#include "sse/reconnect.hpp"
 #include "sse/url.hpp"
 #include "sse/version.hpp"
 
 namespace sse {
-
-/// Errors reported by sse::client (besides Asio's network errors and the parsers' errors).
-enum class client_errc {
-  closed = 1,                 ///< close() was called (or the client was destroyed)
-  no_content,                 ///< the server answered 204: stop reconnecting (not a failure)
-  http_status,                ///< an HTTP status that is not 200 (client_error::status has it)
-  bad_content_type,           ///< a 200 response whose Content-Type is not text/event-stream
-  too_many_redirects,         ///< more than client_options::max_redirects redirects in a row
-  redirect_without_location,  ///< a redirect status without a usable Location header
-  connect_timeout,            ///< resolving, connecting or the TLS handshake took too long
-  response_timeout,           ///< the response head did not arrive in time
-  idle_timeout,               ///< nothing at all arrived for client_options::idle_timeout
-  stream_ended,               ///< the server ended the stream (reconnects after the retry time)
-  connection_lost,            ///< the connection closed in the middle of the head or a framed body
-  tls_unavailable,            ///< an https URL, but no TLS transport (see sse/client_tls.hpp)
-  retry_limit,                ///< client_options::max_retries consecutive failures
-};
-
-namespace detail {
-struct client_error_category_impl {
-  static constexpr const char* name = "sse.client";
-  static std::string message(int ev) {
-    switch (static_cast<client_errc>(ev)) {
-      case client_errc::closed: return "closed by the application";
-      case client_errc::no_content: return "the server answered 204 No Content: stop reconnecting";
-      case client_errc::http_status: return "unexpected HTTP status";
-      case client_errc::bad_content_type: return "response Content-Type is not text/event-stream";
-      case client_errc::too_many_redirects: return "too many redirects";
-      case client_errc::redirect_without_location: return "redirect without a valid Location header";
-      case client_errc::connect_timeout: return "connect timed out";
-      case client_errc::response_timeout: return "response head timed out";
-      case client_errc::idle_timeout: return "no data received within the idle timeout";
-      case client_errc::stream_ended: return "the server ended the stream";
-      case client_errc::connection_lost: return "the connection closed before the end of the response";
-      case client_errc::tls_unavailable: return "https URL but no TLS transport configured";
-      case client_errc::retry_limit: return "gave up after too many consecutive failures";
-    }
-    return "unknown sse.client error";
-  }
-};
-}  // namespace detail
-
-/// The category of sse::client_errc values, named "sse.client".
-inline const std::error_category& client_error_category() noexcept {
-  return sse::error_category_for<detail::client_error_category_impl>();
-}
-
-inline std::error_code make_error_code(client_errc e) noexcept {
-  return {static_cast<int>(e), client_error_category()};
-}
-
-}  // namespace sse
-
-template <>
-struct std::is_error_code_enum<sse::client_errc> : std::true_type {};
-
-namespace sse {
-
-/// Why the client is retrying or closed.
-struct client_error {
-  std::error_code code{};  ///< an sse::client_errc, an Asio error, an http::response_errc, an sse::errc
-  int status = 0;          ///< the HTTP status when the error is about one, else 0
-  std::string message{};   ///< one line for a log: what happened, the status, and the URL
-};
 
 /// A byte stream the client talks HTTP over. Implementations: TCP and Unix sockets here, TLS in
 /// sse/client_tls.hpp; tests may provide their own. Completion handlers run on the executor the
@@ -164,8 +102,9 @@ struct client_options {
   bool send_last_event_id_query = false;
   /// The reconnection time until the server sends `retry:` (the spec's default is UA-defined).
   std::chrono::milliseconds initial_retry{3000};
-  /// Backoff after failures: the n-th consecutive failure waits uniform(0, min(max, base * 2^n)).
-  /// `backoff_max` also caps the wait a 502/503/504's Retry-After asks for.
+  /// Backoff after failures: the n-th consecutive failure waits uniform(0, min(max, base * 2^n))
+  /// (sse::backoff_policy with full jitter). `backoff_max` also caps the wait a 502/503/504's
+  /// Retry-After asks for.
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
   /// Reconnect when nothing at all arrived for this long once open (0 disables the watchdog).
@@ -188,6 +127,11 @@ struct client_options {
   transport_factory https{};
   /// Overrides the transport for every URL (tests, custom sockets). Empty: TCP, Unix, `https`.
   transport_factory transport{};
+
+  /// The backoff the options describe.
+  backoff_policy backoff() const noexcept { return {backoff_base, backoff_max, backoff_jitter::full}; }
+  /// What sse::reconnect_policy needs of the options.
+  reconnect_options reconnect() const noexcept { return {backoff(), max_redirects, max_retries}; }
 };
 
 /// What the client is doing.
@@ -284,12 +228,6 @@ inline bool is_token(std::string_view s) noexcept {
   return true;
 }
 
-inline std::string status_text(const http::response_head& head) {
-  std::string s = "HTTP " + std::to_string(head.status);
-  if (!head.reason.empty()) s += " " + head.reason;
-  return s;
-}
-
 }  // namespace detail
 
 /// The default transports: TCP for http, a Unix socket for unix URLs, `https` (if set) for https.
@@ -360,7 +298,7 @@ class client {
   /// The current state (any thread).
   client_state state() const noexcept { return impl_->state_.load(); }
   /// The URL given at construction (reconnects go there, not to a redirect's target).
-  const url& target() const noexcept { return impl_->url_; }
+  const url& target() const noexcept { return impl_->policy_.origin(); }
   /// The Last-Event-ID that the next connection sends (from the client's strand).
   const std::string& last_event_id() const noexcept { return impl_->parser_.last_event_id(); }
   /// The reconnection time now in effect: the server's `retry:`, else initial_retry.
@@ -370,9 +308,8 @@ class client {
   struct impl : std::enable_shared_from_this<impl> {
     impl(const asio::any_io_executor& ex, url target, client_options options)
         : strand_(asio::make_strand(ex)),
-          url_(std::move(target)),
-          current_(url_),
           options_(std::move(options)),
+          policy_(std::move(target), options_.reconnect()),
           parser_(options_.parser_limits),
           head_parser_(options_.response_limits),
           deadline_(strand_),
@@ -393,6 +330,9 @@ class client {
       return parser_.retry().value_or(options_.initial_retry);
     }
 
+    /// The URL of the current attempt: the origin or a redirect's target.
+    const url& current() const noexcept { return policy_.target(); }
+
     bool stale(std::uint64_t id) const noexcept { return id != conn_id_ || closed_; }
 
     // --- connection lifecycle (all on the strand) ---
@@ -406,30 +346,30 @@ class client {
       chunked_.reset();
       head_done_ = false;
       got_body_ = false;
-      transport_ = options_.transport ? options_.transport(strand_, current_)
-                                      : make_default_transport(strand_, current_, options_.https,
+      transport_ = options_.transport ? options_.transport(strand_, current())
+                                      : make_default_transport(strand_, current(), options_.https,
                                                                options_.read_buffer_bytes);
       if (!transport_) {
         return finish({make_error_code(client_errc::tls_unavailable), 0,
-                       "cannot connect to " + current_.to_string() +
+                       "cannot connect to " + current().to_string() +
                            ": https needs a TLS transport (sse/client_tls.hpp, client_options::https)"});
       }
       notify_connecting();
       if (stale(id)) return;
       arm_deadline(id, options_.connect_timeout, client_errc::connect_timeout);
-      transport_->async_connect(current_, [self = shared_from_this(), id](std::error_code ec) {
+      transport_->async_connect(current(), [self = shared_from_this(), id](std::error_code ec) {
         self->on_connected(id, ec);
       });
     }
 
     void on_connected(std::uint64_t id, std::error_code ec) {
       if (stale(id)) return;
-      if (ec) return fail(id, {ec, 0, "cannot connect to " + current_.to_string() + ": " + ec.message()});
+      if (ec) return fail(id, {ec, 0, "cannot connect to " + current().to_string() + ": " + ec.message()});
       arm_deadline(id, options_.response_timeout, client_errc::response_timeout);
       transport_->async_write(build_request(), [self = shared_from_this(), id](std::error_code wec) {
         if (self->stale(id)) return;
         if (wec)
-          return self->fail(id, {wec, 0, "cannot send the request to " + self->current_.to_string() + ": " +
+          return self->fail(id, {wec, 0, "cannot send the request to " + self->current().to_string() + ": " +
                                              wec.message()});
       });
       read(id);
@@ -437,10 +377,10 @@ class client {
 
     std::string build_request() const {
       const std::string& last_id = parser_.last_event_id();
-      std::string target = current_.target;
+      std::string target = current().target;
       if (options_.send_last_event_id_query && !last_id.empty())
         target = with_query_parameter(target, "lastEventId", last_id);
-      std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + current_.authority() + "\r\n";
+      std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + current().authority() + "\r\n";
       auto has = [&](std::string_view name) {
         return std::any_of(headers_.begin(), headers_.end(),
                            [&](const auto& h) { return http::iequals(h.first, name); });
@@ -473,12 +413,12 @@ class client {
       const bool eof = ec == asio::error::eof;
       if (eof && head_done_ && head_parser_.head().framing == http::body_framing::close_delimited)
         return fail(id, {make_error_code(client_errc::stream_ended), 0,
-                         "the server ended the stream at " + current_.to_string()});
+                         "the server ended the stream at " + current().to_string()});
       if (eof)
         return fail(id, {make_error_code(client_errc::connection_lost), 0,
-                         std::string("the connection to ") + current_.to_string() + " closed " +
+                         std::string("the connection to ") + current().to_string() + " closed " +
                              (head_done_ ? "in the middle of the body" : "before the response head")});
-      fail(id, {ec, 0, "reading from " + current_.to_string() + " failed: " + ec.message()});
+      fail(id, {ec, 0, "reading from " + current().to_string() + " failed: " + ec.message()});
     }
 
     // Returns false when the connection was torn down.
@@ -487,7 +427,7 @@ class client {
         std::error_code ec;
         const std::size_t used = head_parser_.put(bytes, ec);
         if (ec) {
-          fail(id, {ec, 0, "invalid response head from " + current_.to_string() + ": " + ec.message()});
+          fail(id, {ec, 0, "invalid response head from " + current().to_string() + ": " + ec.message()});
           return false;
         }
         if (!head_parser_.is_done()) return true;
@@ -507,7 +447,7 @@ class client {
           if (perr) return parse_failed(id, perr);
           if (stale(id)) return false;
           if (ec) {
-            fail(id, {ec, 0, "invalid chunked body from " + current_.to_string() + ": " + ec.message()});
+            fail(id, {ec, 0, "invalid chunked body from " + current().to_string() + ": " + ec.message()});
             return false;
           }
           if (chunked_.is_done()) return end_of_body(id);
@@ -538,92 +478,52 @@ class client {
 
     bool parse_failed(std::uint64_t id, std::error_code ec) {
       if (!stale(id))
-        finish({ec, 0, "the event stream from " + current_.to_string() + " exceeds a limit: " + ec.message()});
+        finish({ec, 0, "the event stream from " + current().to_string() + " exceeds a limit: " + ec.message()});
       return false;
     }
 
     bool end_of_body(std::uint64_t id) {
       fail(id, {make_error_code(client_errc::stream_ended), 0, "the server ended the stream at " +
-                                                                    current_.to_string()});
+                                                                    current().to_string()});
       return false;
     }
 
-    // Decides what the response head means. Returns false when the connection was torn down.
+    // Performs what the policy decides about the response head. Returns false when the connection
+    // was torn down.
     bool on_head(std::uint64_t id) {
       const auto& head = head_parser_.head();
-      const int status = head.status;
-      const std::string from = " from " + current_.to_string();
-      if (status == 200) {
-        const auto type = head.find("Content-Type");
-        std::string_view media = type.value_or("");
-        media = http::detail::trim_ows(media.substr(0, media.find(';')));
-        if (!http::iequals(media, "text/event-stream")) {
-          finish({make_error_code(client_errc::bad_content_type), status,
-                  "expected Content-Type text/event-stream but got " +
-                      (type ? "'" + std::string(*type) + "'" : std::string("none")) + " (" +
-                      detail::status_text(head) + from + ")"});
+      reconnect_decision d = policy_.on_response(head, std::chrono::system_clock::now(), rng_());
+      switch (d.action) {
+        case reconnect_action::open:
+          state_ = client_state::open;
+          if (head.framing == http::body_framing::content_length) {
+            remaining_ = head.content_length;
+            if (remaining_ == 0) return end_of_body(id);
+          }
+          if (options_.idle_timeout.count() > 0) {
+            arm_deadline(id, options_.idle_timeout, client_errc::idle_timeout);
+          } else {
+            deadline_.cancel();
+          }
+          if (on_open_ && !silenced_) on_open_(head);
+          return !stale(id);
+        case reconnect_action::redirect:
+          if (d.drop_credentials) {
+            std::erase_if(headers_, [](const auto& h) {
+              return http::iequals(h.first, "Authorization") || http::iequals(h.first, "Cookie") ||
+                     http::iequals(h.first, "Proxy-Authorization");
+            });
+          }
+          teardown();
+          asio::post(strand_, [self = shared_from_this()] { self->connect(); });
           return false;
-        }
-        redirects_ = 0;
-        state_ = client_state::open;
-        if (head.framing == http::body_framing::content_length) {
-          remaining_ = head.content_length;
-          if (remaining_ == 0) return end_of_body(id);
-        }
-        if (options_.idle_timeout.count() > 0) {
-          arm_deadline(id, options_.idle_timeout, client_errc::idle_timeout);
-        } else {
-          deadline_.cancel();
-        }
-        if (on_open_ && !silenced_) on_open_(head);
-        return !stale(id);
-      }
-      if (status == 204) {
-        finish({make_error_code(client_errc::no_content), status, detail::status_text(head) + from});
-        return false;
-      }
-      if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-        const auto location = head.find("Location");
-        std::error_code ec;
-        std::optional<url> next;
-        if (location) next = resolve_url(current_, *location, ec);
-        if (!next) {
-          finish({make_error_code(client_errc::redirect_without_location), status,
-                  detail::status_text(head) + from + " without a valid Location" +
-                      (location ? " ('" + std::string(*location) + "': " + ec.message() + ")" : std::string())});
+        case reconnect_action::retry:
+          retry(id, std::move(d));
           return false;
-        }
-        if (redirects_ >= options_.max_redirects) {
-          finish({make_error_code(client_errc::too_many_redirects), status,
-                  "more than " + std::to_string(options_.max_redirects) + " redirects, the last " +
-                      detail::status_text(head) + from + " to " + next->to_string()});
+        case reconnect_action::stop:
+          finish(std::move(d.error));
           return false;
-        }
-        ++redirects_;
-        if (!next->same_origin(current_)) {
-          // Credentials do not follow a redirect to another origin (as browsers and curl do).
-          std::erase_if(headers_, [](const auto& h) {
-            return http::iequals(h.first, "Authorization") || http::iequals(h.first, "Cookie") ||
-                   http::iequals(h.first, "Proxy-Authorization");
-          });
-        }
-        current_ = std::move(*next);
-        teardown();
-        asio::post(strand_, [self = shared_from_this()] { self->connect(); });
-        return false;
       }
-      if (status == 502 || status == 503 || status == 504) {
-        // Retry-After in seconds or as an HTTP-date; a date counts from the response's Date field
-        // when there is one, so that a skewed client clock does not matter (http/date.hpp).
-        std::optional<std::chrono::milliseconds> after;
-        if (const auto ra = head.find("Retry-After")) {
-          if (const auto d = http::retry_after_delay(*ra, head.find("Date"), std::chrono::system_clock::now()))
-            after = std::min(*d, options_.backoff_max);
-        }
-        fail(id, {make_error_code(client_errc::http_status), status, detail::status_text(head) + from}, after);
-        return false;
-      }
-      finish({make_error_code(client_errc::http_status), status, detail::status_text(head) + from});
       return false;
     }
 
@@ -653,7 +553,7 @@ class client {
                          : deadline_why_ == client_errc::response_timeout ? "waiting for the response head from "
                                                                           : "idle stream from ";
       fail(id, {make_error_code(deadline_why_), 0,
-                what + current_.to_string() + ": nothing for " + std::to_string(ms) + " ms"});
+                what + current().to_string() + ": nothing for " + std::to_string(ms) + " ms"});
     }
 
     // --- endings ---
@@ -666,47 +566,30 @@ class client {
       parser_.finish();
     }
 
-    /// A retryable failure (or the end of a stream): wait, then reconnect.
-    void fail(std::uint64_t id, client_error why, std::optional<std::chrono::milliseconds> forced = {}) {
+    /// The attempt or the stream ended: the policy decides between a wait and the end.
+    void fail(std::uint64_t id, client_error why) {
       if (stale(id)) return;
-      const bool ordinary = got_body_;
+      reconnect_decision d = policy_.on_ended(std::move(why), got_body_, reconnection_time(), rng_());
+      if (d.action == reconnect_action::retry) return retry(id, std::move(d));
+      if (closing_) return finish({make_error_code(client_errc::closed), 0, "closed by the application"});
+      finish(std::move(d.error));
+    }
+
+    /// Performs a retry decision: wait, then reconnect to the origin with the original headers.
+    void retry(std::uint64_t id, reconnect_decision d) {
+      if (stale(id)) return;
       teardown();
-      current_ = url_;
-      redirects_ = 0;
       headers_ = options_.headers;
       if (closing_) return finish({make_error_code(client_errc::closed), 0, "closed by the application"});
-      std::chrono::milliseconds delay{};
-      if (ordinary && !forced) {
-        failures_ = 0;
-        delay = reconnection_time();
-      } else {
-        if (options_.max_retries != 0 && failures_ >= options_.max_retries) {
-          why.message = "gave up after " + std::to_string(failures_ + 1) + " failures; the last: " + why.message;
-          why.code = make_error_code(client_errc::retry_limit);
-          return finish(std::move(why));
-        }
-        delay = forced ? *forced : backoff(failures_);
-        ++failures_;
-      }
       state_ = client_state::waiting;
-      if (on_retrying_ && !silenced_) on_retrying_(why, delay);
+      if (on_retrying_ && !silenced_) on_retrying_(d.error, d.delay);
       if (closed_) return;
       const std::uint64_t wait_id = conn_id_;
-      retry_timer_.expires_after(delay);
+      retry_timer_.expires_after(d.delay);
       retry_timer_.async_wait([self = shared_from_this(), wait_id](std::error_code ec) {
         if (ec || self->stale(wait_id)) return;
         self->connect();
       });
-    }
-
-    std::chrono::milliseconds backoff(unsigned n) {
-      const auto base = std::max<std::int64_t>(options_.backoff_base.count(), 0);
-      const auto max = std::max<std::int64_t>(options_.backoff_max.count(), 0);
-      std::int64_t cap = base;
-      for (unsigned i = 0; i < n && cap < max; ++i) cap *= 2;
-      cap = std::min(cap, max);
-      std::uniform_int_distribution<std::int64_t> dist(0, cap);
-      return std::chrono::milliseconds(dist(rng_));
     }
 
     /// Stops for good.
@@ -727,13 +610,12 @@ class client {
     }
 
     void notify_connecting() {
-      if (on_connecting_ && !silenced_) on_connecting_(current_, failures_);
+      if (on_connecting_ && !silenced_) on_connecting_(current(), policy_.failures());
     }
 
     executor_type strand_;
-    url url_;
-    url current_;
     client_options options_;
+    reconnect_policy policy_;
     std::vector<std::pair<std::string, std::string>> headers_;
     sse::parser parser_;
     http::response_parser head_parser_;
@@ -747,8 +629,6 @@ class client {
     client_errc deadline_why_ = client_errc::connect_timeout;
     std::uint64_t conn_id_ = 0;
     std::uint64_t remaining_ = 0;
-    unsigned failures_ = 0;
-    unsigned redirects_ = 0;
     bool head_done_ = false;
     bool got_body_ = false;
     bool closed_ = false;

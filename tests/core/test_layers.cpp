@@ -20,7 +20,7 @@ std::string layer_of(const std::string& h) {
   static const std::set<std::string> core = {
       "sse/error_category.hpp",
       "sse/core.hpp",     "sse/version.hpp", "sse/error.hpp",  "sse/event.hpp",
-      "sse/encoder.hpp",  "sse/parser.hpp",  "sse/url.hpp"};
+      "sse/encoder.hpp",  "sse/parser.hpp",  "sse/url.hpp",    "sse/backoff.hpp", "sse/reconnect.hpp"};
   if (core.count(h) || h.starts_with("sse/http/")) return "core";
   if (h.starts_with("sse/detail/") || h == "sse/metrics.hpp" || h == "sse/logger.hpp" || h == "sse/shared_event.hpp")
     return "support";

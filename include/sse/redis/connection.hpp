@@ -9,7 +9,8 @@
  *  - connect with a timeout (hiredis 0.14 has none for asynchronous connects); host names are
  *    resolved with Asio's asynchronous resolver, never by a blocking getaddrinfo on the executor;
  *  - a handshake from the URL: `AUTH [user] password`, `SELECT db`, `CLIENT SETNAME`, `CLIENT ID`;
- *  - reconnection with exponential backoff and jitter after any failure, until stop();
+ *  - reconnection after any failure, until stop(), with sse::backoff_policy (the client's backoff:
+ *    the n-th consecutive failure waits uniform(0, min(reconnect_max, reconnect_initial * 2^n)));
  *  - commands with completion handlers that always run on the connection's strand (posted, never
  *    inline); a command that gets no reply within its timeout drops the connection, so a hung
  *    Redis is noticed as surely as a closed one;
@@ -51,6 +52,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "sse/backoff.hpp"
 #include "sse/logger.hpp"
 #include "sse/redis/config.hpp"
 #include "sse/redis/error.hpp"
@@ -72,11 +74,14 @@ struct connection_options {
   config server = {};
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);  ///< TCP + handshake
   std::chrono::milliseconds command_timeout = std::chrono::seconds(5);  ///< default per command
-  std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(100);  ///< first backoff
+  std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(100);  ///< first backoff ceiling
   std::chrono::milliseconds reconnect_max = std::chrono::seconds(5);             ///< backoff cap
   std::string name = {};      ///< CLIENT SETNAME (letters, digits, '-', '_'); also in log lines
   stats* counters = nullptr;  ///< or nullptr
   logger on_log = {};
+
+  /// The reconnect backoff the options describe (full jitter, sse/backoff.hpp).
+  backoff_policy backoff() const noexcept { return {reconnect_initial, reconnect_max, backoff_jitter::full}; }
 };
 
 /// Where a connection is in its life.
@@ -99,7 +104,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   connection(private_tag, const asio::any_io_executor& ex, connection_options opts)
       : ex_(asio::make_strand(ex)), opts_(std::move(opts)), fd_(ex_), connect_timer_(ex_), backoff_timer_(ex_),
-        watchdog_(ex_), resolver_(ex_), backoff_(opts_.reconnect_initial), rng_(std::random_device{}()) {}
+        watchdog_(ex_), resolver_(ex_), rng_(std::random_device{}()) {}
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -368,7 +373,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void came_up() {
     connect_timer_.cancel();
     st_ = connection_state::up;
-    backoff_ = opts_.reconnect_initial;
+    failures_ = 0;
     up_.store(true, std::memory_order_release);
     if (auto* c = opts_.counters) {
       c->connections_up.fetch_add(1, std::memory_order_relaxed);
@@ -436,11 +441,10 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   std::chrono::milliseconds next_backoff() {
-    const auto base = backoff_;
-    backoff_ = std::min(opts_.reconnect_max, backoff_ * 2);
-    // +-25 % jitter so that many instances do not reconnect in lockstep.
-    std::uniform_int_distribution<long long> jitter(-base.count() / 4, base.count() / 4);
-    return std::max(std::chrono::milliseconds(1), base + std::chrono::milliseconds(jitter(rng_)));
+    // Full jitter, so that many instances do not reconnect in lockstep (sse/backoff.hpp says why).
+    const auto delay = opts_.backoff().delay(failures_, rng_());
+    if (failures_ < 64) ++failures_;  // the ceiling reaches reconnect_max long before
+    return delay;
   }
 
   void do_stop() {
@@ -539,7 +543,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection_state st_ = connection_state::idle;
   std::deque<pending> pending_;
   std::error_code drop_reason_;
-  std::chrono::milliseconds backoff_;
+  unsigned failures_ = 0;       // consecutive failures since the connection was last up
   std::chrono::steady_clock::time_point watchdog_at_{};
   std::mt19937_64 rng_;
   bool want_read_ = false, want_write_ = false, reading_ = false, writing_ = false;
