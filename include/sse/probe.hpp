@@ -14,12 +14,24 @@
  *                                                                             `interval` apart
  *   gap=MS,...   idle gaps, each followed by an `event: gap`     ping=MS      an `event: ping` every MS
  *                                                                             during the gaps (0: silent)
+ *   away=MS      the upstream "goes away" at the end: see below  resume=ID    a reconnect to an away probe
  * The stream starts with `event: hello` (the echo: HTTP version, peer, selected request headers,
  * the response head the server sent, the server's own ping interval, the script) and ends with
  * `event: end`, after which the server closes the stream cleanly. Every event's data is one JSON
  * object with `seq` (0, 1, ...) and `t_us` (microseconds since the probe started, server's steady
  * clock, taken when the event is handed to the hub): a client compares arrival gaps with these, so
  * no synchronised clocks are needed.
+ *
+ * `away=MS` (probe_limits::min_away to max_away, 10 s) plays a restarting upstream: the stream ends
+ * with `event: away` instead of `end` (data: `away_ms` and the probe's id, `probe`) and closes (as
+ * any probe: gracefully - what matters is the reconnects), and for MS from that event every request
+ * carrying `resume=<that id>` is dropped without an answer (response::drop(): a TCP reset, as a
+ * dead upstream looks to a proxy, which then answers its own 502). Afterwards `resume=<id>` is
+ * ignored and the request runs its script as any other (its hello echoes the Last-Event-ID that
+ * reached the server). One window per probe, tied to its random id: nobody else's requests are
+ * refused; the windows are this server instance's own (behind a load balancer, a reconnect that
+ * reaches another instance is served); at most probe_limits::max_away_windows at once (beyond, the
+ * window ending soonest is forgotten early).
  *
  * Implementation: each probe is a private hub topic (`sse-probe.<random>`) that the route
  * subscribes the request to, fed by a timer on one of the hub's executors and erased at the end.
@@ -36,6 +48,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -64,11 +77,14 @@ struct probe_limits {
   std::size_t max_steps = 900;                                      ///< events of a probe in all (pings included)
   std::chrono::milliseconds max_duration{std::chrono::seconds(660)};  ///< a whole probe
   std::size_t max_concurrent = 16;                                  ///< probes at once; beyond: 503
+  std::chrono::milliseconds min_away{500};                          ///< `away` at least (when not 0)
+  std::chrono::milliseconds max_away{std::chrono::seconds(10)};     ///< `away` at most
+  std::size_t max_away_windows = 64;                                ///< away windows open at once
 };
 
 /// One step of a probe script: what to send, and when (since the probe started).
 struct probe_step {
-  enum class kind { hello, tick, pad, ping, gap, end };
+  enum class kind { hello, tick, pad, ping, gap, end, away };
   kind what = kind::tick;
   std::chrono::milliseconds at{0};
   std::size_t pad_bytes = 0;      ///< kind::pad
@@ -83,6 +99,7 @@ inline std::string_view to_string(probe_step::kind k) noexcept {
     case probe_step::kind::ping: return "ping";
     case probe_step::kind::gap: return "gap";
     case probe_step::kind::end: return "end";
+    case probe_step::kind::away: return "away";
   }
   return "tick";
 }
@@ -95,8 +112,10 @@ struct probe_script {
   std::vector<std::size_t> pads = {};
   std::vector<std::chrono::milliseconds> gaps = {};
   std::chrono::milliseconds ping{0};
+  std::chrono::milliseconds away{0};  ///< 0: the stream ends with `end`; else with `away` and a window
+  std::string resume = {};            ///< the `resume` parameter (a probe id), "" when none
 
-  /// The steps in order, hello first and end last.
+  /// The steps in order, hello first and end (or away) last.
   std::vector<probe_step> steps() const {
     using std::chrono::milliseconds;
     std::vector<probe_step> out;
@@ -118,7 +137,7 @@ struct probe_script {
       t = start + g;
       out.push_back({probe_step::kind::gap, t, 0, g});
     }
-    out.push_back({probe_step::kind::end, t, 0, {}});
+    out.push_back({away.count() > 0 ? probe_step::kind::away : probe_step::kind::end, t, 0, {}});
     return out;
   }
 
@@ -198,6 +217,19 @@ inline std::variant<probe_script, std::string> parse_probe_script(const http::re
       s.pads.push_back(static_cast<std::size_t>(b));
     }
     if (total > lim.max_total_pad_bytes) return fmt::format("'pad' adds up to more than {} bytes", lim.max_total_pad_bytes);
+  }
+  if (auto e = number("away", 0, static_cast<std::uint64_t>(lim.max_away.count()), v)) return *e;
+  if (req.query("away")) {
+    if (v != 0 && v < static_cast<std::uint64_t>(lim.min_away.count()))
+      return fmt::format("'away' must be 0 or at least {} ms", lim.min_away.count());
+    s.away = milliseconds(v);
+  }
+  if (const auto q = req.query("resume")) {
+    const bool hex32 = q->size() == 32 && std::all_of(q->begin(), q->end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+    if (!hex32) return std::string("'resume' must be a probe id (32 hex digits, from an 'away' event)");
+    s.resume = std::string(*q);
   }
   if (const auto q = req.query("gap")) {
     if (!detail::probe_parse_list(*q, lim.max_gaps, list))
@@ -297,7 +329,8 @@ inline std::string probe_hello(const request_context& ctx, const probe_script& s
   for (std::size_t i = 0; i < s.pads.size(); ++i) out += fmt::format("{}{}", i ? "," : "", s.pads[i]);
   out += "],\"gaps_ms\":[";
   for (std::size_t i = 0; i < s.gaps.size(); ++i) out += fmt::format("{}{}", i ? "," : "", s.gaps[i].count());
-  out += fmt::format("],\"ping_ms\":{},\"duration_ms\":{}}}}}", s.ping.count(), s.duration().count());
+  out += fmt::format("],\"ping_ms\":{},\"away_ms\":{},\"duration_ms\":{}}}}}", s.ping.count(), s.away.count(),
+                     s.duration().count());
   return out;
 }
 
@@ -315,13 +348,50 @@ inline std::string probe_padding(std::size_t n, std::uint64_t seed) {
   return s;
 }
 
+/// The open `away` windows: probe id -> when its window ends. Bounded (probe_limits::max_away_windows:
+/// beyond, the window ending soonest goes); expired ones are dropped on every call. Any thread.
+class probe_away_windows {
+ public:
+  explicit probe_away_windows(std::size_t max) : max_(std::max<std::size_t>(1, max)) {}
+
+  void open(std::string id, std::chrono::steady_clock::time_point until) {
+    std::lock_guard lk(mu_);
+    prune(std::chrono::steady_clock::now());
+    if (windows_.size() >= max_)
+      windows_.erase(std::min_element(windows_.begin(), windows_.end(),
+                                      [](const auto& a, const auto& b) { return a.second < b.second; }));
+    windows_.emplace_back(std::move(id), until);
+  }
+
+  /// True while `id`'s window is open.
+  bool away(std::string_view id) {
+    std::lock_guard lk(mu_);
+    prune(std::chrono::steady_clock::now());
+    return std::any_of(windows_.begin(), windows_.end(), [&](const auto& w) { return w.first == id; });
+  }
+
+ private:
+  void prune(std::chrono::steady_clock::time_point now) {
+    std::erase_if(windows_, [&](const auto& w) { return w.second <= now; });
+  }
+
+  std::mutex mu_;
+  std::size_t max_;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> windows_;
+};
+
 /// One running probe: walks its steps on one executor with one timer.
 class probe_run : public std::enable_shared_from_this<probe_run> {
  public:
   probe_run(sse::hub& h, asio::any_io_executor ex, std::string topic, std::vector<probe_step> steps,
-            std::string hello, std::shared_ptr<std::atomic<std::size_t>> running)
+            std::string hello, std::shared_ptr<std::atomic<std::size_t>> running,
+            std::shared_ptr<probe_away_windows> windows = {}, std::chrono::milliseconds away = {})
       : hub_(h), timer_(std::move(ex)), topic_(std::move(topic)), steps_(std::move(steps)), hello_(std::move(hello)),
-        running_(std::move(running)), start_(std::chrono::steady_clock::now()) {}
+        running_(std::move(running)), windows_(std::move(windows)), away_(away),
+        start_(std::chrono::steady_clock::now()) {}
+
+  /// The probe's id (what `resume` names): its topic's random part.
+  std::string id() const { return topic_.substr(topic_.find('.') + 1); }
   ~probe_run() { running_->fetch_sub(1, std::memory_order_relaxed); }
 
   /// Sends the steps due now (the hello at once) and schedules the rest.
@@ -366,6 +436,11 @@ class probe_run : public std::enable_shared_from_this<probe_run> {
       if (st.what == probe_step::kind::pad)
         ev.data += fmt::format(",\"pad\":\"{}\"", probe_padding(st.pad_bytes, seq));
       if (st.what == probe_step::kind::gap) ev.data += fmt::format(",\"gap_ms\":{}", st.gap.count());
+      if (st.what == probe_step::kind::away) {
+        // The window opens now: reconnects naming this probe are dropped until it ends.
+        ev.data += fmt::format(",\"away_ms\":{},\"probe\":\"{}\"", away_.count(), id());
+        if (windows_) windows_->open(id(), std::chrono::steady_clock::now() + away_);
+      }
       ev.data += "}";
     }
     hub_.async_publish(topic_, std::move(ev), [](std::error_code, std::string) {});
@@ -377,6 +452,8 @@ class probe_run : public std::enable_shared_from_this<probe_run> {
   std::vector<probe_step> steps_;
   std::string hello_;
   std::shared_ptr<std::atomic<std::size_t>> running_;
+  std::shared_ptr<probe_away_windows> windows_;
+  std::chrono::milliseconds away_;
   std::chrono::steady_clock::time_point start_;
   std::size_t next_ = 0;
 };
@@ -393,17 +470,20 @@ inline std::string probe_topic_name() {
 inline void add_probe_route(server& srv, std::string_view path = "/.well-known/sse-probe", auth_hook auth = {},
                             probe_limits limits = {}) {
   auto running = std::make_shared<std::atomic<std::size_t>>(0);
+  auto windows = std::make_shared<detail::probe_away_windows>(limits.max_away_windows);
   sse::hub& h = srv.hub();
   const auto keepalive = h.options().keepalive ? h.options().keepalive->interval : std::chrono::milliseconds(0);
   const bool brokered = static_cast<bool>(h.options().broker);
   logger log = srv.options().on_log;
   srv.sse_route(
       path,
-      [&h, running, limits, keepalive, brokered, log](const request_context& ctx) -> std::variant<subscription, response> {
+      [&h, running, windows, limits, keepalive, brokered, log](const request_context& ctx) -> std::variant<subscription, response> {
         if (ctx.request.method == "HEAD") return subscription{"sse-probe.head"};  // the head only: nothing runs
         auto parsed = parse_probe_script(ctx.request, limits);
         if (auto* why = std::get_if<std::string>(&parsed)) return response::text(400, "probe: " + *why);
         const auto& script = std::get<probe_script>(parsed);
+        // A reconnect to a probe whose upstream is "away": no answer at all, as a dead upstream.
+        if (!script.resume.empty() && windows->away(script.resume)) return response::drop();
         if (running->fetch_add(1, std::memory_order_relaxed) >= limits.max_concurrent) {
           running->fetch_sub(1, std::memory_order_relaxed);
           response r = response::text(503, "probe: too many probes at once, retry later");
@@ -416,7 +496,8 @@ inline void add_probe_route(server& srv, std::string_view path = "/.well-known/s
         ho.version_minor = ctx.request.version_minor;
         const std::string head = http::sse_response_head(ho, ec);
         auto run = std::make_shared<detail::probe_run>(h, h.next_executor(), topic, script.steps(),
-                                                       detail::probe_hello(ctx, script, keepalive, head), running);
+                                                       detail::probe_hello(ctx, script, keepalive, head), running,
+                                                       windows, script.away);
         if (log)
           log(log_level::info,
               fmt::format("probe from {}: {}", log_escape(ctx.remote, 100), log_escape(ctx.request.target, 300)));

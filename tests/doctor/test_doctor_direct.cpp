@@ -1,11 +1,13 @@
 // The probe route of sse-hub (--probe) and sse-doctor straight against it: the script's events
-// exactly, the echo, the bounds (400 with the reason), HEAD, the route off by default, behind the
+// exactly, the echo, the bounds (400 with the reason), the `away` window (reconnects naming the
+// probe reset, others served, the window over on time), HEAD, the route off by default, behind the
 // publish token, and a clean diagnosis of a direct connection. Label "servers": also run with
 // sse-hub built under ASan and TSan.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <future>
 #include <string>
 #include <vector>
 
@@ -115,6 +117,52 @@ TEST_CASE("probe route: the scripted events, the echo, the bounds") {
     CHECK(sse_test::get(hub.port(), "/.well-known/sse-probe?events=x").body.find("'events' must be") != std::string::npos);
   }
 
+  SUBCASE("away: the stream ends with 'away'; that probe's reconnects get no answer for the window, others do") {
+    // Two at a time (each stream lasts about 1 s): a 10 s window (about 1 s of it gone when its
+    // stream has ended) and a 500 ms one (over by then).
+    const std::string probe = "/.well-known/sse-probe?events=0";
+    auto long_away = std::async(std::launch::async, [&] { return sse_test::get(hub.port(), probe + "&away=10000"); });
+    auto short_away = std::async(std::launch::async, [&] { return sse_test::get(hub.port(), probe + "&away=500"); });
+    auto probe_id = [](const sse_test::http_response& r, int ms) {
+      REQUIRE(r.status == 200);
+      const auto evs = events_of(r.body);
+      REQUIRE(evs.size() == 2);
+      CHECK(evs[0].type == "hello");
+      CHECK(nlohmann::json::parse(evs[0].data)["script"]["away_ms"] == ms);
+      CHECK(evs[1].type == "away");
+      const auto away = nlohmann::json::parse(evs[1].data);
+      CHECK(away["away_ms"] == ms);
+      const std::string id = away["probe"];
+      CHECK(id.size() == 32);
+      return id;
+    };
+    const std::string id = probe_id(long_away.get(), 10000);
+    const std::string id2 = probe_id(short_away.get(), 500);
+    CHECK(id != id2);
+    auto other = std::async(std::launch::async, [&] { return sse_test::get(hub.port(), probe + "&resume=" + std::string(32, '0')); });
+    auto back = std::async(std::launch::async,
+                           [&] { return sse_test::get(hub.port(), probe + "&resume=" + id2, "Last-Event-ID: x-7\r\n"); });
+    const auto dropped = sse_test::get(hub.port(), probe + "&resume=" + id, "Last-Event-ID: x-1\r\n");
+    CHECK(dropped.status == 0);  // not one byte: a reset
+    CHECK(dropped.head.empty());
+    CHECK(sse_test::get(hub.port(), probe + "&away=500&resume=" + id).status == 0);  // no second window for it
+    const auto o = other.get();  // another id: served
+    CHECK(o.status == 200);
+    CHECK(o.body.find("event: end") != std::string::npos);
+    const auto b = back.get();  // after its window: served, with the Last-Event-ID that reached the server
+    REQUIRE(b.status == 200);
+    const auto evs = events_of(b.body);
+    REQUIRE(evs.size() == 2);
+    CHECK(evs[0].type == "hello");
+    CHECK(nlohmann::json::parse(evs[0].data)["headers"]["Last-Event-ID"] == "x-7");
+    CHECK(evs[1].type == "end");
+    // Bounds.
+    CHECK(sse_test::get(hub.port(), probe + "&away=10001").status == 400);
+    CHECK(sse_test::get(hub.port(), probe + "&away=499").status == 400);
+    CHECK(sse_test::get(hub.port(), probe + "&resume=xyz").status == 400);
+    CHECK(sse_test::get(hub.port(), probe + "&resume=" + std::string(32, 'G')).status == 400);
+  }
+
   SUBCASE("HEAD: the head only, nothing runs") {
     const auto r = sse_test::request_raw(hub.port(), "HEAD /.well-known/sse-probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(r.status == 200);
@@ -137,6 +185,9 @@ TEST_CASE("probe route: the scripted events, the echo, the bounds") {
     CHECK(r.report["proxy_kind"] == "none seen");
     CHECK(r.report["runs"].size() == 6);
     CHECK(r.report["advice"].empty());
+    CHECK(r.report["away_answer"] == "reset");  // the upstream away: the connection reset, nothing else
+    CHECK(r.report["resumed_after_away"] == true);
+    CHECK(r.report["away_last_event_id_ok"] == true);
   }
 
   SUBCASE("sse-doctor: the probe's own URL works too") {

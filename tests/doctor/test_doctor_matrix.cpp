@@ -3,7 +3,10 @@
 // gzip on, with proxy_read_timeout 3s, with X-Accel-Buffering ignored; HAProxy with a 3 s `timeout
 // server`; a TCP relay that stalls silently after 3 s of idleness. The doctor's verdicts must be
 // right in every cell, and its advice, applied to the proxy's configuration, must make the next run
-// clean (nginx buffering, gzip and timeout; HAProxy timeout).
+// clean (nginx buffering, gzip and timeout; HAProxy timeout). In every cell the probe's upstream also
+// goes away for 3 s (its restart run, in parallel with the others: no added time): what the path
+// answers meanwhile (direct: a reset; nginx and HAProxy: their own 502; the relay: a close) and the
+// reconnect afterwards, with its Last-Event-ID.
 //
 // Wall time: every cell runs at once (one sse-hub each, the doctor with --max-idle 5: about 7 s a
 // run), then the four re-runs with the advice applied, at once: about 15-20 s in all.
@@ -47,6 +50,15 @@ void check_clean(const doctor_run::result& r) {
   CHECK(r.report["last_event_id_ok"] == true);
 }
 
+/// The restart run: what the path answered while the upstream was away, then a resumed stream.
+void check_away(const doctor_run::result& r, const char* answer) {
+  CHECK(r.report["away_answer"] == answer);
+  CHECK(r.report["resumed_after_away"] == true);
+  CHECK(r.report["away_last_event_id_ok"] == true);
+  REQUIRE(r.report["restart"].is_object());
+  CHECK(r.report["restart"]["attempts"].size() >= 3);  // 0, 500 and 1000 ms into the window, and one after
+}
+
 void check_cut_near_3s(const doctor_run::result& r) {
   CHECK(r.exit_code == 1);
   CHECK(r.report["breaks_stream"] == true);
@@ -72,11 +84,14 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
       {"direct", [](const doctor_run::result& r) {
          check_clean(r);
          CHECK(r.report["proxy_kind"] == "none seen");
+         check_away(r, "reset");
        },
        [](unsigned short hub, const std::filesystem::path&, const doctor_run::result*) { return hub; }},
       {"nginx, default buffering", [](const doctor_run::result& r) {
          check_clean(r);
          CHECK(r.report["proxy_kind"] == "nginx");
+         check_away(r, "502");
+         CHECK(r.advises("client", "take 502, 503 and 504 as temporary: reconnect with backoff (sse::client and clients/js do)"));
        },
        [&](unsigned short hub, const std::filesystem::path& dir, const doctor_run::result*) {
          proxies.push_back(sse_test::start_nginx(dir, hub, "", "", /*http11=*/false));  // nginx's defaults
@@ -88,6 +103,7 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
          CHECK(r.report["breaks_stream"] == true);
          CHECK(r.report["proxy_kind"] == "nginx");
          CHECK(r.advises("nginx", "gzip off;"));
+         check_away(r, "502");
        },
        [&](unsigned short hub, const std::filesystem::path& dir, const doctor_run::result* advice) {
          proxies.push_back(sse_test::start_nginx(dir, hub, "gzip on; gzip_types text/event-stream; gzip_min_length 1;",
@@ -99,6 +115,7 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
          check_cut_near_3s(r);
          CHECK(r.report["proxy_kind"] == "nginx");
          CHECK(r.advises("nginx", "proxy_read_timeout 3600s;"));
+         check_away(r, "502");
        },
        [&](unsigned short hub, const std::filesystem::path& dir, const doctor_run::result* advice) {
          proxies.push_back(sse_test::start_nginx(dir, hub, "proxy_read_timeout 3s;",
@@ -114,6 +131,7 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
          CHECK(r.report["proxy_kind"] == "nginx");
          CHECK(r.advises("nginx", "proxy_buffering off;"));
          CHECK(r.advises("nginx", "proxy_http_version 1.1;"));
+         check_away(r, "502");  // the away event arrives late (held until the stream ends): still in the window
        },
        [&](unsigned short hub, const std::filesystem::path& dir, const doctor_run::result* advice) {
          // nginx's default proxy_http_version 1.0: nginx 1.22 passes HTTP/1.1 chunks on at once even
@@ -126,6 +144,7 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
       {"HAProxy, timeout server 3s", [](const doctor_run::result& r) {
          check_cut_near_3s(r);
          CHECK(r.advises("haproxy", "timeout server 1h"));
+         check_away(r, "502");
        },
        [&](unsigned short hub, const std::filesystem::path& dir, const doctor_run::result* advice) {
          std::string fix;  // every HAProxy line of the advice, in the listen section
@@ -143,6 +162,7 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
          CHECK(r.report["idle_cut_ms"] == 2500);        // the longest silent gap that got through
          CHECK(r.report["idle_cut_upper_ms"] == 5000);  // the shortest that stalled
          CHECK(r.report["proxy_kind"] == "none seen");
+         check_away(r, "closed");
        },
        [&](unsigned short hub, const std::filesystem::path&, const doctor_run::result*) {
          relays.push_back(std::make_unique<sse_test::stalling_relay>(hub, 3s));
@@ -166,7 +186,8 @@ TEST_CASE("sse-doctor: the verdicts are right behind every intermediary, and the
     const auto& r = results.back();
     if (r.report.is_object())
       MESSAGE(cells[i].name << ": exit " << r.exit_code << ", held " << r.report["holdup_ms"] << " ms, idle cut "
-                            << r.report["idle_cut_ms"] << " ms (" << r.seconds << " s)");
+                            << r.report["idle_cut_ms"] << " ms, upstream away: " << r.report["away_answer"] << " ("
+                            << r.seconds << " s)");
     INFO("cell: " << cells[i].name << " (" << r.seconds << " s)\n" << r.output);
     REQUIRE(r.report.is_object());
     cells[i].check(r);

@@ -278,3 +278,125 @@ TEST_CASE("verdicts: the details") {
     CHECK(j.find("request X-Forwarded-For: 10.1.2.3") != std::string::npos);
   }
 }
+
+namespace {
+
+/// The restart run: reconnects 0, 500 and 1000 ms into a 3 s window answered `answer` (a status,
+/// or how the connection ended), then one after it that got the stream with `lei_got`.
+restart_run make_restart(std::vector<attempt> window, std::optional<std::string> lei_got = "id-4", bool back = true) {
+  restart_run r;
+  r.away_seen = true;
+  r.away_ms = 3000;
+  r.last_event_id_sent = "id-4";
+  double at = 0;
+  for (auto& a : window) {
+    a.at_ms = at;
+    a.in_window = true;
+    at += 500;
+    r.attempts.push_back(a);
+  }
+  attempt after;
+  after.at_ms = 3300;
+  after.in_window = false;
+  if (back) {
+    after.how = end_kind::none;
+    after.status = 200;
+    after.hello = true;
+    after.last_event_id_got = std::move(lei_got);
+    r.attempts.push_back(after);
+  } else {
+    for (int i = 0; i < 3; ++i) {
+      after.how = end_kind::http_status;
+      after.status = 502;
+      r.attempts.push_back(after);
+      after.at_ms += 500;
+    }
+  }
+  return r;
+}
+
+attempt status(int s) { return {0, true, end_kind::http_status, s, fmt::format("HTTP {}", s), std::nullopt, false}; }
+attempt ended(end_kind k) { return {0, true, k, 0, "", std::nullopt, false}; }
+
+}  // namespace
+
+TEST_CASE("verdicts: the upstream away (the restart run)") {
+  struct row {
+    const char* name;
+    restart_run restart;
+    std::optional<std::string> answer;  // d.away_answer
+    bool breaks;
+    std::optional<bool> resumed, lei_ok;
+    level worst;                        // of the restart findings
+    std::vector<std::pair<std::string, std::string>> advice;  // must all be there
+    bool client_advice;                 // the "take 502, 503 and 504 as temporary" line
+  };
+  const std::pair<std::string, std::string> temporary = {
+      "client", "take 502, 503 and 504 as temporary: reconnect with backoff (sse::client and clients/js do)"};
+  restart_run old_server;
+  old_server.away_ms = 3000;
+  old_server.first_end = "the stream ended with 'end'";
+  auto stream_in_window = ended(end_kind::none);
+  stream_in_window.status = 200;
+  stream_in_window.hello = true;
+  stream_in_window.last_event_id_got = "id-4";
+
+  std::vector<row> rows = {
+      {"direct: the connection reset", make_restart({ended(end_kind::reset), ended(end_kind::reset), ended(end_kind::reset)}),
+       "reset", false, true, true, level::ok, {}, false},
+      {"a TCP relay: closed", make_restart({ended(end_kind::closed), ended(end_kind::closed), ended(end_kind::closed)}),
+       "closed", false, true, true, level::ok, {}, false},
+      {"nginx: its own 502", make_restart({status(502), status(502), status(502)}), "502", false, true, true, level::info,
+       {}, true},
+      {"HAProxy: 503 (no server available)", make_restart({status(503), status(503), status(503)}), "503", false, true,
+       true, level::info, {}, true},
+      {"a proxy that waited: 504, then 502", make_restart({status(504), status(502)}), "504, 502", false, true, true,
+       level::info, {}, true},
+      {"a reset, then the proxy's 502", make_restart({ended(end_kind::reset), status(502)}), "reset, 502", false, true,
+       true, level::info, {}, true},
+      {"an error page as 500: clients stop for good", make_restart({status(500), status(500), status(500)}), "500", true,
+       true, true, level::fail, {{"any proxy", "answer 502, 503 or 504 while the upstream is down"}}, false},
+      {"a 404 from a fallback location", make_restart({status(404), status(404), status(404)}), "404", true, true, true,
+       level::fail, {{"nginx", "proxy_intercept_errors off;"}}, false},
+      {"held until the upstream was back: the stream", make_restart({stream_in_window}, "id-4"), "stream", false, true,
+       true, level::info, {}, false},
+      {"Last-Event-ID lost on the reconnect", make_restart({status(502), status(502), status(502)}, std::nullopt), "502",
+       true, true, false, level::fail,
+       {{"client", "send the id as ?lastEventId= too (client_options::send_last_event_id_query)"}}, true},
+      {"Last-Event-ID changed on the reconnect", make_restart({status(502)}, "other"), "502", true, true, false,
+       level::fail, {}, true},
+      {"no recovery after the window", make_restart({status(502), status(502), status(502)}, std::nullopt, false), "502",
+       true, false, std::nullopt, level::fail,
+       {{"any proxy", "let a server that failed back in at once (health checks, fail timeouts)"}}, true},
+      {"an older server: no away event", old_server, std::nullopt, false, std::nullopt, std::nullopt, level::info, {},
+       false},
+  };
+  for (const auto& r : rows) {
+    auto m = make(make_stream(on_time), idle_ok());
+    m.restart = r.restart;
+    const auto d = diagnose(m);
+    const std::string report = render_text(m, d);
+    INFO(r.name << "\n" << report);
+    CHECK(d.away_answer == r.answer);
+    CHECK(d.breaks_stream == r.breaks);
+    CHECK(d.resumed_after_away == r.resumed);
+    CHECK(d.away_last_event_id_ok == r.lei_ok);
+    level worst = level::ok;
+    std::size_t restart_findings = 0;
+    for (const auto& f : d.findings)
+      if (f.probe == "restart") {
+        ++restart_findings;
+        worst = std::max(worst, f.lvl);
+      }
+    CHECK(restart_findings >= 1);
+    CHECK(worst == r.worst);
+    for (const auto& a : r.advice) {
+      INFO("advice " << a.first << ": " << a.second);
+      CHECK(advises(d, a.first, a.second));
+    }
+    CHECK(advises(d, temporary.first, temporary.second) == r.client_advice);
+    if (!r.breaks) CHECK(report.find("carries event streams fine") != std::string::npos);
+    const std::string j = render_json(m, d);
+    CHECK(j.find(r.answer ? "\"away_answer\":\"" + *r.answer + "\"" : "\"away_answer\":null") != std::string::npos);
+  }
+}

@@ -110,6 +110,39 @@ struct run {
   double end_ms = -1;                     ///< when it ended (since the run started)
 };
 
+/// One reconnect of the restart run.
+struct attempt {
+  double at_ms = 0;                ///< when it started, since the `away` event arrived
+  bool in_window = true;           ///< started while the upstream was away (else: after it came back)
+  end_kind how = end_kind::none;   ///< finished or none: the event stream answered
+  int status = 0;                  ///< HTTP status (0: none)
+  std::string detail;              ///< the error message, the status line...
+  std::optional<std::string> last_event_id_got;  ///< stream answers: the Last-Event-ID the server got
+  bool hello = false;              ///< stream answers: the probe's hello arrived
+};
+
+/// The restart run: a stream that ends with the probe's `away` event (the upstream goes away for
+/// `away_ms`), then reconnects with Last-Event-ID during the window and after it.
+struct restart_run {
+  bool away_seen = false;          ///< the `away` event arrived (a server without it ends with `end`)
+  double away_ms = 0;              ///< the window the server announced
+  std::string first_end;           ///< how the first stream ended when no `away` came
+  std::string last_event_id_sent;  ///< on every reconnect: the `away` event's id
+  std::vector<attempt> attempts;
+};
+
+/// What an attempt got, in one word: "502", "reset", "closed", "stream", "no answer", "error".
+inline std::string answer_of(const attempt& a) {
+  switch (a.how) {
+    case end_kind::http_status: return fmt::format("{}", a.status);
+    case end_kind::reset: return "reset";
+    case end_kind::closed: return "closed";
+    case end_kind::stall: return "no answer";
+    case end_kind::error: return a.status >= 400 ? fmt::format("{}", a.status) : "error";
+    default: return a.status == 200 || a.hello ? "stream" : "error";
+  }
+}
+
 struct measurements {
   std::string url;
   std::string sent_last_event_id;  ///< sent on the stream run
@@ -117,6 +150,7 @@ struct measurements {
   run stream;                      ///< timed events, a burst, padding; Accept-Encoding sent
   std::vector<run> idle;           ///< silent gaps, growing
   std::optional<run> pinged;       ///< the longest gap, with the probe's pings
+  std::optional<restart_run> restart;  ///< the upstream away and back
 };
 
 enum class level { ok, info, warn, fail };
@@ -160,6 +194,10 @@ struct diagnosis {
   bool cut_despite_pings = false;
   std::optional<double> ping_advice_ms;
   std::optional<bool> last_event_id_ok;
+  std::optional<std::string> away_answer;    ///< what the path answered while the upstream was away ("502", "reset, 502")
+  std::optional<bool> resumed_after_away;    ///< a reconnect after the window got the stream
+  std::optional<bool> away_last_event_id_ok; ///< and the server got its Last-Event-ID
+  bool away_status_fatal = false;            ///< answered a status a client gives up on (not 502/503/504)
   double holdup_ms = 0;                      ///< longest time an event was held on the way
 };
 
@@ -457,10 +495,91 @@ inline diagnosis diagnose(const measurements& m, const thresholds& th = {}) {
     d.ping_advice_ms = detail::nice_ping(std::max(250.0, basis / 2));
   }
 
+  // Reconnection while the upstream is away (the probe's `away` window) and after it comes back.
+  if (m.restart) {
+    const auto& rs = *m.restart;
+    if (!rs.away_seen) {
+      d.findings.push_back({"restart", level::info,
+                            "the probe did not go away" + (rs.first_end.empty() ? std::string() : " (" + rs.first_end + ")"),
+                            "not measured: the server's probe has no 'away' (an older server?)"});
+    } else {
+      std::vector<std::string> answers;
+      std::size_t in_window = 0;
+      for (const auto& a : rs.attempts) {
+        if (!a.in_window) continue;
+        ++in_window;
+        const auto w = answer_of(a);
+        if (std::find(answers.begin(), answers.end(), w) == answers.end()) answers.push_back(w);
+        if (a.how == end_kind::http_status && a.status != 502 && a.status != 503 && a.status != 504)
+          d.away_status_fatal = true;
+        if (a.how == end_kind::error && a.status >= 400) d.away_status_fatal = true;
+      }
+      std::string joined;
+      for (const auto& w : answers) joined += (joined.empty() ? "" : ", ") + w;
+      d.away_answer = joined;
+      const bool statuses = std::all_of(answers.begin(), answers.end(),
+                                        [](const std::string& w) { return w == "502" || w == "503" || w == "504"; });
+      const bool network = std::all_of(answers.begin(), answers.end(),
+                                       [](const std::string& w) { return w == "reset" || w == "closed"; });
+      const std::string measured =
+          fmt::format("upstream away for {}: {} reconnect(s) answered {}", seconds(rs.away_ms), in_window,
+                      joined.empty() ? std::string("(none made)") : joined);
+      if (in_window == 0) {
+        d.findings.push_back({"restart", level::warn, measured, "no reconnect was made while the upstream was away"});
+      } else if (d.away_status_fatal) {
+        d.findings.push_back({"restart", level::fail, measured,
+                              "FATAL STATUS: a client stops for good on this answer (only 502, 503 and 504 are "
+                              "retried); the path should answer 502/503/504 while the upstream is away"});
+      } else if (statuses) {
+        d.findings.push_back({"restart", level::info, measured,
+                              "the proxy answers for the missing upstream: a client must take 502/503/504 as "
+                              "temporary and reconnect (sse::client and clients/js do; a bare EventSource stops)"});
+      } else if (network) {
+        d.findings.push_back({"restart", level::ok, measured,
+                              "a network error while the upstream is away: every client reconnects"});
+      } else {
+        d.findings.push_back({"restart", level::info, measured,
+                              "the path answered while the upstream was away (held the request, or another "
+                              "upstream served it)"});
+      }
+      // After the window: the stream again, resuming from Last-Event-ID.
+      const attempt* back = nullptr;
+      std::size_t after = 0;
+      for (const auto& a : rs.attempts) {
+        if (a.in_window) continue;
+        ++after;
+        if (answer_of(a) == "stream") {
+          back = &a;
+          break;
+        }
+      }
+      if (!back)  // a reconnect made in the window may have been held until the upstream was back
+        for (const auto& a : rs.attempts)
+          if (answer_of(a) == "stream" && a.hello) back = &a;
+      d.resumed_after_away = back != nullptr;
+      if (!back) {
+        d.findings.push_back({"restart", level::fail,
+                              fmt::format("{} reconnect(s) after the upstream came back: none got the stream", after),
+                              "NO RECOVERY: the path keeps failing after the upstream is back"});
+      } else if (back->hello) {
+        const auto& got = back->last_event_id_got;
+        d.away_last_event_id_ok = got && *got == rs.last_event_id_sent;
+        d.findings.push_back(
+            {"restart", *d.away_last_event_id_ok ? level::ok : level::fail,
+             fmt::format("reconnected {} after the upstream went away; sent Last-Event-ID '{}', the server got {}",
+                         seconds(back->at_ms), rs.last_event_id_sent, got ? "'" + *got + "'" : std::string("none")),
+             *d.away_last_event_id_ok ? "the stream resumes where it left after the upstream restarts"
+                                      : "LAST-EVENT-ID LOST on the reconnect: the client cannot resume"});
+        if (!*d.away_last_event_id_ok) d.last_event_id_ok = false;
+      }
+    }
+  }
+
   // Verdict and advice.
   const bool idle_breaks = d.stalled || d.cut_despite_pings ||
                            (d.idle_cut_ms && (keepalive <= 0 || keepalive >= *d.idle_cut_ms));
-  d.breaks_stream = d.buffered || d.compressed || idle_breaks || (d.last_event_id_ok && !*d.last_event_id_ok);
+  d.breaks_stream = d.buffered || d.compressed || idle_breaks || (d.last_event_id_ok && !*d.last_event_id_ok) ||
+                    d.away_status_fatal || (d.resumed_after_away && !*d.resumed_after_away);
   const bool all = d.proxy_kind == "unknown" || d.proxy_kind == "none seen";
   const bool for_nginx = nginx || all, for_haproxy = haproxy || all;
   auto add = [&](std::string target, std::string text, std::string why) {
@@ -505,6 +624,21 @@ inline diagnosis diagnose(const measurements& m, const thresholds& th = {}) {
   if (d.last_event_id_ok && !*d.last_event_id_ok) {
     if (for_nginx) add("nginx", "proxy_set_header Last-Event-ID $http_last_event_id;", "pass the header on");
     add("client", "send the id as ?lastEventId= too (client_options::send_last_event_id_query)", "");
+  }
+  const bool away_5xx = d.away_answer && (d.away_answer->find("502") != std::string::npos ||
+                                          d.away_answer->find("503") != std::string::npos ||
+                                          d.away_answer->find("504") != std::string::npos);
+  if (away_5xx && !d.away_status_fatal) {
+    add("client", "take 502, 503 and 504 as temporary: reconnect with backoff (sse::client and clients/js do)",
+        "the proxy answers them while the upstream restarts; a native EventSource gives up on them");
+  }
+  if (d.away_status_fatal) {
+    if (for_nginx) add("nginx", "proxy_intercept_errors off;", "and no error_page turning a 502 into another status");
+    add("any proxy", "answer 502, 503 or 504 while the upstream is down", "clients retry those, not others");
+  }
+  if (d.resumed_after_away && !*d.resumed_after_away) {
+    if (for_nginx) add("nginx", "(an upstream group: max_fails/fail_timeout keep a failed server out for a while)", "");
+    add("any proxy", "let a server that failed back in at once (health checks, fail timeouts)", "");
   }
   for (const auto& f : d.findings)
     if (f.probe == "http" && f.lvl == level::warn && for_nginx) {

@@ -108,12 +108,154 @@ end_kind classify(const sse::client_error& why) {
   return end_kind::error;
 }
 
+/// The restart run: a short stream ending with the probe's `away` event (the server "goes away" for
+/// away_ms), then reconnects with Last-Event-ID, one at a time: every 500 ms through the first half
+/// of the window (the clocks are not synchronised and the event may have been held on the way, so
+/// the second half is left alone), then from just after the window until the stream answers (5 s at
+/// most). Each connection is bounded by its own deadline.
+class restart_probe {
+ public:
+  restart_probe(asio::io_context& io, sse::url u, sse::client_options base, std::string probe_path, double away_ms,
+                std::string fallback_last_event_id)
+      : io_(io), url_(std::move(u)), base_(std::move(base)), path_(std::move(probe_path)), timer_(io), deadline_(io) {
+    r.away_ms = away_ms;
+    r.last_event_id_sent = std::move(fallback_last_event_id);
+  }
+
+  sse_doctor::restart_run r;
+
+  void start() {
+    t0_ = clock_type::now();
+    connect(fmt::format("events=2&interval=100&away={:.0f}", r.away_ms), {}, 10000);
+  }
+
+ private:
+  /// One connection; callbacks of an earlier one are ignored (gen_).
+  void connect(const std::string& query, std::optional<std::string> lei, double deadline_ms) {
+    const std::uint64_t gen = ++gen_;
+    sse::url u = url_;
+    u.target = path_ + "?" + query;
+    sse::client_options o = base_;
+    o.response_timeout = std::chrono::milliseconds(static_cast<long long>(deadline_ms));
+    if (lei) o.last_event_id = *lei;
+    clients_.push_back(std::make_unique<sse::client>(io_, u, o));  // kept: never destroyed in its own callback
+    auto& c = *clients_.back();
+    c.on_open([this, gen](const sse::http::response_head& h) {
+      if (gen == gen_ && attempting_) cur_.status = h.status;
+    });
+    c.on_event([this, gen](const sse::received_event& ev) {
+      if (gen == gen_) on_event(ev);
+    });
+    auto failed = [this, gen](const sse::client_error& why) {
+      if (gen != gen_) return;
+      if (!attempting_) {
+        r.first_end = clean(why.message);
+        return done();
+      }
+      cur_.status = why.status ? why.status : cur_.status;
+      cur_.how = classify(why);
+      cur_.detail = clean(why.message);
+      end_attempt();
+    };
+    c.on_retrying([failed](const sse::client_error& why, std::chrono::milliseconds) { failed(why); });
+    c.on_closed([failed](const sse::client_error& why) { failed(why); });
+    deadline_.expires_after(std::chrono::milliseconds(static_cast<long long>(deadline_ms)));
+    deadline_.async_wait([this, gen](std::error_code e) {
+      if (e || gen != gen_) return;
+      if (!attempting_) {
+        r.first_end = "nothing arrived in time";
+        return done();
+      }
+      if (cur_.how == sse_doctor::end_kind::none && !cur_.hello && cur_.status == 0) cur_.how = sse_doctor::end_kind::stall;
+      cur_.detail = cur_.detail.empty() ? "no answer in time" : cur_.detail;
+      end_attempt();
+    });
+    c.start();
+  }
+
+  void on_event(const sse::received_event& ev) {
+    const auto j = nlohmann::json::parse(ev.data, nullptr, false);
+    if (!attempting_) {
+      if (ev.type == "end") {
+        r.first_end = "the stream ended with 'end'";
+        return done();
+      }
+      if (ev.type != "away" || !j.is_object() || !j.contains("probe") || !j["probe"].is_string()) return;
+      away_at_ = clock_type::now();
+      r.away_seen = true;
+      if (j.contains("away_ms") && j["away_ms"].is_number()) r.away_ms = j["away_ms"].get<double>();
+      probe_id_ = j["probe"].get<std::string>();
+      if (!ev.id.empty()) r.last_event_id_sent = clean(ev.id);
+      attempting_ = true;
+      close_current();
+      return next(0);
+    }
+    if (ev.type != "hello") return;
+    cur_.hello = true;
+    if (j.is_object() && j.contains("headers") && j["headers"].is_object() && j["headers"].contains("Last-Event-ID") &&
+        j["headers"]["Last-Event-ID"].is_string())
+      cur_.last_event_id_got = clean(j["headers"]["Last-Event-ID"].get<std::string>());
+    end_attempt();
+  }
+
+  /// The next reconnect, `delay_ms` from now.
+  void next(double delay_ms) {
+    timer_.expires_after(std::chrono::milliseconds(static_cast<long long>(delay_ms)));
+    timer_.async_wait([this](std::error_code e) {
+      if (e) return;
+      cur_ = {};
+      cur_.at_ms = ms_since(away_at_);
+      cur_.in_window = cur_.at_ms < r.away_ms / 2;
+      started_ = clock_type::now();
+      // The probe id is 32 hex digits (checked by the server too); the script: the hello and the end.
+      connect("resume=" + clean(probe_id_) + "&events=0", r.last_event_id_sent, 5000);
+    });
+  }
+
+  void end_attempt() {
+    close_current();
+    r.attempts.push_back(cur_);
+    const auto& a = r.attempts.back();
+    const double now = ms_since(away_at_);
+    if (a.in_window) {
+      const double planned = ms_since(away_at_) - ms_since(started_) + 500;  // 500 ms after this one started
+      if (planned < r.away_ms / 2 && r.attempts.size() < 20) return next(std::max(0.0, planned - now));
+      return next(std::max(0.0, r.away_ms + 300 - now));  // just after the window
+    }
+    if (sse_doctor::answer_of(a) == "stream" || now > r.away_ms + 5000 || r.attempts.size() >= 30) return done();
+    next(500);
+  }
+
+  void close_current() {
+    ++gen_;
+    deadline_.cancel();
+    if (!clients_.empty()) clients_.back()->close();
+  }
+
+  void done() {
+    close_current();
+    timer_.cancel();
+  }
+
+  asio::io_context& io_;
+  sse::url url_;
+  sse::client_options base_;
+  std::string path_;
+  asio::steady_timer timer_, deadline_;
+  std::vector<std::unique_ptr<sse::client>> clients_;
+  std::uint64_t gen_ = 0;
+  bool attempting_ = false;
+  std::string probe_id_;
+  clock_type::time_point t0_, away_at_, started_;
+  sse_doctor::attempt cur_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::string url_text;
-  bool json = false, quick = false, insecure = false, version = false;
+  bool json = false, quick = false, insecure = false, version = false, no_restart = false;
   double max_idle_s = 120;
   std::vector<std::string> headers;
 
@@ -125,8 +267,10 @@ int main(int argc, char** argv) {
       "Probes, several connections at once: timed events, a burst and padding (buffering, compression,\n"
       "headers both ways, Last-Event-ID, HTTP versions, time to headers and first event); silent gaps\n"
       "growing to --max-idle (idle timeout, and how the stream ends: clean close, 502/504, reset,\n"
-      "silent stall); the longest gap again with pings. Then advice: the ping interval, and\n"
-      "configuration lines for nginx and HAProxy.\n\n"
+      "silent stall); the longest gap again with pings; the upstream going away for 3 s (what the\n"
+      "path answers meanwhile - 502, 503, 504, a reset - and whether a reconnect afterwards resumes\n"
+      "with Last-Event-ID). Then advice: the ping interval, and configuration lines for nginx and\n"
+      "HAProxy.\n\n"
       "exit status: 0 the path carries streams; 1 the path would break a stream; 2 bad usage;\n"
       "             3 the probe could not be run (unreachable, no probe at that URL).\n");
   args.app().add_option("URL", url_text, "the server's or the probe's URL")->option_text("URL");
@@ -134,6 +278,7 @@ int main(int argc, char** argv) {
   args.flag("--quick", quick, "a check of about 10 seconds (silent gaps up to 8 s)");
   args.seconds("--max-idle", [&](std::chrono::milliseconds v) { max_idle_s = static_cast<double>(v.count()) / 1000; },
                "longest silent gap to try (default 120; --quick: 8)", 0.5, 600);
+  args.flag("--no-restart", no_restart, "skip the restart probe (the upstream away for 3 s)");
   args.texts("-H,--header", headers, "'Name: value'", "add a request header, e.g. -H 'Authorization: Bearer x'");
   args.flag("--insecure", insecure, "https: accept any certificate (testing only)");
   args.flag("--version", version, "show the version");
@@ -242,14 +387,25 @@ int main(int argc, char** argv) {
   auto* pinged = add("pinged", fmt::format("events=0&gap={:.0f}&ping={:.0f}", max_ms, ping), max_ms, ping,
                      max_ms + std::max(1500.0, max_ms * 0.15), false);
 
+  // The upstream away for 3 s: what the path answers meanwhile, and the reconnect afterwards.
+  constexpr double away_ms = 3000;
+  std::unique_ptr<restart_probe> restart;
+  if (!no_restart) {
+    sse::url u = *target;
+    restart = std::make_unique<restart_probe>(io, u, base, probe_path, away_ms, m.sent_last_event_id);
+  }
+
   if (!json)
     std::fprintf(stderr, "sse-doctor: probing %s through %zu connections at once (about %.0f s)...\n",
-                 m.url.c_str(), conns.size(), (max_ms + std::max(1500.0, max_ms * 0.15)) / 1000);
+                 m.url.c_str(), conns.size() + (restart ? 1 : 0),
+                 std::max(max_ms + std::max(1500.0, max_ms * 0.15), restart ? away_ms + 1500 : 0.0) / 1000);
   for (auto& c : conns) {
     c->t0 = clock_type::now();
     c->client->start();
   }
+  if (restart) restart->start();
   io.run();
+  if (restart) m.restart = restart->r;
 
   m.stream = stream->r;
   for (auto* c : idle) m.idle.push_back(c->r);

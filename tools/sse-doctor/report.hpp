@@ -71,6 +71,14 @@ inline std::string render_json(const measurements& m, const diagnosis& d) {
   opt("ping_advice_ms", d.ping_advice_ms);
   o += ",\"last_event_id_ok\":";
   o += d.last_event_id_ok ? (*d.last_event_id_ok ? "true" : "false") : "null";
+  o += ",\"away_answer\":";
+  if (d.away_answer) json_string_to(o, *d.away_answer);
+  else o += "null";
+  auto opt_bool = [&](const char* k, const std::optional<bool>& v) {
+    o += fmt::format(",\"{}\":{}", k, v ? (*v ? "true" : "false") : "null");
+  };
+  opt_bool("resumed_after_away", d.resumed_after_away);
+  opt_bool("away_last_event_id_ok", d.away_last_event_id_ok);
   o += ",\"proxy_kind\":";
   json_string_to(o, d.proxy_kind);
   o += ",\"intermediaries\":[";
@@ -122,7 +130,26 @@ inline std::string render_json(const measurements& m, const diagnosis& d) {
     o += ",";
     run_json(*m.pinged);
   }
-  o += "]}\n";
+  o += "]";
+  if (m.restart) {
+    o += fmt::format(",\"restart\":{{\"away_seen\":{},\"away_ms\":{:.0f},\"last_event_id_sent\":", m.restart->away_seen,
+                     m.restart->away_ms);
+    json_string_to(o, m.restart->last_event_id_sent);
+    o += ",\"attempts\":[";
+    for (std::size_t i = 0; i < m.restart->attempts.size(); ++i) {
+      const auto& a = m.restart->attempts[i];
+      o += fmt::format("{}{{\"at_ms\":{:.0f},\"in_window\":{},\"answer\":", i ? "," : "", a.at_ms, a.in_window);
+      json_string_to(o, answer_of(a));
+      o += ",\"detail\":";
+      json_string_to(o, a.detail);
+      o += ",\"last_event_id_got\":";
+      if (a.last_event_id_got) json_string_to(o, *a.last_event_id_got);
+      else o += "null";
+      o += "}";
+    }
+    o += "]}";
+  }
+  o += "}\n";
   return o;
 }
 

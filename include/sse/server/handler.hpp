@@ -20,6 +20,11 @@
 namespace sse {
 
 /// A complete (non-streaming) response returned by a handler.
+///
+/// Status 0 (response::drop()) is no answer at all: the connection is closed abortively (TCP RST,
+/// SO_LINGER 0) without a byte written, as a proxy sees an upstream that died or restarted - the
+/// proxy then answers with its own 502. For diagnostics (sse/probe.hpp's `away` window) and for
+/// refusing a peer without telling it anything; the other fields are ignored.
 struct response {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
@@ -28,6 +33,8 @@ struct response {
 
   static response text(int status, std::string body) { return {status, "text/plain; charset=utf-8", std::move(body) + "\n", {}}; }
   static response json(int status, std::string body) { return {status, "application/json", std::move(body), {}}; }
+  /// No response: the connection is reset (see above).
+  static response drop() { return {0, {}, {}, {}}; }
 };
 
 /// What a handler sees of a request.

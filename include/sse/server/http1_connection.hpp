@@ -312,6 +312,7 @@ class server::connection final : public server::closable,
   }
 
   void finish(response r, bool keep, std::size_t body_len, const std::string& origin, bool head_only = false) {
+    if (r.status == 0) return drop();  // response::drop(): no answer at all
     count_status(r.status);
     std::vector<http::field> fields;
     for (const auto& [k, v] : r.headers) fields.push_back({k, v});
@@ -376,6 +377,19 @@ class server::connection final : public server::closable,
     arm_timer(idle_ ? srv_.opts_.idle_timeout : srv_.opts_.head_timeout);
     if (!buf_.empty()) return on_bytes();  // pipelined request already here
     read();
+  }
+
+  /// response::drop(): nothing written, an abortive close (RST: SO_LINGER 0), as a dead upstream.
+  /// Pipelined requests behind it are dropped with it. Nothing is in flight here (finish() runs
+  /// with no read or write pending).
+  void drop() {
+    disarm_timer();
+    srv_.log(log_level::debug, fmt::format("{}: connection dropped by the handler (no response)", remote_));
+    std::error_code ignored;
+    if (socket_.is_open()) {
+      socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+      socket_.close(ignored);
+    }
   }
 
   void close() {
