@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "../support/http_client.hpp"
 
@@ -63,10 +65,18 @@ const char* get(const char* path) {
 
 TEST_CASE("response::drop(): the peer sees a reset and not one byte; the server goes on") {
   sse::server srv(quick_options());
+  struct joiner {  // the async route's threads, joined before the server goes
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    ~joiner() {
+      for (auto& t : threads) t.join();
+    }
+  } helpers;
   srv.route("GET", "/drop", [](const sse::request_context&) { return sse::response::drop(); });
   srv.route("GET", "/ok", [](const sse::request_context&) { return sse::response::text(200, "ok"); });
-  srv.async_route("GET", "/drop-later", [](const sse::request_context&, std::function<void(sse::response)> respond) {
-    std::thread([respond = std::move(respond)] { respond(sse::response::drop()); }).detach();
+  srv.async_route("GET", "/drop-later", [&helpers](const sse::request_context&, std::function<void(sse::response)> respond) {
+    std::lock_guard lk(helpers.mu);
+    helpers.threads.emplace_back([respond = std::move(respond)] { respond(sse::response::drop()); });
   });
   srv.sse_route("/events/{t}", [](const sse::request_context& c) -> std::variant<sse::subscription, sse::response> {
     if (c.param("t") == "gone") return sse::response::drop();
