@@ -56,7 +56,8 @@ void check_away(const doctor_run::result& r, const char* answer) {
   CHECK(r.report["resumed_after_away"] == true);
   CHECK(r.report["away_last_event_id_ok"] == true);
   REQUIRE(r.report["restart"].is_object());
-  CHECK(r.report["restart"]["attempts"].size() >= 3);  // 0, 500 and 1000 ms into the window, and one after
+  // Reconnects 0, 500, 1000 (and maybe 1500) ms into the window, and one after: at least one of each.
+  CHECK(r.report["restart"]["attempts"].size() >= 2);
 }
 
 void check_cut_near_3s(const doctor_run::result& r) {
