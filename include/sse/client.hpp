@@ -69,15 +69,15 @@ namespace sse {
 
 /// A byte stream the client talks HTTP over. Implementations: TCP and Unix sockets here, TLS in
 /// sse/client_tls.hpp; tests may provide their own. Completion handlers run on the executor the
-/// transport was made with. Operations on a closed transport complete with an error.
-class client_transport {
+/// connection was made with. Operations on a closed connection complete with an error.
+class client_connection {
  public:
   using connect_handler = std::function<void(std::error_code)>;
   using write_handler = std::function<void(std::error_code)>;
   /// Receives the bytes read (valid only during the call); at most one read is in flight.
   using read_handler = std::function<void(std::error_code, std::string_view)>;
 
-  virtual ~client_transport() = default;
+  virtual ~client_connection() = default;
   /// Resolves `u`, connects, and (for TLS) handshakes.
   virtual void async_connect(const url& u, connect_handler handler) = 0;
   /// Writes all of `data`.
@@ -88,9 +88,9 @@ class client_transport {
   virtual void close() noexcept = 0;
 };
 
-/// Makes a transport for a URL on the given executor.
-using transport_factory =
-    std::function<std::shared_ptr<client_transport>(const asio::any_io_executor&, const url&)>;
+/// Makes a connection for a URL on the given executor.
+using connection_factory =
+    std::function<std::shared_ptr<client_connection>(const asio::any_io_executor&, const url&)>;
 
 struct client_options {
   /// Extra request headers, e.g. {"Authorization", "Bearer ..."}. Names must be tokens and values
@@ -123,10 +123,10 @@ struct client_options {
   http::response_limits response_limits{};
   /// Bytes asked for per read.
   std::size_t read_buffer_bytes = 16 * 1024;
-  /// Transport for https URLs, e.g. sse::https_transport() from sse/client_tls.hpp.
-  transport_factory https{};
-  /// Overrides the transport for every URL (tests, custom sockets). Empty: TCP, Unix, `https`.
-  transport_factory transport{};
+  /// Transport for https URLs, e.g. sse::https_connections() from sse/client_tls.hpp.
+  connection_factory https{};
+  /// Overrides the connection for every URL (tests, custom sockets). Empty: TCP, Unix, `https`.
+  connection_factory connection{};
 
   /// The backoff the options describe.
   backoff_policy backoff() const noexcept { return {backoff_base, backoff_max, backoff_jitter::full}; }
@@ -145,12 +145,12 @@ enum class client_state {
 
 namespace detail {
 
-/// Shared read/write plumbing of the socket transports.
+/// Shared read/write plumbing of the socket connections.
 template <class Socket>
-class socket_transport : public client_transport,
-                         public std::enable_shared_from_this<socket_transport<Socket>> {
+class socket_connection : public client_connection,
+                         public std::enable_shared_from_this<socket_connection<Socket>> {
  public:
-  explicit socket_transport(const asio::any_io_executor& ex, std::size_t read_buffer_bytes = 16 * 1024)
+  explicit socket_connection(const asio::any_io_executor& ex, std::size_t read_buffer_bytes = 16 * 1024)
       : socket_(ex), in_(std::max<std::size_t>(read_buffer_bytes, 512)) {}
 
   void async_write(std::string data, write_handler handler) override {
@@ -179,13 +179,13 @@ class socket_transport : public client_transport,
   std::vector<char> in_;
 };
 
-class tcp_transport final : public socket_transport<asio::ip::tcp::socket> {
+class tcp_connection final : public socket_connection<asio::ip::tcp::socket> {
  public:
-  explicit tcp_transport(const asio::any_io_executor& ex, std::size_t read_buffer_bytes = 16 * 1024)
-      : socket_transport(ex, read_buffer_bytes), resolver_(ex) {}
+  explicit tcp_connection(const asio::any_io_executor& ex, std::size_t read_buffer_bytes = 16 * 1024)
+      : socket_connection(ex, read_buffer_bytes), resolver_(ex) {}
 
   void async_connect(const url& u, connect_handler handler) override {
-    auto self = std::static_pointer_cast<tcp_transport>(shared_from_this());
+    auto self = std::static_pointer_cast<tcp_connection>(shared_from_this());
     resolver_.async_resolve(
         u.host, std::to_string(u.port),
         [self, handler = std::move(handler)](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
@@ -202,16 +202,16 @@ class tcp_transport final : public socket_transport<asio::ip::tcp::socket> {
   }
   void close() noexcept override {
     resolver_.cancel();
-    socket_transport::close();
+    socket_connection::close();
   }
 
  private:
   asio::ip::tcp::resolver resolver_;
 };
 
-class unix_transport final : public socket_transport<asio::local::stream_protocol::socket> {
+class unix_connection final : public socket_connection<asio::local::stream_protocol::socket> {
  public:
-  using socket_transport::socket_transport;
+  using socket_connection::socket_connection;
 
   void async_connect(const url& u, connect_handler handler) override {
     socket_.async_connect(asio::local::stream_protocol::endpoint(u.socket_path),
@@ -230,14 +230,14 @@ inline bool is_token(std::string_view s) noexcept {
 
 }  // namespace detail
 
-/// The default transports: TCP for http, a Unix socket for unix URLs, `https` (if set) for https.
+/// The default connections: TCP for http, a Unix socket for unix URLs, `https` (if set) for https.
 /// Returns nullptr for https when `https` is empty.
-inline std::shared_ptr<client_transport> make_default_transport(const asio::any_io_executor& ex, const url& u,
-                                                                const transport_factory& https = {},
+inline std::shared_ptr<client_connection> make_default_connection(const asio::any_io_executor& ex, const url& u,
+                                                                const connection_factory& https = {},
                                                                 std::size_t read_buffer_bytes = 16 * 1024) {
-  if (u.is_unix()) return std::make_shared<detail::unix_transport>(ex, read_buffer_bytes);
+  if (u.is_unix()) return std::make_shared<detail::unix_connection>(ex, read_buffer_bytes);
   if (u.is_tls()) return https ? https(ex, u) : nullptr;
-  return std::make_shared<detail::tcp_transport>(ex, read_buffer_bytes);
+  return std::make_shared<detail::tcp_connection>(ex, read_buffer_bytes);
 }
 
 /// A reconnecting EventSource. See the file comment for the behaviour and the threading rules.
@@ -346,18 +346,18 @@ class client {
       chunked_.reset();
       head_done_ = false;
       got_body_ = false;
-      transport_ = options_.transport ? options_.transport(strand_, current())
-                                      : make_default_transport(strand_, current(), options_.https,
+      conn_ = options_.connection ? options_.connection(strand_, current())
+                                      : make_default_connection(strand_, current(), options_.https,
                                                                options_.read_buffer_bytes);
-      if (!transport_) {
+      if (!conn_) {
         return finish({make_error_code(client_errc::tls_unavailable), 0,
                        "cannot connect to " + current().to_string() +
-                           ": https needs a TLS transport (sse/client_tls.hpp, client_options::https)"});
+                           ": https needs a TLS connection (sse/client_tls.hpp, client_options::https)"});
       }
       notify_connecting();
       if (stale(id)) return;
       arm_deadline(id, options_.connect_timeout, client_errc::connect_timeout);
-      transport_->async_connect(current(), [self = shared_from_this(), id](std::error_code ec) {
+      conn_->async_connect(current(), [self = shared_from_this(), id](std::error_code ec) {
         self->on_connected(id, ec);
       });
     }
@@ -366,7 +366,7 @@ class client {
       if (stale(id)) return;
       if (ec) return fail(id, {ec, 0, "cannot connect to " + current().to_string() + ": " + ec.message()});
       arm_deadline(id, options_.response_timeout, client_errc::response_timeout);
-      transport_->async_write(build_request(), [self = shared_from_this(), id](std::error_code wec) {
+      conn_->async_write(build_request(), [self = shared_from_this(), id](std::error_code wec) {
         if (self->stale(id)) return;
         if (wec)
           return self->fail(id, {wec, 0, "cannot send the request to " + self->current().to_string() + ": " +
@@ -395,7 +395,7 @@ class client {
     }
 
     void read(std::uint64_t id) {
-      transport_->async_read([self = shared_from_this(), id](std::error_code ec, std::string_view bytes) {
+      conn_->async_read([self = shared_from_this(), id](std::error_code ec, std::string_view bytes) {
         self->on_read(id, ec, bytes);
       });
     }
@@ -561,8 +561,8 @@ class client {
     void teardown() {
       ++conn_id_;
       deadline_.cancel();
-      if (transport_) transport_->close();
-      transport_.reset();
+      if (conn_) conn_->close();
+      conn_.reset();
       parser_.finish();
     }
 
@@ -620,7 +620,7 @@ class client {
     sse::parser parser_;
     http::response_parser head_parser_;
     http::chunked_decoder chunked_;
-    std::shared_ptr<client_transport> transport_;
+    std::shared_ptr<client_connection> conn_;
     asio::steady_timer deadline_;
     asio::steady_timer retry_timer_;
     std::mt19937_64 rng_;

@@ -1,12 +1,12 @@
 /**
  * @file client_tls.hpp
- * @brief TLS (https) transport for sse::client, over Asio's OpenSSL stream. Optional: include it and
+ * @brief TLS (https) connections for sse::client, over Asio's OpenSSL stream. Optional: include it and
  *        link OpenSSL (OpenSSL::SSL) only if you need https.
  *
  * Usage:
  * @code
  *   auto tls = sse::make_tls_client_context();  // system trust store, peer verification on
- *   sse::client c(io, "https://example.com/events", {.https = sse::https_transport(tls)});
+ *   sse::client c(io, "https://example.com/events", {.https = sse::https_connections(tls)});
  * @endcode
  * The server certificate is verified against the host name (SNI is sent) unless the context was
  * made with `verify = false` (for tests and `sse-cat --insecure` only).
@@ -29,9 +29,9 @@ namespace sse {
 
 namespace detail {
 
-class tls_transport final : public client_transport, public std::enable_shared_from_this<tls_transport> {
+class tls_connection final : public client_connection, public std::enable_shared_from_this<tls_connection> {
  public:
-  tls_transport(const asio::any_io_executor& ex, std::shared_ptr<asio::ssl::context> ctx, std::size_t read_bytes)
+  tls_connection(const asio::any_io_executor& ex, std::shared_ptr<asio::ssl::context> ctx, std::size_t read_bytes)
       : ctx_(std::move(ctx)), resolver_(ex), stream_(ex, *ctx_), in_(std::max<std::size_t>(read_bytes, 512)) {}
 
   void async_connect(const url& u, connect_handler handler) override {
@@ -104,13 +104,13 @@ inline std::shared_ptr<asio::ssl::context> make_tls_client_context(bool verify =
   return ctx;
 }
 
-/// The https transport factory for client_options::https. Host names are verified when the context
+/// The https connection factory for client_options::https. Host names are verified when the context
 /// verifies peers (asio::ssl::verify_peer).
-inline transport_factory https_transport(std::shared_ptr<asio::ssl::context> ctx,
+inline connection_factory https_connections(std::shared_ptr<asio::ssl::context> ctx,
                                          std::size_t read_buffer_bytes = 16 * 1024) {
   return [ctx = std::move(ctx), read_buffer_bytes](const asio::any_io_executor& ex,
-                                                   const url&) -> std::shared_ptr<client_transport> {
-    auto t = std::make_shared<detail::tls_transport>(ex, ctx, read_buffer_bytes);
+                                                   const url&) -> std::shared_ptr<client_connection> {
+    auto t = std::make_shared<detail::tls_connection>(ex, ctx, read_buffer_bytes);
     t->set_verify((SSL_CTX_get_verify_mode(ctx->native_handle()) & SSL_VERIFY_PEER) != 0);
     return t;
   };

@@ -153,7 +153,7 @@ TEST_CASE("tls: https with the certificate verified against the host name") {
   auto ctx = sse::make_tls_client_context(true);
   ctx->add_certificate_authority(asio::buffer(cert.cert_pem));
   const std::string url = "https://localhost:" + std::to_string(front.port()) + "/events";
-  sse::client c(io, url, {.backoff_base = 5ms, .backoff_max = 20ms, .https = sse::https_transport(ctx)});
+  sse::client c(io, url, {.backoff_base = 5ms, .backoff_max = 20ms, .https = sse::https_connections(ctx)});
   sse_test::recorder rec;
   rec.attach(c);
   c.start();
@@ -181,7 +181,7 @@ TEST_CASE("tls: an untrusted certificate or a wrong host name fails the connecti
   };
   for (const auto& r : rows) {
     CAPTURE(r.url);
-    sse::client c(io, r.url, {.backoff_base = 1ms, .backoff_max = 2ms, .max_retries = 1, .https = sse::https_transport(r.ctx)});
+    sse::client c(io, r.url, {.backoff_base = 1ms, .backoff_max = 2ms, .max_retries = 1, .https = sse::https_connections(r.ctx)});
     sse_test::recorder rec;
     rec.attach(c);
     c.start();
@@ -200,7 +200,7 @@ TEST_CASE("tls: verification off accepts any certificate") {
   sse_test::test_server server(io, numbered(2));
   tls_front front(io, cert, server.port());
   const std::string url = "https://127.0.0.1:" + std::to_string(front.port()) + "/events";
-  sse::client c(io, url, {.https = sse::https_transport(sse::make_tls_client_context(false))});
+  sse::client c(io, url, {.https = sse::https_connections(sse::make_tls_client_context(false))});
   sse_test::recorder rec;
   rec.attach(c);
   c.start();

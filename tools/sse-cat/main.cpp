@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     target->port = 0;
   }
 #if SSE_CAT_TLS
-  opts.https = sse::https_transport(sse::make_tls_client_context(!insecure));
+  opts.https = sse::https_connections(sse::make_tls_client_context(!insecure));
 #else
   if (insecure) args.die("--insecure: this sse-cat was built without TLS");
 #endif

@@ -302,7 +302,7 @@ int main(int argc, char** argv) {
   auto target = sse::parse_url(url_text, ec);
   if (!target) args.die("invalid URL '" + url_text + "': " + ec.message());
 #if SSE_DOCTOR_TLS
-  base.https = sse::https_transport(sse::make_tls_client_context(!insecure));
+  base.https = sse::https_connections(sse::make_tls_client_context(!insecure));
 #else
   if (insecure) args.die("--insecure: this sse-doctor was built without TLS");
 #endif
