@@ -295,7 +295,9 @@ test('a silent stream while the server has new events is reported as buffered, t
 
 test('a silent stream with nothing new on the server is reconnected (no ping came)', async () => {
   const server = new FakeServer(1);
-  const { rs, seen, states } = makeStream(server, { pingIntervalMs: 10, pingTimeoutMs: 400 });
+  // 100 ms pings: a stall is declared after 2 x 100 + 250 ms, far above the 10 ms pings below even on
+  // a loaded machine (with 10 ms pings a scheduling hiccup of 270 ms looked like a second stall).
+  const { rs, seen, states } = makeStream(server, { pingIntervalMs: 100, pingTimeoutMs: 400 });
   rs.start();
   await until('1 event', () => seen.length === 1);
   await until('a silence notice', () => states.some((s) => /^No ping or event for .*the server answers and has nothing newer/.test(s.message)), 3000);
