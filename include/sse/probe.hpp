@@ -58,6 +58,7 @@
 
 #include <fmt/format.h>
 
+#include "sse/detail/json.hpp"
 #include "sse/http/response.hpp"
 #include "sse/server.hpp"
 
@@ -255,27 +256,10 @@ inline constexpr std::string_view probe_echoed_headers[] = {
     "X-Real-IP", "Accept-Encoding", "Last-Event-ID", "Connection", "TE", "Cache-Control", "Pragma",
     "User-Agent", "Host", "Accept", "CDN-Loop", "X-Request-Id", "True-Client-IP", "CF-Connecting-IP"};
 
-/// Appends `s` as a JSON string (the callers pass log_escape()d, printable text).
-inline void probe_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\u{:04x}", u);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
 inline void probe_json_field(std::string& out, std::string_view key, std::string_view value) {
-  probe_json_string(out, log_escape(key, 100));
+  json_string_to(out, log_escape(key, 100));
   out.push_back(':');
-  probe_json_string(out, log_escape(value, 300));
+  json_string_to(out, log_escape(value, 300));
 }
 
 /// The `hello` event's data: what reached the server.
@@ -306,7 +290,7 @@ inline std::string probe_hello(const request_context& ctx, const probe_script& s
   out += "},\"header_names\":[";
   for (std::size_t i = 0; i < req.headers.size() && i < 64; ++i) {
     if (i) out.push_back(',');
-    probe_json_string(out, log_escape(req.headers[i].name, 100));
+    json_string_to(out, log_escape(req.headers[i].name, 100));
   }
   out += "],\"response_headers\":{";
   // The response head the server wrote (status line skipped), so a client can diff what arrived.

@@ -9,26 +9,11 @@
 #include <fmt/format.h>
 
 #include "diagnosis.hpp"
+#include "sse/detail/json.hpp"
 
 namespace sse_doctor {
 
-/// Appends `s` as a JSON string. Text from the network was made printable by clean() (main.cpp);
-/// control bytes are escaped here anyway.
-inline void json_string_to(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\u{:04x}", u);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
+using sse::detail::json_string_to;  // the library's JSON string escaping
 
 inline std::string render_text(const measurements& m, const diagnosis& d) {
   std::string out = fmt::format("sse-doctor: {}\n\n", m.url);
