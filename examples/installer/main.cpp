@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "installer/app.hpp"
+#include "installer/local_backend.hpp"
 #include <sse/probe.hpp>
 #ifdef SSE_INSTALLER_HAS_REDIS
 #include "installer/cluster.hpp"
@@ -119,10 +120,12 @@ int main(int argc, char** argv) {
     co.on_log = [min = o.log_level](sse::log_level l, std::string_view m) {
       if (l >= min) fmt::print(stderr, "{:5} {}\n", sse::to_string(l), m);
     };
-    o.shared = std::make_shared<installer::cluster>(std::move(co));
+    o.backend = std::make_shared<installer::cluster>(std::move(co));
 #else
     args.die("--redis: this sse-installer was built without Redis support (install libhiredis-dev and rebuild)");
 #endif
+  } else {
+    o.backend = std::make_shared<installer::local_backend>(o.data_dir);
   }
   try {
     installer::app app(o);

@@ -1,5 +1,5 @@
-// installer::cluster: the installer's shared state in Redis, so that several instances behind a
-// load balancer serve the same jobs (sse-installer --redis URL). Keys, all under the prefix P:
+// installer::cluster: the installer's backend (backend.hpp) in Redis, so that several instances
+// behind a load balancer serve the same jobs (sse-installer --redis URL). Keys, all under the prefix P:
 //   P events:job/<id>   the job's events: a Redis Stream written by sse::redis::broker (ids from Redis)
 //   P job:<id>          hash: the job record (the fields of job_row, plus the instance running it)
 //   P jobs              sorted set: job ids by start time (newest first for /api/jobs)
@@ -11,7 +11,7 @@
 //
 // Calls are synchronous (the HTTP handlers and the job threads wait for Redis, as they wait for
 // SQLite in the single-instance mode) and bounded by the connection's command timeout; a failure is
-// a shared_state_error whose message says why, answered as 503. The Redis I/O, the broker's
+// a backend_unavailable whose message says why, answered as 503. The Redis I/O, the broker's
 // included, runs on one thread of the cluster's own, never on the server's executors: a handler
 // waiting for Redis cannot block the thread Redis answers on.
 #pragma once
@@ -22,6 +22,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -37,7 +38,7 @@
 #include <sse/redis/connection.hpp>
 #include <sse/redis/streams.hpp>
 
-#include "shared_state.hpp"
+#include "backend.hpp"
 
 namespace installer {
 
@@ -50,7 +51,7 @@ struct cluster_options {
   sse::logger on_log = {};
 };
 
-class cluster final : public shared_state {
+class cluster final : public job_backend {
  public:
   explicit cluster(cluster_options o) : opts_(std::move(o)), guard_(io_.get_executor()) {
     std::promise<void> ran_out;
@@ -96,24 +97,68 @@ class cluster final : public shared_state {
 
   bool is_up() const { return conn_->is_up() && broker_->is_up(); }
 
-  const std::string& instance() const override { return instance_; }
-  std::shared_ptr<sse::broker> broker() const override { return broker_; }
-  std::string start_id() const override { return "0-0"; }
-  bool is_event_id(std::string_view id) const override { return sse::redis::stream_id::parse(id).has_value(); }
+  // ---- wiring ----
+  void configure(sse::hub_options& hub, const sse::logger&) override {
+    hub.broker = broker_;  // events go through the shared log; ids come from it
+  }
+  void attach(sse::hub&) override {}
+  std::optional<std::string> instance() const override { return instance_; }
+  std::string describe() const override {
+    return fmt::format("instance {}: jobs and their logs are shared with the other instances", instance_);
+  }
 
+  // ---- event log: a Redis Stream per job (the broker's); ids from Redis ----
+  std::string open_topic(const std::string&) override { return {}; }
+  std::string start_id(const job_row&) const override { return "0-0"; }
+  bool is_event_id(const job_row&, std::string_view id) const override {
+    return sse::redis::stream_id::parse(id).has_value();
+  }
+  std::string example_id(const job_row&) const override { return "1764237600000-0"; }
+  log_page read_log(const job_row& j, const std::string& after, std::size_t limit) override {
+    log_page page;
+    page.after = after;
+    page.events = events_after(j.topic, after == "0-0" ? std::string() : after, limit);
+    return page;
+  }
+  /// Redis unreachable (or not answering in time).
+  bool is_temporary(std::error_code ec) const override { return broker_->is_unavailable(ec); }
+  std::string_view log_name() const override { return "the shared log"; }
+  std::optional<std::string> unavailable_reason(const sse::hub_error& e) const override {
+    return std::string("the shared event log is unavailable: ") + e.what();
+  }
+
+  // ---- one job per component across instances (a lease the owner keeps alive) ----
   std::optional<std::string> claim(const std::string& component, const std::string& job) override {
+    {
+      std::lock_guard lk(mu_);
+      if (auto it = mine_.find(component); it != mine_.end()) return it->second;
+    }
     const auto r = call({"SET", key("lock:", component), job, "NX", "PX", ms(opts_.lease)});
-    if (!r.is_nil()) return std::nullopt;
-    const auto holder = call({"GET", key("lock:", component)});
-    return holder.is_string() ? holder.str : std::string();
+    if (r.is_nil()) {
+      const auto holder = call({"GET", key("lock:", component)});
+      return holder.is_string() ? holder.str : std::string();
+    }
+    std::lock_guard lk(mu_);
+    mine_[component] = job;
+    return std::nullopt;
   }
 
   void release(const std::string& component, const std::string& job) override {
+    {
+      std::lock_guard lk(mu_);
+      if (auto it = mine_.find(component); it != mine_.end() && it->second == job) mine_.erase(it);
+    }
     call({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", "1",
           key("lock:", component), job});
   }
 
-  void keep_alive(const std::map<std::string, std::string>& running) override {
+  /// Renews the locks and leases of this instance's running jobs.
+  void keep_alive() override {
+    std::map<std::string, std::string> running;
+    {
+      std::lock_guard lk(mu_);
+      running = mine_;
+    }
     for (const auto& [component, job] : running)
       call({"EVAL",
             "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
@@ -173,7 +218,7 @@ class cluster final : public shared_state {
     j.lines = to_int<std::uint64_t>(f["lines"]);
     j.last_id = f["last_id"];
     j.started_ms = to_int<std::int64_t>(f["started_ms"]);
-    if (j.id != id || j.topic.empty()) throw shared_state_error(fmt::format("job record {} in Redis is incomplete", id));
+    if (j.id != id || j.topic.empty()) throw backend_unavailable(fmt::format("job record {} in Redis is incomplete", id));
     return j;
   }
 
@@ -185,6 +230,16 @@ class cluster final : public shared_state {
     return out;
   }
 
+  std::chrono::milliseconds sweep_interval() const override { return std::chrono::seconds(2); }
+  std::string orphan_line() const override {
+    return "interrupted: the instance running this job stopped; nothing more was installed by it";
+  }
+  std::string orphan_report(const job_row& j, bool) const override {
+    return fmt::format("job {} ({}) lost the instance running it: ended as {} with {} lines", j.id, j.component, j.state,
+                       j.lines);
+  }
+  /// Jobs recorded as running whose owner's lease has expired and that this instance has claimed
+  /// for cleanup (no other instance gets the same job).
   std::vector<job_row> orphans() override {
     std::vector<job_row> out;
     for (const auto& m : call({"SMEMBERS", key("running-jobs")}).elements) {
@@ -212,13 +267,14 @@ class cluster final : public shared_state {
     return installed_row{name, r.elements[0].str, r.elements[1].str, r.elements[2].str};
   }
 
-  std::vector<log_item> events_after(const std::string& topic, const std::string& after, std::size_t limit) override {
+  /// Up to `limit` events of a job's stream after `after` ("" = from the first).
+  std::vector<log_item> events_after(const std::string& topic, const std::string& after, std::size_t limit) {
     std::vector<std::string> args{"XRANGE", opts_.prefix + "events:" + topic,
                                   after.empty() ? std::string("-") : sse::redis::exclusive(after), "+", "COUNT",
                                   std::to_string(limit)};
     const auto r = call(std::move(args));
     std::vector<sse::redis::stream_entry> es;
-    if (!sse::redis::detail::parse_entries(r, es)) throw shared_state_error("Redis: unexpected XRANGE reply");
+    if (!sse::redis::detail::parse_entries(r, es)) throw backend_unavailable("Redis: unexpected XRANGE reply");
     std::vector<log_item> out;
     for (auto& e : es) {
       if (!e.field("d")) continue;  // the end marker of a sealed topic
@@ -271,10 +327,10 @@ class cluster final : public shared_state {
     });
     // The connection times every command out itself; this bound only guards against a bug there.
     if (f.wait_for(opts_.command_timeout + std::chrono::seconds(2)) != std::future_status::ready)
-      throw shared_state_error(fmt::format("Redis did not answer {} in time", name));
+      throw backend_unavailable(fmt::format("Redis did not answer {} in time", name));
     auto [ec, r] = f.get();
     if (ec)
-      throw shared_state_error(fmt::format("Redis ({}) failed {}: {}{}", sse::redis::to_display_url(opts_.server), name,
+      throw backend_unavailable(fmt::format("Redis ({}) failed {}: {}{}", sse::redis::to_display_url(opts_.server), name,
                                            ec.message(), r.is_error() ? ": " + r.str : std::string()));
     return std::move(r);
   }
@@ -287,6 +343,8 @@ class cluster final : public shared_state {
   std::shared_ptr<sse::redis::broker> broker_;
   std::future<void> ran_out_;
   std::thread thread_;
+  std::mutex mu_;
+  std::map<std::string, std::string> mine_;  // guarded by mu_: component -> this instance's job running it
 };
 
 }  // namespace installer

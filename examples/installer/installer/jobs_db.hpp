@@ -1,5 +1,6 @@
 // The installer's own tables (jobs, installed components) in <data-dir>/installer.db, beside the
-// event store's file. One connection, one mutex: these writes are rare (a job starts or ends).
+// event store's file: the local backend's records (local_backend.hpp). One connection, one mutex:
+// these writes are rare (a job starts or ends).
 #pragma once
 
 #include <cstdint>
@@ -11,22 +12,9 @@
 
 #include "sse/sqlite/event_store.hpp"
 
+#include "backend.hpp"
+
 namespace installer {
-
-struct job_row {
-  std::string id, component, topic, epoch;
-  std::string state = "running";  ///< running | succeeded | failed
-  std::string started;
-  std::optional<std::string> finished;
-  std::optional<int> exit_code;
-  std::uint64_t lines = 0;
-  std::string last_id;
-  std::int64_t started_ms = 0;
-};
-
-struct installed_row {
-  std::string name, version, installed_at, job;
-};
 
 class jobs_db {
  public:
