@@ -195,6 +195,36 @@ TEST_SUITE("installer.api") {
     CHECK(leftovers == 0);  // the staging folder is gone too
   }
 
+  TEST_CASE("a program's untrusted output: valid JSON in the events and polling, escaped in the daily log") {
+    sse_test::temp_dir dir;
+    const auto cat = dir.path() / "catalog";
+    std::filesystem::create_directories(cat / "noisy");
+    {
+      std::ofstream(cat / "catalog.ini") << "[noisy]\ndescription = prints control and non-UTF-8 bytes\nversion = 1\n"
+                                            "step = run sh {payload}/out.sh\n";
+      std::ofstream(cat / "noisy" / "out.sh") << "printf 'tab\\there \\033[31mred\\033[0m \\377 \\303\\251 end\\n'\n";
+    }
+    installer_proc srv(dir.path() / "data", {"--catalog", (cat / "catalog.ini").string()});
+    const std::string job = install(srv.port, "noisy")["job"];
+    const auto evs = read_stream(srv.port, "/api/jobs/" + job + "/events");
+    CHECK(json::parse(evs.back().data)["state"] == "succeeded");
+    const std::string expected = "tab\there \x1b[31mred\x1b[0m \xEF\xBF\xBD \xC3\xA9 end";  // 0xff: U+FFFD
+    std::string raw;
+    for (const auto& e : evs)
+      if (e.type == "log" && json::parse(e.data)["line"] == expected) raw = e.data;
+    REQUIRE_FALSE(raw.empty());
+    CHECK(raw.find("tab\\there \\u001b[31mred") != std::string::npos);  // escaped in the JSON
+    const json page = get_json(srv.port, "/api/jobs/" + job + "/logs");
+    REQUIRE(page["events"].size() == evs.size());
+    for (std::size_t i = 0; i < evs.size(); ++i) CHECK(page["events"][i]["data"].dump() == json::parse(evs[i].data).dump());
+    std::string daily;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "data"))
+      if (e.path().filename().string().starts_with("installer-")) daily += read_file(e.path());
+    CHECK(daily.find("job " + job + " (noisy): tab\\x09here \\x1b[31mred\\x1b[0m ") != std::string::npos);
+    CHECK(daily.find('\x1b') == std::string::npos);  // no raw escape sequence reaches the log
+    CHECK(daily.find('\t') == std::string::npos);
+  }
+
   TEST_CASE("concurrent installs of two components; 409 while one runs for the same component") {
     sse_test::temp_dir dir;
     installer_proc srv(dir.path() / "data", {}, 40);
