@@ -41,8 +41,11 @@
  * resuming from a trimmed id gets the usual `event: reset` (or its replay from the store).
  *
  * Blocking calls that wait for a broker (publish, seal) fail with hub_errc::would_block on a hub
- * executor (or the broker's), where they could never return; async_publish and async_seal never
- * complete inline.
+ * executor (or the broker's), where they could never return. async_publish and async_seal are Asio
+ * asynchronous operations taking a completion token (a callback, asio::use_future,
+ * asio::use_awaitable, asio::experimental::deferred, ...): the handler runs through its associated
+ * executor (by default one of the hub's: the caller's when it runs one), never inline, and the hub
+ * keeps work on that executor until it has run.
  *
  * Shards are executors, each run by one thread (N threads each running an io_context), or a single
  * user io_context. A stream must live on one of the hub's executors (create its socket on
@@ -66,12 +69,16 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -283,6 +290,45 @@ struct topic_state {
 class hub;
 
 namespace detail {
+/// The completion handler of a hub asynchronous operation (hub::async_publish, hub::async_seal) with
+/// outstanding work on its associated executor (`fallback`, one of the hub's, when it has none)
+/// until it runs there. Like asio::post(fallback, handler): post() runs it later, never inline,
+/// through `fallback` and then the handler's executor; dispatch() (for a completion coming after
+/// the initiation returned, from another thread) goes to the handler's executor directly. Move-only;
+/// completes once.
+template <class Handler>
+class hub_completion {
+ public:
+  using executor_type = asio::associated_executor_t<Handler, asio::any_io_executor>;
+
+  hub_completion(Handler h, asio::any_io_executor fallback)
+      : work_(asio::make_work_guard(asio::get_associated_executor(h, fallback))),
+        fallback_(std::move(fallback)),
+        handler_(std::move(h)) {}
+
+  template <class... Args>
+  void post(Args... args) && {
+    const asio::any_io_executor ex = fallback_;
+    asio::post(ex, [self = std::move(*this), ... args = std::move(args)]() mutable {
+      std::move(self).dispatch(std::move(args)...);
+    });
+  }
+
+  template <class... Args>
+  void dispatch(Args... args) && {
+    auto work = std::move(work_);
+    asio::dispatch(work.get_executor(), [h = std::move(handler_), ... args = std::move(args)]() mutable {
+      std::move(h)(std::move(args)...);
+    });
+    work.reset();
+  }
+
+ private:
+  asio::executor_work_guard<executor_type> work_;
+  asio::any_io_executor fallback_;
+  Handler handler_;
+};
+
 /// The timer that drops idle topics (hub_options::idle_topic_ttl): one per hub, on its first shard.
 class topic_reaper : public std::enable_shared_from_this<topic_reaper> {
  public:
@@ -478,27 +524,25 @@ class hub {
 
   using publish_handler = std::function<void(std::error_code, std::string id)>;
 
-  /// Publishes like publish(), reporting the id or the error to `done`, never inline (never before
-  /// this returns). Without a broker the event is published before this returns and `done` is
-  /// posted to one of the hub's executors (the caller's, when called on one); with one, `done` runs
-  /// on a broker thread once the shared log has answered (the broker's errors: see
-  /// broker::is_unavailable), or is posted like above when it fails at once. Any thread, never blocks
-  /// on the broker (the form to use on the hub's executors).
-  void async_publish(std::string_view topic, event ev, publish_handler done) {
-    if (!core_->opts.broker) {
-      std::error_code ec;
-      std::string id = publish(topic, std::move(ev), ec);
-      return post_completion(*core_, [done = std::move(done), ec, id = std::move(id)]() mutable { done(ec, std::move(id)); });
-    }
-    if (const auto ec = check_publish(topic, ev))
-      return post_completion(*core_, [done = std::move(done), ec] { done(ec, {}); });
-    auto returned = std::make_shared<std::atomic<bool>>(false);
-    publish_to_broker(topic, ev, [w = std::weak_ptr<core>(core_), returned, done = std::move(done)](std::error_code ec, std::string id) mutable {
-      auto c = w.lock();
-      if (!c || returned->load(std::memory_order_acquire)) return done(ec, std::move(id));
-      post_completion(*c, [done = std::move(done), ec, id = std::move(id)]() mutable { done(ec, std::move(id)); });
-    });
-    returned->store(true, std::memory_order_release);
+  /// Publishes like publish(), as an Asio asynchronous operation: completes with
+  /// `void(std::error_code, std::string id)` (the id is "" on error). `token` is any completion
+  /// token: a callback, asio::use_future, asio::use_awaitable, asio::experimental::deferred, or one
+  /// bound with asio::bind_executor. The handler runs through its associated executor (by default
+  /// one of the hub's: the initiating thread's when it runs one, else the next in turn), never
+  /// inline (never before the initiation returns); the hub keeps work on that executor until then.
+  /// The associated allocator is not used.
+  ///
+  /// The operation starts when it is initiated: at once for a callback or asio::use_future, at
+  /// co_await for asio::use_awaitable, when invoked for a deferred operation (the topic and the
+  /// event are copied; the hub must outlive the initiation). Without a broker the event is
+  /// published there, synchronously, and the handler is posted; with one the event goes to the
+  /// shared log and the handler is dispatched to its executor once the shared log has answered (the
+  /// broker's errors: see broker::is_unavailable), or posted when it fails at once. Any thread,
+  /// never blocks on the broker (the form to use on the hub's executors).
+  template <ASIO_COMPLETION_TOKEN_FOR(void(std::error_code, std::string)) CompletionToken>
+  auto async_publish(std::string_view topic, event ev, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::string)>(initiate_publish{this}, token,
+                                                                                     std::string(topic), std::move(ev));
   }
 
   /// Subscribes `s` to `topic` from `last_event_id` ("" = live only), creating the topic if needed
@@ -670,31 +714,16 @@ class hub {
     return true;
   }
 
-  /// seal() reporting to `done`, never inline. Without a broker the seal is done before this
-  /// returns and `done` is posted to one of the hub's executors (the caller's, when called on one)
-  /// with no error (also when there is no such topic); with one it runs on a broker thread once the
-  /// shared log has answered (the errors: see broker::is_unavailable). Any thread, never blocks.
-  void async_seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry,
-                  std::function<void(std::error_code)> done) {
-    if (!is_valid_topic(topic, core_->opts.max_topic_bytes))
-      return post_completion(*core_, [done = std::move(done)] { done(hub_errc::invalid_topic); });
-    if (const auto& b = core_->opts.broker) {
-      auto returned = std::make_shared<std::atomic<bool>>(false);
-      b->seal(topic, retry, [w = std::weak_ptr<core>(core_), returned, done = std::move(done)](std::error_code ec) mutable {
-        auto c = w.lock();
-        if (!c || returned->load(std::memory_order_acquire)) return done(ec);
-        post_completion(*c, [done = std::move(done), ec] { done(ec); });
-      });
-      returned->store(true, std::memory_order_release);
-      return;
-    }
-    std::error_code ec;
-    try {
-      seal(topic, retry);
-    } catch (const hub_error& e) {
-      ec = e.code();
-    }
-    post_completion(*core_, [done = std::move(done), ec] { done(ec); });
+  /// seal() as an Asio asynchronous operation completing with `void(std::error_code)`: the token,
+  /// the handler's executor, the never-inline rule and when it starts are as for async_publish.
+  /// Without a broker the seal is done at the initiation and the handler is posted, with no error
+  /// also when there is no such topic; with one it completes once the shared log has answered (the
+  /// errors: see broker::is_unavailable). hub_errc::invalid_topic for a bad name. Any thread, never
+  /// blocks.
+  template <ASIO_COMPLETION_TOKEN_FOR(void(std::error_code)) CompletionToken>
+  auto async_seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(initiate_seal{this}, token, std::string(topic),
+                                                                        retry);
   }
 
   /// True when `topic` exists and is sealed.
@@ -825,14 +854,72 @@ class hub {
     }
   }
 
-  /// Runs `f` later on one of the hub's executors: the caller's when it runs on one, else the next
-  /// in turn. A completion never runs inline.
-  template <class F>
-  static void post_completion(core& c, F&& f) {
-    for (const auto& ex : c.shards)
-      if (detail::running_in_this_thread(ex)) return asio::post(ex, std::forward<F>(f));
-    asio::post(c.shards[c.round_robin.fetch_add(1, std::memory_order_relaxed) % c.shards.size()], std::forward<F>(f));
+  /// The executor an async operation's handler defaults to: the caller's when it runs one of the
+  /// hub's executors, else the next in turn.
+  asio::any_io_executor completion_executor() const noexcept {
+    for (const auto& ex : core_->shards)
+      if (detail::running_in_this_thread(ex)) return ex;
+    return core_->shards[core_->round_robin.fetch_add(1, std::memory_order_relaxed) % core_->shards.size()];
   }
+
+  /// The broker path of async_publish / async_seal: `start(done)` hands `done` to the broker, which
+  /// may call it before start returns (then the completion is posted) or later from its own thread
+  /// (then dispatched to the handler's executor). A `done` the broker drops uncalled destroys the
+  /// handler, releasing its work.
+  template <class Handler, class Start>
+  static void complete_through_broker(detail::hub_completion<Handler> c, Start&& start) {
+    struct pending {
+      explicit pending(detail::hub_completion<Handler> c) : completion(std::move(c)) {}
+      detail::hub_completion<Handler> completion;
+      std::atomic<bool> returned{false};
+    };
+    auto p = std::make_shared<pending>(std::move(c));
+    std::forward<Start>(start)([p](auto... args) {
+      if (p->returned.load(std::memory_order_acquire)) std::move(p->completion).dispatch(std::move(args)...);
+      else std::move(p->completion).post(std::move(args)...);
+    });
+    p->returned.store(true, std::memory_order_release);
+  }
+
+  struct initiate_publish {
+    hub* self;
+    template <class Handler>
+    void operator()(Handler&& handler, std::string topic, event ev) const {
+      detail::hub_completion<std::decay_t<Handler>> done(std::forward<Handler>(handler), self->completion_executor());
+      if (!self->core_->opts.broker) {
+        std::error_code ec;
+        std::string id = self->publish(topic, std::move(ev), ec);
+        return std::move(done).post(ec, std::move(id));
+      }
+      if (const auto ec = self->check_publish(topic, ev)) return std::move(done).post(ec, std::string());
+      complete_through_broker(std::move(done), [&](auto report) {
+        self->publish_to_broker(topic, ev, [report = std::move(report)](std::error_code ec, std::string id) mutable {
+          report(ec, std::move(id));
+        });
+      });
+    }
+  };
+
+  struct initiate_seal {
+    hub* self;
+    template <class Handler>
+    void operator()(Handler&& handler, std::string topic, std::optional<std::chrono::milliseconds> retry) const {
+      detail::hub_completion<std::decay_t<Handler>> done(std::forward<Handler>(handler), self->completion_executor());
+      if (!is_valid_topic(topic, self->core_->opts.max_topic_bytes)) return std::move(done).post(make_error_code(hub_errc::invalid_topic));
+      if (const auto& b = self->core_->opts.broker) {
+        return complete_through_broker(std::move(done), [&](auto report) {
+          b->seal(topic, retry, [report = std::move(report)](std::error_code ec) mutable { report(ec); });
+        });
+      }
+      std::error_code ec;
+      try {
+        self->seal(topic, retry);
+      } catch (const hub_error& e) {
+        ec = e.code();
+      }
+      std::move(done).post(ec);
+    }
+  };
 
   /// True when a blocking wait for the broker here could never end: the caller runs one of the
   /// hub's executors (the broker's I/O runs on the first by default) or the broker's own.
