@@ -425,12 +425,12 @@ class client {
     bool process(std::uint64_t id, std::string_view bytes) {
       if (!head_done_) {
         std::error_code ec;
-        const std::size_t used = head_parser_.put(bytes, ec);
+        const std::size_t used = head_parser_.feed(bytes, ec);
         if (ec) {
           fail(id, {ec, 0, "invalid response head from " + current().to_string() + ": " + ec.message()});
           return false;
         }
-        if (!head_parser_.is_done()) return true;
+        if (!head_parser_.done()) return true;
         bytes.remove_prefix(used);
         head_done_ = true;
         if (!on_head(id)) return false;
@@ -442,7 +442,7 @@ class client {
         case http::body_framing::chunked: {
           std::error_code ec;
           std::error_code perr;
-          chunked_.put(
+          chunked_.feed(
               bytes, [&](std::string_view data) { if (!perr) perr = feed(data); }, ec);
           if (perr) return parse_failed(id, perr);
           if (stale(id)) return false;
@@ -450,7 +450,7 @@ class client {
             fail(id, {ec, 0, "invalid chunked body from " + current().to_string() + ": " + ec.message()});
             return false;
           }
-          if (chunked_.is_done()) return end_of_body(id);
+          if (chunked_.done()) return end_of_body(id);
           return true;
         }
         case http::body_framing::content_length: {

@@ -13,6 +13,9 @@
  * - a blank line dispatches; the type defaults to "message"; no data means no dispatch;
  * - an unterminated final event is discarded by finish().
  * Limits on line length and event size report an error instead of growing memory without bound.
+ * The verbs are those of the HTTP parsers (sse::http::request_parser, sse::http::response_parser):
+ * feed() returns the bytes consumed and sets an error_code, error() is the sticky error, reset()
+ * starts over; there is no head here, so no done().
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream
  */
 #pragma once
@@ -110,14 +113,22 @@ class parser {
  public:
   explicit parser(parser_limits limits = {}) : limits_(limits) {}
 
-  /// Feeds bytes. Calls `on_event(const sse::received_event&)` for each dispatched event.
-  /// Returns an error when a limit is exceeded; the parser then accepts no more input.
+  /// Feeds bytes as they arrive, in pieces of any size, and calls
+  /// `on_event(const sse::received_event&)` for each event dispatched. Returns how many bytes it
+  /// consumed: all of them, unless an error stops it. On error `ec` is set, the count includes the
+  /// byte at which the error was found (the same whatever the split), and the error is sticky: later
+  /// calls return 0 with the same error until reset() (or finish()). Otherwise `ec` is cleared.
+  /// Errors: sse::errc::line_too_long and sse::errc::event_too_large (the parser_limits).
   template <class OnEvent>
-  std::error_code feed(std::string_view bytes, OnEvent&& on_event) {
-    if (failed_) return failed_;
+  std::size_t feed(std::string_view bytes, OnEvent&& on_event, std::error_code& ec) {
+    ec = failed_;
+    if (ec) return 0;
+    const std::size_t size = bytes.size();
+    // Bytes consumed so far plus `more` bytes of what is left.
+    const auto consumed = [&](std::size_t more) { return size - bytes.size() + more; };
     while (!bytes.empty()) {
       if (bom_state_ < 3) {
-        if (!consume_bom(bytes)) return {};
+        if (!consume_bom(bytes)) return size;
         continue;
       }
       if (skip_lf_) {
@@ -128,25 +139,41 @@ class parser {
         }
       }
       const std::size_t brk = detail::find_line_break(bytes);
-      if (brk == std::string_view::npos) {
-        if (line_.size() + bytes.size() > limits_.max_line_bytes) return fail(errc::line_too_long);
-        line_.append(bytes);
-        return {};
+      const std::size_t len = brk == std::string_view::npos ? bytes.size() : brk;  // of the line, here
+      if (line_.size() + len > limits_.max_line_bytes) {
+        // At the first byte beyond the limit (at the next one when bytes held back as a possible
+        // BOM already exceed a tiny limit).
+        const std::size_t room =
+            line_.size() < limits_.max_line_bytes ? limits_.max_line_bytes - line_.size() : 0;
+        return fail(errc::line_too_long, ec, consumed(room + 1));
       }
-      if (line_.size() + brk > limits_.max_line_bytes) return fail(errc::line_too_long);
+      if (brk == std::string_view::npos) {
+        line_.append(bytes);
+        return size;
+      }
       skip_lf_ = bytes[brk] == '\r';
-      std::error_code ec;
+      std::error_code line_ec;
       if (line_.empty()) {
-        ec = process_line(bytes.substr(0, brk), on_event);
+        line_ec = process_line(bytes.substr(0, brk), on_event);
       } else {
         line_.append(bytes.substr(0, brk));
-        ec = process_line(line_, on_event);
+        line_ec = process_line(line_, on_event);
         line_.clear();
       }
-      if (ec) return fail(ec);
+      if (line_ec) return fail(line_ec, ec, consumed(brk + 1));  // at the line break
       bytes.remove_prefix(brk + 1);
     }
-    return {};
+    return size;
+  }
+
+  /// Feeds bytes as they arrive, like the overload above, for a caller that does not count bytes
+  /// (an event stream has no end inside it: all the bytes are consumed unless an error occurs).
+  /// Returns the error, sticky until reset() (or finish()), or no error.
+  template <class OnEvent>
+  std::error_code feed(std::string_view bytes, OnEvent&& on_event) {
+    std::error_code ec;
+    feed(bytes, on_event, ec);
+    return ec;
   }
 
   /// Signals end of stream: an unterminated event is discarded (the spec's behaviour), and the
@@ -162,6 +189,14 @@ class parser {
     failed_ = {};
   }
 
+  /// Forgets everything but the limits, last_event_id() and retry() included: ready for another
+  /// stream. (finish() is the end of one connection of the same stream.)
+  void reset() noexcept {
+    last_event_id_.clear();
+    retry_.reset();
+    finish();
+  }
+
   /// The last event ID in effect (set at dispatch), "" when none was ever set.
   const std::string& last_event_id() const noexcept { return last_event_id_; }
   /// The reconnection time the stream asked for, if any.
@@ -172,15 +207,16 @@ class parser {
     id_buffer_ = std::move(id);
   }
   const parser_limits& limits() const noexcept { return limits_; }
-  /// The error that stopped the parser, if any.
+  /// The error that stopped the parser (sticky until reset() or finish()), or no error.
   std::error_code error() const noexcept { return failed_; }
 
  private:
-  std::error_code fail(std::error_code ec) {
-    failed_ = ec;
+  std::size_t fail(std::error_code e, std::error_code& ec, std::size_t consumed) {
+    failed_ = e;
+    ec = e;
     line_.clear();
     data_.clear();
-    return ec;
+    return consumed;
   }
 
   // Returns false when more bytes are needed to decide about the BOM.

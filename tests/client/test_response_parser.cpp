@@ -32,12 +32,12 @@ head_result parse_head(std::string_view input, const std::vector<std::size_t>& c
   for (const std::size_t end : all) {
     std::string_view piece = input.substr(pos, end - pos);
     pos = end;
-    const std::size_t used = p.put(piece, r.ec);
+    const std::size_t used = p.feed(piece, r.ec);
     r.consumed += used;
-    if (r.ec || p.is_done()) break;
+    if (r.ec || p.done()) break;
     REQUIRE(used == piece.size());
   }
-  r.done = p.is_done();
+  r.done = p.done();
   r.head = p.head();
   return r;
 }
@@ -50,14 +50,14 @@ head_result parse_all_ways(std::string_view input, sse::http::response_limits li
   const head_result bw = parse_head(input, bytewise, limits);
   CHECK(bw.ec == whole.ec);
   CHECK(bw.done == whole.done);
-  if (!whole.ec) CHECK(bw.consumed == whole.consumed);  // on error, how far it got depends on the split
+  CHECK(bw.consumed == whole.consumed);  // on error too: up to the byte at which it was found
   CHECK(bw.head.headers == whole.head.headers);
   for (std::size_t i = 1; i < input.size(); ++i) {
     const head_result split = parse_head(input, {i}, limits);
     CAPTURE(i);
     CHECK(split.ec == whole.ec);
     CHECK(split.done == whole.done);
-    if (!whole.ec) CHECK(split.consumed == whole.consumed);
+    CHECK(split.consumed == whole.consumed);
     CHECK(split.head.status == whole.head.status);
     CHECK(split.head.headers == whole.head.headers);
   }
@@ -145,17 +145,20 @@ TEST_CASE("response parser: interim 1xx responses are skipped") {
 
   std::string many;
   for (int i = 0; i < 9; ++i) many += "HTTP/1.1 100 Continue\r\n\r\n";
-  CHECK(parse_all_ways(many).ec == code(response_errc::too_many_interim_responses));
+  const auto too_many = parse_all_ways(many);
+  CHECK(too_many.ec == code(response_errc::too_many_interim_responses));
+  CHECK(too_many.consumed == many.size());  // the error is found at the end of the ninth head
 }
 
 TEST_CASE("response parser: bad heads are rejected with a precise error") {
   struct row {
     std::string head;
     response_errc error;
+    std::size_t consumed = 0;  // 0: all of it (the error is found at the blank line ending the head)
   };
   const std::vector<row> rows = {
       {"ICY 200 OK\r\n\r\n", response_errc::invalid_status_line},
-      {"\r\nHTTP/1.1 200 OK\r\n\r\n", response_errc::invalid_status_line},
+      {"\r\nHTTP/1.1 200 OK\r\n\r\n", response_errc::invalid_status_line, 2},  // an empty head
       {"HTTP/1.1\r\n\r\n", response_errc::invalid_status_line},
       {"HTTP/1.1 20\r\n\r\n", response_errc::invalid_status_line},
       {"HTTP/2 200 OK\r\n\r\n", response_errc::invalid_version},
@@ -168,7 +171,7 @@ TEST_CASE("response parser: bad heads are rejected with a precise error") {
       {"HTTP/1.1 200 O\x01K\r\n\r\n", response_errc::invalid_reason},
       {"HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", response_errc::bare_cr},
       {"HTTP/1.1 200 OK\r\r\n\r\n", response_errc::bare_cr},
-      {std::string("HTTP/1.1 200 OK\r\nA: \0\r\n\r\n", 26), response_errc::nul_character},
+      {std::string("HTTP/1.1 200 OK\r\nA: \0\r\n\r\n", 25), response_errc::nul_character},
       {"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", response_errc::obs_fold},
       {"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", response_errc::missing_colon},
       {"HTTP/1.1 200 OK\r\n: v\r\n\r\n", response_errc::empty_header_name},
@@ -194,6 +197,7 @@ TEST_CASE("response parser: bad heads are rejected with a precise error") {
     CAPTURE(head);
     const auto r = parse_all_ways(head);
     CHECK(r.ec == code(error));
+    CHECK(r.consumed == (rw.consumed ? rw.consumed : head.size()));
     CHECK_FALSE(r.done);
   }
 }
@@ -204,25 +208,29 @@ TEST_CASE("response parser: limits on head size and field count") {
   head += "\r\n";
   CHECK_FALSE(parse_all_ways(head, {.max_head_bytes = head.size()}).ec);
   CHECK(parse_all_ways(head, {.max_head_bytes = head.size()}).done);
-  CHECK(parse_all_ways(head, {.max_head_bytes = head.size() - 1}).ec == code(response_errc::head_too_large));
+  const auto too_large = parse_all_ways(head, {.max_head_bytes = head.size() - 1});
+  CHECK(too_large.ec == code(response_errc::head_too_large));
+  CHECK(too_large.consumed == head.size());  // up to the first byte beyond the limit
   CHECK_FALSE(parse_all_ways(head, {.max_headers = 10}).ec);
   CHECK(parse_all_ways(head, {.max_headers = 9}).ec == code(response_errc::too_many_headers));
   // An endless head without an empty line stops at the limit, however it is fed.
   const std::string endless(100, 'a');
-  CHECK(parse_all_ways(endless, {.max_head_bytes = 64}).ec == code(response_errc::head_too_large));
+  const auto endless_r = parse_all_ways(endless, {.max_head_bytes = 64});
+  CHECK(endless_r.ec == code(response_errc::head_too_large));
+  CHECK(endless_r.consumed == 65);
 }
 
 TEST_CASE("response parser: after an error no more input is accepted; reset starts over") {
   sse::http::response_parser p;
   std::error_code ec;
-  CHECK(p.put("XTTP/1.1 200 OK\r\n\r\n", ec) > 0);
+  CHECK(p.feed("XTTP/1.1 200 OK\r\n\r\n", ec) > 0);
   CHECK(ec == code(response_errc::invalid_status_line));
-  CHECK(p.put("HTTP/1.1 200 OK\r\n\r\n", ec) == 0);
+  CHECK(p.feed("HTTP/1.1 200 OK\r\n\r\n", ec) == 0);
   CHECK(ec == code(response_errc::invalid_status_line));
   p.reset();
-  CHECK(p.put("HTTP/1.1 200 OK\r\n\r\n", ec) == 19);
+  CHECK(p.feed("HTTP/1.1 200 OK\r\n\r\n", ec) == 19);
   CHECK_FALSE(ec);
-  CHECK(p.is_done());
+  CHECK(p.done());
   CHECK(ec.message() == "Success");
   CHECK(code(response_errc::bare_cr).message() == "bare CR not followed by LF in the response");
   CHECK(std::string(code(response_errc::bare_cr).category().name()) == "sse.http.response");
@@ -248,12 +256,12 @@ chunk_result decode(std::string_view input, const std::vector<std::size_t>& cuts
   for (const std::size_t end : all) {
     const std::string_view piece = input.substr(pos, end - pos);
     pos = end;
-    const std::size_t used = d.put(piece, [&](std::string_view data) { r.body.append(data); }, r.ec);
+    const std::size_t used = d.feed(piece, [&](std::string_view data) { r.body.append(data); }, r.ec);
     r.consumed += used;
-    if (r.ec || d.is_done()) break;
+    if (r.ec || d.done()) break;
     REQUIRE(used == piece.size());
   }
-  r.done = d.is_done();
+  r.done = d.done();
   return r;
 }
 
@@ -314,20 +322,21 @@ TEST_CASE("chunked decoder: errors") {
     std::string input;
     response_errc error;
     std::string body;
+    std::size_t consumed;  // up to and including the byte at which the error is found
   };
   const std::vector<row> rows = {
-      {"x\r\n", response_errc::invalid_chunk_size, ""},
-      {"\r\n", response_errc::invalid_chunk_size, ""},
-      {";ext\r\n", response_errc::invalid_chunk_size, ""},
-      {"5g\r\nhello\r\n", response_errc::invalid_chunk_size, ""},
-      {"-5\r\n", response_errc::invalid_chunk_size, ""},
-      {"5\rX", response_errc::invalid_chunk_size, ""},
-      {"12345678901234567\r\n", response_errc::chunk_size_too_large, ""},
-      {"FFFFFFFFFFFFFFFF\r\n", response_errc::chunk_size_too_large, ""},
-      {"5;a=\x01\r\nhello\r\n", response_errc::invalid_chunk_extension, ""},
-      {"5\r\nhelloX\r\n", response_errc::invalid_chunk_terminator, "hello"},
-      {"5\r\nhello\rX", response_errc::invalid_chunk_terminator, "hello"},
-      {"1\r\na\r\n0\r\nT: v\rX\r\n\r\n", response_errc::invalid_chunk_terminator, "a"},
+      {"x\r\n", response_errc::invalid_chunk_size, "", 1},
+      {"\r\n", response_errc::invalid_chunk_size, "", 1},
+      {";ext\r\n", response_errc::invalid_chunk_size, "", 1},
+      {"5g\r\nhello\r\n", response_errc::invalid_chunk_size, "", 2},
+      {"-5\r\n", response_errc::invalid_chunk_size, "", 1},
+      {"5\rX", response_errc::invalid_chunk_size, "", 3},
+      {"12345678901234567\r\n", response_errc::chunk_size_too_large, "", 17},
+      {"FFFFFFFFFFFFFFFF\r\n", response_errc::chunk_size_too_large, "", 17},
+      {"5;a=\x01\r\nhello\r\n", response_errc::invalid_chunk_extension, "", 5},
+      {"5\r\nhelloX\r\n", response_errc::invalid_chunk_terminator, "hello", 9},
+      {"5\r\nhello\rX", response_errc::invalid_chunk_terminator, "hello", 10},
+      {"1\r\na\r\n0\r\nT: v\rX\r\n\r\n", response_errc::invalid_chunk_terminator, "a", 15},
   };
   for (const auto& rw : rows) {
     const std::string& input = rw.input;
@@ -337,6 +346,7 @@ TEST_CASE("chunked decoder: errors") {
     const auto r = decode_all_ways(input);
     CHECK(r.ec == code(error));
     CHECK(r.body == body);
+    CHECK(r.consumed == rw.consumed);
     CHECK_FALSE(r.done);
   }
 }

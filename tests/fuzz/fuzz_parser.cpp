@@ -1,10 +1,13 @@
 // libFuzzer target: the SSE parser. Whatever the bytes and however they are split, the parser must
-// not crash, must respect its limits, and must dispatch the same events whole as split.
+// not crash, must respect its limits, and must dispatch the same events whole as split, and stop
+// with the same error at the same byte.
 #include "sse/parser.hpp"
 
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace {
@@ -13,7 +16,9 @@ struct run_result {
   std::vector<std::string> events;  // type \x1f data \x1f id
   std::string last_id;
   long long retry = -1;
-  bool failed = false;
+  std::error_code error;
+  std::size_t consumed = 0;
+  bool operator==(const run_result&) const = default;
 };
 
 run_result run(std::string_view input, std::size_t step) {
@@ -23,9 +28,12 @@ run_result run(std::string_view input, std::size_t step) {
     if (ev.data.size() > 2048) std::abort();
     r.events.push_back(std::string(ev.type) + '\x1f' + std::string(ev.data) + '\x1f' + std::string(ev.id));
   };
-  while (!input.empty() && !r.failed) {
+  while (!input.empty() && !r.error) {
     const auto n = step == 0 ? input.size() : std::min(step, input.size());
-    r.failed = static_cast<bool>(p.feed(input.substr(0, n), on));
+    const std::size_t used = p.feed(input.substr(0, n), on, r.error);
+    if (used > n || (!r.error && used != n)) std::abort();  // all of it, unless an error stops it
+    if (p.error() != r.error) std::abort();
+    r.consumed += used;
     input.remove_prefix(n);
   }
   p.finish();
@@ -42,9 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
   const run_result whole = run(input, 0);
   const run_result split = run(input, step == 0 ? 1 : step);
-  if (whole.failed != split.failed) std::abort();
-  if (!whole.failed && (whole.events != split.events || whole.last_id != split.last_id ||
-                        whole.retry != split.retry))
-    std::abort();
+  // The same events, the same error found at the same byte, whatever the split.
+  if (!(whole == split)) std::abort();
   return 0;
 }

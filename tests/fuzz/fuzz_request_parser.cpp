@@ -54,7 +54,7 @@ result run(std::string_view in, const std::vector<std::size_t>& cuts, const http
     pos = cut;
   }
   feed(in.substr(pos));
-  require(parser.failed() == static_cast<bool>(r.ec), "failed() disagrees with ec");
+  require(parser.error() == r.ec, "error() disagrees with ec");
   require(!(r.done && r.ec), "done and failed");
   r.req = parser.get();
   return r;

@@ -4,7 +4,10 @@
  *
  * `request_parser::feed()` takes bytes as they arrive, in chunks of any size, and stops right after
  * the CRLF CRLF that ends the head; the bytes after it (a body, a pipelined request) are left to the
- * caller, who learns the body framing from `request::content_length` / `request::chunked`.
+ * caller, who learns the body framing from `request::content_length` / `request::chunked`. The
+ * verbs are those of every parser here (sse::parser, sse::http::response_parser): feed() returns the
+ * bytes consumed and sets an error_code, done() says the head is complete, error() is the sticky
+ * error, reset() starts over.
  *
  * Strictness decisions (each failure is a distinct `sse::http::errc`, see `status_for()`):
  * - Lines must end with CRLF. A bare LF (RFC 9112 section 2.2 lets a recipient accept it) and a bare
@@ -272,16 +275,17 @@ class request_parser {
  public:
   explicit request_parser(request_limits limits = {}) : limits_(limits) {}
 
-  /// Parses as much of `bytes` as belongs to the head and returns how many bytes it consumed: all
-  /// of them while the head is incomplete, and up to and including the final CRLF CRLF once done().
-  /// On failure `ec` is set, the parser stays failed (later calls return 0 with the same error)
-  /// until reset(). After done(), returns 0 with no error.
+  /// Feeds bytes as they arrive, in pieces of any size. Returns how many bytes it consumed: all of
+  /// them while the head is incomplete, then only those up to and including the blank line that
+  /// ends it (the rest is a body or the next request). On error `ec` is set, the count includes the
+  /// byte at which the error was found (the same whatever the split), and the error is sticky: later
+  /// calls return 0 with the same error until reset(). Otherwise `ec` is cleared. After done(),
+  /// returns 0.
   std::size_t feed(std::string_view bytes, std::error_code& ec);
 
   /// The whole head was parsed.
   bool done() const noexcept { return state_ == state::done; }
-  /// The parser hit an error; error() tells which.
-  bool failed() const noexcept { return static_cast<bool>(ec_); }
+  /// The error that stopped the parser (sticky until reset()), or no error.
   std::error_code error() const noexcept { return ec_; }
   /// Bytes of the head consumed so far.
   std::size_t head_bytes() const noexcept { return head_bytes_; }
@@ -295,7 +299,7 @@ class request_parser {
     reset();
     return out;
   }
-  /// Forgets everything but the limits.
+  /// Forgets everything but the limits, ready for a new request.
   void reset() {
     req_ = request{};
     line_.clear();

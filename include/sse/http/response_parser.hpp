@@ -4,7 +4,10 @@
  *        and sse::http::chunked_decoder, an incremental decoder of the chunked transfer coding.
  *
  * Sans-io: standard library only, no sockets, no clocks. Both are pure functions of the bytes fed
- * to them, in pieces of any size split at any offset.
+ * to them, in pieces of any size split at any offset. Their verbs are those of every parser here
+ * (sse::parser, sse::http::request_parser): feed() returns the bytes consumed and sets an
+ * error_code, done() says the head (the body) is complete, error() is the sticky error, reset()
+ * starts over.
  *
  * Response head (RFC 9112 sections 2-6):
  * - the status line is `HTTP/1.DIGIT SP 3DIGIT [SP reason]`; only HTTP/1.0 and HTTP/1.1 are accepted;
@@ -195,10 +198,12 @@ class response_parser {
  public:
   explicit response_parser(response_limits limits = {}) : limits_(limits) {}
 
-  /// Feeds bytes. Returns how many were consumed: all of them until the head is complete, then
-  /// only those up to and including the blank line that ends it (the rest belongs to the body).
-  /// On error `ec` is set and the parser accepts no more input.
-  std::size_t put(std::string_view bytes, std::error_code& ec) {
+  /// Feeds bytes as they arrive, in pieces of any size. Returns how many bytes it consumed: all of
+  /// them while the head is incomplete, then only those up to and including the blank line that
+  /// ends it (the rest is the body). On error `ec` is set, the count includes the byte at which the
+  /// error was found (the same whatever the split), and the error is sticky: later calls return 0
+  /// with the same error until reset(). Otherwise `ec` is cleared. After done(), returns 0.
+  std::size_t feed(std::string_view bytes, std::error_code& ec) {
     ec = failed_;
     if (ec || done_) return 0;
     std::size_t consumed = 0;
@@ -225,7 +230,7 @@ class response_parser {
       if (end == std::string_view::npos) {
         if (take_max > room) {
           fail(response_errc::head_too_large, ec);
-          return consumed;
+          return consumed + room + 1;  // the first byte beyond the limit
         }
         buffer_.append(bytes.substr(0, take_max));
         consumed += take_max;
@@ -233,7 +238,7 @@ class response_parser {
       }
       if (end > room) {
         fail(response_errc::head_too_large, ec);
-        return consumed;
+        return consumed + room + 1;  // the first byte beyond the limit
       }
       buffer_.append(bytes.substr(0, end));
       consumed += end;
@@ -258,16 +263,16 @@ class response_parser {
     return consumed;
   }
 
-  /// True when a complete final response head was parsed.
-  bool is_done() const noexcept { return done_; }
-  /// The parsed head; complete only when is_done().
+  /// The whole head was parsed (the final one: interim 1xx responses are skipped).
+  bool done() const noexcept { return done_; }
+  /// The parsed head; complete only when done().
   const response_head& head() const noexcept { return head_; }
   response_head& head() noexcept { return head_; }
-  /// The error that stopped the parser, if any.
+  /// The error that stopped the parser (sticky until reset()), or no error.
   std::error_code error() const noexcept { return failed_; }
   const response_limits& limits() const noexcept { return limits_; }
 
-  /// Forgets everything, ready for a new response.
+  /// Forgets everything but the limits, ready for a new response.
   void reset() {
     buffer_.clear();
     head_ = {};
@@ -433,10 +438,14 @@ class chunked_decoder {
  public:
   explicit chunked_decoder(chunked_limits limits = {}) : limits_(limits) {}
 
-  /// Decodes from `in`, calling `on_data(std::string_view)` for each run of body bytes. Returns the
-  /// number of bytes consumed: all of `in`, unless the body ended (is_done()) or an error occurred.
+  /// Feeds bytes of the body as they arrive, in pieces of any size, and calls
+  /// `on_data(std::string_view)` for each run of body bytes. Returns how many bytes it consumed: all
+  /// of them until the body ends, then only those up to and including the end of the trailer section
+  /// (the rest is not the body's). On error `ec` is set, the count includes the byte at which the
+  /// error was found (the same whatever the split), and the error is sticky: later calls return 0
+  /// with the same error until reset(). Otherwise `ec` is cleared. After done(), returns 0.
   template <class OnData>
-  std::size_t put(std::string_view in, OnData&& on_data, std::error_code& ec) {
+  std::size_t feed(std::string_view in, OnData&& on_data, std::error_code& ec) {
     ec = failed_;
     if (ec) return 0;
     std::size_t i = 0;
@@ -550,10 +559,12 @@ class chunked_decoder {
     return i;
   }
 
-  /// True once the last chunk and the trailer section were consumed.
-  bool is_done() const noexcept { return state_ == state::done; }
+  /// The whole body was decoded: the last chunk and the trailer section were consumed.
+  bool done() const noexcept { return state_ == state::done; }
+  /// The error that stopped the decoder (sticky until reset()), or no error.
   std::error_code error() const noexcept { return failed_; }
 
+  /// Forgets everything but the limits, ready for a new body.
   void reset() noexcept {
     state_ = state::size_first;
     size_ = remaining_ = 0;
@@ -567,10 +578,11 @@ class chunked_decoder {
  private:
   enum class state { size_first, size, ext, size_lf, data, data_cr, data_lf, trailer, done };
 
-  std::size_t fail(response_errc e, std::error_code& ec, std::size_t consumed) {
+  // `at` is the offset of the byte at which the error was found: it counts as consumed.
+  std::size_t fail(response_errc e, std::error_code& ec, std::size_t at) {
     failed_ = make_error_code(e);
     ec = failed_;
-    return consumed;
+    return at + 1;
   }
 
   void end_of_size_line() noexcept {
