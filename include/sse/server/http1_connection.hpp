@@ -148,6 +148,13 @@ class server::connection final : public server::closable,
     handle(body_len);
   }
 
+  /// How a request is answered, fixed once its head is here (see finish()).
+  struct reply_to {
+    bool keep = false;          ///< keep the connection for the next request
+    std::size_t body_len = 0;   ///< bytes of the request's body, dropped from buf_ once answered
+    std::string origin = {};    ///< Access-Control-Allow-Origin ("" = none)
+  };
+
   /// `Expect: 100-continue` on a request whose body has not arrived (RFC 9110 10.1.1): the final
   /// status at once when the request will be refused anyway (the body is then not read and the
   /// connection closes), else `100 Continue` and the body is read.
@@ -156,7 +163,7 @@ class server::connection final : public server::closable,
       return respond_error(417, "only 'Expect: 100-continue' is supported");
     const http::request& req = parser_.get();
     if (req.version_minor == 0) return read();  // an HTTP/1.0 client does not wait for 100
-    if (auto refusal = early_refusal(req)) return finish(std::move(*refusal), false, 0, srv_.cors_origin(req));
+    if (auto refusal = early_refusal(req)) return finish(std::move(*refusal), {false, 0, srv_.cors_origin(req)});
     writing_ = true;
     interim_ = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(socket_, asio::buffer(interim_), [s = self()](std::error_code ec, std::size_t) {
@@ -171,87 +178,107 @@ class server::connection final : public server::closable,
   std::optional<response> early_refusal(const http::request& req) {
     if (!srv_.host_allowed(req)) return response::text(421, "this server does not answer for this host");
     request_context ctx{req, {}, {}, remote_};
-    auto found = srv_.router_.find(req, ctx.params);
+    auto found = find_route(ctx);
     if (auto* refusal = std::get_if<response>(&found)) return std::move(*refusal);
-    const sse::route& route = *std::get<const sse::route*>(found);
-    if (route.auth) return route.auth(ctx);
     return std::nullopt;
   }
 
+  /// Answers a request whose head and body are here, in this order: a host this server does not
+  /// answer for, a CORS preflight, a built-in route (/healthz, /metrics), a user route.
   void handle(std::size_t body_len) {
     const http::request& req = parser_.get();
-    request_context ctx{req, std::string_view(buf_).substr(0, body_len), {}, remote_};
-    const bool keep = req.keep_alive() && !state_->stopping.load();
-    const std::string origin = srv_.cors_origin(req);
+    // Kept in the connection: an asynchronous handler may use it until it responds.
+    request_context& ctx = ctx_.emplace(request_context{req, std::string_view(buf_).substr(0, body_len), {}, remote_});
+    const reply_to to{req.keep_alive() && !state_->stopping.load(), body_len, srv_.cors_origin(req)};
+    if (!srv_.host_allowed(req)) return finish(wrong_host(req), {to.keep, to.body_len, {}});
+    if (is_preflight(req)) return finish(preflight(to.origin), to);
+    if (auto r = builtin_route(ctx)) return finish(std::move(*r), to);
+    auto found = find_route(ctx);
+    if (auto* refusal = std::get_if<response>(&found)) return finish(std::move(*refusal), to);
+    run_route(*std::get<const sse::route*>(found), ctx, to);
+  }
 
-    if (!srv_.host_allowed(req))
-      return finish(response::text(421, "this server does not answer for host '" +
-                                            log_escape(req.header("Host").value_or(""), 100) + "'"),
-                    keep, body_len, {});
+  static response wrong_host(const http::request& req) {
+    return response::text(421, "this server does not answer for host '" +
+                                   log_escape(req.header("Host").value_or(""), 100) + "'");
+  }
 
-    // CORS preflight.
-    if (req.method == "OPTIONS" && req.header("Origin") && req.header("Access-Control-Request-Method")) {
-      if (origin.empty()) return finish(response::text(403, "origin not allowed"), keep, body_len, origin);
-      response r{204, "", {}, {}};
-      r.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
-                   {"Access-Control-Allow-Headers", srv_.cors_allow_headers()},
-                   {"Access-Control-Max-Age", "600"}};
-      return finish(std::move(r), keep, body_len, origin);
-    }
+  static bool is_preflight(const http::request& req) {
+    return req.method == "OPTIONS" && req.header("Origin") && req.header("Access-Control-Request-Method");
+  }
 
+  /// The answer to a CORS preflight: what may be sent, or 403 for an origin not allowed.
+  response preflight(const std::string& origin) const {
+    if (origin.empty()) return response::text(403, "origin not allowed");
+    response r{204, "", {}, {}};
+    r.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                 {"Access-Control-Allow-Headers", srv_.cors_allow_headers()},
+                 {"Access-Control-Max-Age", "600"}};
+    return r;
+  }
+
+  /// The answer of a built-in route (/healthz, /metrics), or nullopt when none matches.
+  std::optional<response> builtin_route(const request_context& ctx) const {
     bool handled = false;
-    response r = srv_.builtin(req, handled, ctx);
-    if (handled) return finish(std::move(r), keep, body_len, origin);
+    response r = srv_.builtin(ctx.request, handled, ctx);
+    if (!handled) return std::nullopt;
+    return r;
+  }
 
-    auto found = srv_.router_.find(req, ctx.params);
-    if (auto* refusal = std::get_if<response>(&found)) return finish(std::move(*refusal), keep, body_len, origin);
-    const sse::route& route = *std::get<const sse::route*>(found);
-    if (route.auth)
-      if (auto refusal = route.auth(ctx)) return finish(std::move(*refusal), keep, body_len, origin);
+  /// The user route for a request, with its `{name}` captures put in ctx.params; or the refusal:
+  /// no such route or method (404, 405), or what the route's auth hook answered instead.
+  std::variant<const sse::route*, response> find_route(request_context& ctx) const {
+    auto found = srv_.router_.find(ctx.request, ctx.params);
+    if (auto* r = std::get_if<const sse::route*>(&found); r && (*r)->auth)
+      if (auto refusal = (*r)->auth(ctx)) return std::move(*refusal);
+    return found;
+  }
 
+  /// Runs a user route's handler, whichever kind it is: an answer now, an answer later
+  /// (asynchronous), or a subscription (a stream) or its refusal.
+  void run_route(const sse::route& route, const request_context& ctx, const reply_to& to) {
     if (route.async_handle) {
-      // The timer is disarmed: the handler bounds its own wait.
-      // Holds the connection until the answer comes (nothing else does meanwhile).
-      auto respond = [s = self(), keep, body_len, origin](response r) {
-        asio::dispatch(s->socket_.get_executor(), [s, r = std::move(r), keep, body_len, origin]() mutable {
-          s->finish(std::move(r), keep, body_len, origin);
-        });
+      // The timer is disarmed: the handler bounds its own wait. `respond` holds the connection
+      // until the answer comes (nothing else does meanwhile).
+      auto respond = [s = self(), to](response r) {
+        asio::dispatch(s->socket_.get_executor(), [s, r = std::move(r), to]() mutable { s->finish(std::move(r), to); });
       };
-      try {
+      auto failed = invoke_handler<std::optional<response>>(ctx.request, [&] {
         route.async_handle(ctx, std::move(respond));
-      } catch (const std::exception& e) {
-        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
-        finish(response::text(500, "internal error"), keep, body_len, origin);
-      }
+        return std::optional<response>{};  // it answers later, through `respond`
+      });
+      if (failed) finish(std::move(*failed), to);
       return;
     }
-    if (route.handle) {
-      response out;
-      try {
-        out = route.handle(ctx);
-      } catch (const std::exception& e) {
-        srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
-        out = response::text(500, "internal error");
-      }
-      return finish(std::move(out), keep, body_len, origin);
-    }
+    if (route.handle) return finish(invoke_handler<response>(ctx.request, [&] { return route.handle(ctx); }), to);
+    auto decision = invoke_handler<std::variant<subscription, response>>(ctx.request, [&] { return route.subscribe(ctx); });
+    if (auto* refusal = std::get_if<response>(&decision)) return finish(std::move(*refusal), to);
+    subscribe(ctx.request, std::move(std::get<subscription>(decision)), to);
+  }
 
-    std::variant<subscription, response> decision;
+  /// The one place where a user handler runs: `call()` runs it and returns what it decided. An
+  /// exception it throws is logged (escaped) and becomes `500 internal error`.
+  template <class Decision, class Call>
+  Decision invoke_handler(const http::request& req, Call&& call) {
     try {
-      decision = route.subscribe(ctx);
+      return call();
     } catch (const std::exception& e) {
-      srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target), log_escape(e.what(), 500)));
-      decision = response::text(500, "internal error");
+      srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target),
+                                             log_escape(e.what(), 500)));
+      return Decision(response::text(500, "internal error"));
     }
-    if (auto* refusal = std::get_if<response>(&decision)) return finish(std::move(*refusal), keep, body_len, origin);
-    auto& sub = std::get<subscription>(decision);
+  }
+
+  /// A subscription decided by a route's handler: its topic checked, a HEAD answered with the
+  /// stream's head alone, else the connection becomes a stream.
+  void subscribe(const http::request& req, subscription sub, const reply_to& to) {
     if (!is_valid_topic(sub.topic, srv_.opts_.hub.max_topic_bytes))
-      return finish(response::text(400, "invalid topic name"), keep, body_len, origin);
+      return finish(response::text(400, "invalid topic name"), to);
     if (req.method == "HEAD") {
       response head{200, "text/event-stream; charset=utf-8", {}, {{"Cache-Control", "no-cache, no-store, no-transform"}}};
-      return finish(std::move(head), keep, body_len, origin, /*head_only=*/true);
+      return finish(std::move(head), to, /*head_only=*/true);
     }
-    start_stream(req, std::move(sub), origin);
+    start_stream(req, std::move(sub), to.origin);
   }
 
   /// The response head for (HTTP/1.x minor version, CORS origin), built once and shared by every
@@ -311,8 +338,11 @@ class server::connection final : public server::closable,
     }
   }
 
-  void finish(response r, bool keep, std::size_t body_len, const std::string& origin, bool head_only = false) {
-    if (r.status == 0) return drop();  // response::drop(): no answer at all
+  /// Answers the current request with `r` (status 0, response::drop(): no answer at all).
+  void finish(response r, const reply_to& to, bool head_only = false) {
+    if (r.status == 0) return drop();
+    bool keep = to.keep;
+    const std::string& origin = to.origin;
     count_status(r.status);
     std::vector<http::field> fields;
     for (const auto& [k, v] : r.headers) fields.push_back({k, v});
@@ -334,7 +364,7 @@ class server::connection final : public server::closable,
       bytes = http::error_response(500, "internal error: invalid response header");
       keep = false;
     }
-    buf_.erase(0, body_len);
+    buf_.erase(0, to.body_len);
     write(std::move(bytes), keep);
   }
 
@@ -371,6 +401,7 @@ class server::connection final : public server::closable,
   }
 
   void next_request() {
+    ctx_.reset();
     parser_.reset();
     fed_ = 0;
     idle_ = buf_.empty();
@@ -406,6 +437,7 @@ class server::connection final : public server::closable,
   socket_type socket_;
   asio::steady_timer timer_;
   http::request_parser parser_;
+  std::optional<request_context> ctx_;  // of the request being answered (its body is in buf_)
   std::string buf_;
   std::size_t fed_ = 0;
   std::string out_;

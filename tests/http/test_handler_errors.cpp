@@ -1,0 +1,70 @@
+// A route handler that throws, whichever kind it is (plain, asynchronous, SSE subscribe), goes through
+// the connection's one handler call: the request is answered `500 internal error` on the same
+// keep-alive connection, the pipelined requests behind it are answered in order, and the error log
+// line has the target and the exception's message escaped (sse::log_escape).
+#include "sse/server.hpp"
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "../support/http_client.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection goes on in order") {
+  std::mutex mu;
+  std::vector<std::string> errors;
+  sse::server_options o;
+  o.port = 0;
+  o.threads = 1;
+  o.hub.keepalive = std::nullopt;
+  o.shutdown_grace = 1s;
+  o.on_log = [&](sse::log_level level, std::string_view msg) {
+    if (level != sse::log_level::error) return;
+    std::lock_guard lk(mu);
+    errors.emplace_back(msg);
+  };
+  sse::server srv(o);
+  const std::string what = "boom\r\nX-Injected: 1\x1b[31m\\";
+  srv.route("GET", "/plain", [&](const sse::request_context&) -> sse::response { throw std::runtime_error(what); });
+  srv.async_route("GET", "/async", [&](const sse::request_context&, std::function<void(sse::response)>) {
+    throw std::runtime_error(what);
+  });
+  srv.sse_route("/events/{t}", [&](const sse::request_context&) -> std::variant<sse::subscription, sse::response> {
+    throw std::runtime_error(what);
+  });
+  srv.route("GET", "/ok", [](const sse::request_context&) { return sse::response::text(200, "ok"); });
+  srv.start();
+
+  auto get = [](std::string_view target) {
+    return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  };
+  sse_test::raw_socket c(srv.port());
+  c.send(get("/plain") + get("/async") + get("/events/a\\b") + get("/ok"));  // pipelined, all at once
+
+  const std::string internal_error =
+      "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\n"
+      "Connection: keep-alive\r\n\r\ninternal error\n";
+  const std::string ok =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
+      "Connection: keep-alive\r\n\r\nok\n";
+  const std::string expected = internal_error + internal_error + internal_error + ok;
+  std::string in;
+  for (int i = 0; i < 100 && in.size() < expected.size() && c.read_some(in, 50ms); ++i) {
+  }
+  CHECK(in == expected);
+  CHECK_FALSE(c.eof());  // kept alive
+  CHECK(srv.http_metrics().http_server_errors.load() == 3);
+
+  const std::string escaped = "boom\\x0d\\x0aX-Injected: 1\\x1b[31m\\\\";
+  std::lock_guard lk(mu);
+  CHECK(errors == std::vector<std::string>{"GET /plain: handler threw: " + escaped,
+                                           "GET /async: handler threw: " + escaped,
+                                           "GET /events/a\\\\b: handler threw: " + escaped});
+}
