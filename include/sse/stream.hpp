@@ -21,6 +21,11 @@
  * Replay is pulled from its list as writes complete (at most max_replay_batch_bytes per write), so
  * it is bounded by the log it came from and not counted in the live queue's bound.
  *
+ * Every one of these decisions is made by sse::stream_writer (stream_writer.hpp), a sans-io state
+ * machine tested by tables without sockets; this header only performs them: it dispatches calls to
+ * the executor, starts the gathered writes the writer plans, closes the transport, updates metrics,
+ * logs, and publishes state and counters to other threads.
+ *
  * Threads: a stream lives on its transport's executor, which must not run handlers concurrently (an
  * io_context run by one thread, or a strand). Every public member may be called from any thread:
  * calls are dispatched to that executor. A publisher never waits for a slow client.
@@ -36,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <span>
@@ -51,63 +57,15 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
-#include "sse/error_category.hpp"
-#include "sse/shared_event.hpp"
-#include "sse/detail/chunk.hpp"
-#include "sse/detail/json.hpp"
-#include "sse/logger.hpp"
 #include "sse/encoder.hpp"
 #include "sse/event.hpp"
+#include "sse/logger.hpp"
 #include "sse/metrics.hpp"
+#include "sse/shared_event.hpp"
+#include "sse/stream_writer.hpp"
 #include "sse/transport.hpp"
 
 namespace sse {
-
-/// Why a stream closed (besides transport errors, which are reported as they are).
-enum class stream_errc {
-  slow_consumer = 1,  ///< the write queue would have passed its bound (disconnect policy)
-  write_timeout,      ///< a write stayed in flight longer than write_timeout
-  aborted,            ///< the application called abort()
-};
-
-}  // namespace sse
-
-template <>
-struct std::is_error_code_enum<sse::stream_errc> : std::true_type {};
-
-namespace sse {
-
-namespace detail {
-struct stream_category_impl {
-  static constexpr const char* name = "sse.stream";
-  static std::string message(int ev) {
-    switch (static_cast<stream_errc>(ev)) {
-      case stream_errc::slow_consumer: return "slow consumer: write queue bound exceeded";
-      case stream_errc::write_timeout: return "write timed out";
-      case stream_errc::aborted: return "stream aborted by the application";
-    }
-    return "unknown sse.stream error";
-  }
-};
-}  // namespace detail
-
-inline const std::error_category& stream_category() noexcept {
-  return sse::error_category_for<detail::stream_category_impl>();
-}
-
-inline std::error_code make_error_code(stream_errc e) noexcept { return {static_cast<int>(e), stream_category()}; }
-
-/// How the body is delimited.
-enum class framing {
-  chunked,          ///< HTTP/1.1 `Transfer-Encoding: chunked`
-  close_delimited,  ///< HTTP/1.0: the body ends when the connection closes
-};
-
-/// What to do when an event would push the live queue past max_queued_bytes.
-enum class overflow_policy {
-  disconnect,  ///< close the connection (the client resumes with Last-Event-ID)
-  drop,        ///< discard the backlog and write an `event: gap` marker, then live events
-};
 
 /// Per-connection configuration.
 struct stream_options {
@@ -128,20 +86,63 @@ struct stream_options {
   logger on_log = {};                                     ///< logging hook, or empty
 };
 
-/// A snapshot of one stream's counters.
-struct stream_stats {
-  std::uint64_t bytes_written = 0;        ///< all bytes, head and framing included
-  std::uint64_t writes = 0;               ///< completed gathered writes
-  std::uint64_t events_sent = 0;          ///< events written (live and replayed)
-  std::uint64_t pings_sent = 0;           ///< keepalive pings written
-  std::uint64_t events_dropped = 0;       ///< events discarded by the drop policy
-  std::uint64_t gaps = 0;                 ///< gap markers written
-  std::size_t queued_bytes = 0;           ///< live bytes queued or in flight now
-  std::size_t max_queued_bytes_seen = 0;  ///< high-water mark of queued_bytes
-  std::chrono::steady_clock::time_point last_write = {};  ///< completion of the last write (or start)
+namespace detail {
+
+/// The writer's buffer list (std::string_view) seen as an Asio ConstBufferSequence, without copying
+/// the list: the write operation keeps this (two pointers) and walks the views.
+class writer_buffers {
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = asio::const_buffer;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = asio::const_buffer;
+
+    const_iterator() = default;
+    explicit const_iterator(const std::string_view* p) noexcept : p_(p) {}
+    asio::const_buffer operator*() const noexcept { return asio::const_buffer(p_->data(), p_->size()); }
+    const_iterator& operator++() noexcept {
+      ++p_;
+      return *this;
+    }
+    const_iterator operator++(int) noexcept {
+      const_iterator t = *this;
+      ++p_;
+      return t;
+    }
+    friend bool operator==(const const_iterator&, const const_iterator&) = default;
+
+   private:
+    const std::string_view* p_ = nullptr;
+  };
+  using value_type = asio::const_buffer;
+
+  explicit writer_buffers(std::span<const std::string_view> b) noexcept : b_(b) {}
+  const_iterator begin() const noexcept { return const_iterator(b_.data()); }
+  const_iterator end() const noexcept { return const_iterator(b_.data() + b_.size()); }
+
+ private:
+  std::span<const std::string_view> b_;
 };
 
+inline stream_writer_options writer_options_of(const stream_options& o) {
+  return {.body_framing = o.body_framing,
+          .initial_comment = o.initial_comment,
+          .retry = o.retry,
+          .padding = o.padding,
+          .max_queued_bytes = o.max_queued_bytes,
+          .on_overflow = o.on_overflow,
+          .max_replay_batch_bytes = o.max_replay_batch_bytes,
+          .write_timeout = o.write_timeout};
+}
+
+}  // namespace detail
+
 /// The transport-independent part of a stream; hubs and keepalive schedulers hold streams by it.
+/// Its decisions are sse::stream_writer's; this class dispatches calls to the executor, performs
+/// the writes, closes the transport, and publishes state and counters to other threads.
 class stream_base : public std::enable_shared_from_this<stream_base> {
  public:
   using clock = std::chrono::steady_clock;
@@ -154,9 +155,9 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   const stream_options& options() const noexcept { return opts_; }
 
   /// True from start() until the stream closes (also false while closing gracefully).
-  bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
+  bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == phase::open; }
   /// True once the stream has closed for good (gracefully or not).
-  bool is_closed() const noexcept { return state_.load(std::memory_order_acquire) == state::closed; }
+  bool is_closed() const noexcept { return state_.load(std::memory_order_acquire) == phase::closed; }
 
   /// Writes the head and the preamble (initial comment, retry, padding). Idempotent.
   void start() {
@@ -167,14 +168,14 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   void send(shared_event ev) {
     if (!ev) return;
     asio::dispatch(ex_, [self = shared_from_this(), ev = std::move(ev)]() mutable {
-      self->enqueue(item{std::move(ev), kind::event, true});
+      self->enqueue(std::move(ev), item_kind::event);
     });
   }
 
   /// Queues a shared encoded event (live) directly, like send(), without dispatching: for fan-out
   /// loops (sse::hub) that already run on this stream's executor. Call ONLY on the stream's executor.
   void deliver_local(const shared_event& ev) {
-    if (ev) enqueue(item{ev, kind::event, true});
+    if (ev) enqueue(ev, item_kind::event);
   }
 
   /// Encodes and queues one event; throws sse::invalid_event on a bad type or id.
@@ -183,14 +184,14 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// Queues a comment (`: text`), counted in the queue bound like an event.
   void send_comment(std::string_view text) {
     asio::dispatch(ex_, [self = shared_from_this(), ev = make_shared_event(encode_comment(text))]() mutable {
-      self->enqueue(item{std::move(ev), kind::comment, true});
+      self->enqueue(std::move(ev), item_kind::comment);
     });
   }
 
   /// Appends events to replay; they are written after the preamble and before any live event.
   void replay(std::vector<shared_event> events) {
     asio::dispatch(ex_, [self = shared_from_this(), evs = std::move(events)]() mutable {
-      self->do_replay(std::move(evs));
+      if (self->writer_.replay(std::move(evs))) self->maybe_write();
     });
   }
 
@@ -209,7 +210,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// reason is empty after a graceful close. Runs at once (posted) if the stream is already closed.
   void on_close(std::function<void(std::error_code)> f) {
     asio::dispatch(ex_, [self = shared_from_this(), f = std::move(f)]() mutable {
-      if (self->state_.load(std::memory_order_relaxed) == state::closed)
+      if (self->state_.load(std::memory_order_relaxed) == phase::closed)
         asio::post(self->ex_, [f = std::move(f), ec = self->close_reason_] { f(ec); });
       else
         self->close_listeners_.push_back(std::move(f));
@@ -234,88 +235,60 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   // --- For schedulers; call on the stream's executor. ---
 
   /// True when the stream is open, nothing is queued or in flight, and nothing was written for `idle`.
-  bool needs_ping(clock::time_point now, clock::duration idle) const noexcept {
-    return state_.load(std::memory_order_relaxed) == state::open && !in_flight_ && queue_.empty() &&
-           replay_.empty() && !gap_pending_ && now - stats().last_write >= idle;
-  }
+  bool needs_ping(clock::time_point now, clock::duration idle) const noexcept { return writer_.needs_ping(now, idle); }
 
   /// Queues a keepalive ping (shared by every stream pinged on the same tick).
-  void send_ping(shared_event ping) { enqueue(item{std::move(ping), kind::ping, true}); }
+  void send_ping(shared_event ping) { enqueue(std::move(ping), item_kind::ping); }
 
   /// Aborts the stream (stream_errc::write_timeout) when a write has been in flight longer than the
   /// write_timeout option; returns true if it did.
   bool check_timeout(clock::time_point now) {
-    if (!in_flight_ || is_closed() || now - write_started_ < opts_.write_timeout) return false;
+    if (!writer_.write_timed_out(now)) return false;
     if (opts_.metrics) metrics::add(opts_.metrics->write_timeouts);
     detail::log_to(opts_.on_log, log_level::info, "sse stream: write timed out after {} ms, closing",
-                   std::chrono::duration_cast<std::chrono::milliseconds>(now - write_started_).count());
+                   std::chrono::duration_cast<std::chrono::milliseconds>(now - writer_.write_started()).count());
     abort_with(stream_errc::write_timeout);
     return true;
   }
 
  protected:
-  stream_base(asio::any_io_executor ex, stream_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
-    last_write_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  stream_base(asio::any_io_executor ex, stream_options opts)
+      : ex_(std::move(ex)), opts_(std::move(opts)), writer_(detail::writer_options_of(opts_), clock::now()) {
+    last_write_.store(writer_.stats().last_write.time_since_epoch().count(), std::memory_order_relaxed);
   }
 
   /// Starts one gathered write of `bufs` (valid until write_done); the derived class calls write_done.
-  virtual void do_write(const std::vector<asio::const_buffer>& bufs) = 0;
+  virtual void do_write(std::span<const std::string_view> bufs) = 0;
   /// Closes the transport (which cancels its pending operations).
   virtual void close_transport() noexcept = 0;
   /// Starts watching for the peer to close, if the transport can read.
   virtual void start_watch() {}
 
   void write_done(std::error_code ec, std::size_t n) {
-    in_flight_ = false;
-    bump(bytes_written_, n);
+    const clock::time_point now = clock::now();  // the one clock read of this write cycle
+    const auto out = writer_.write_done(ec, n, now);
     if (opts_.metrics) metrics::add(opts_.metrics->bytes_written, n);
-    if (head_in_flight_) {  // written (or failed): the head is never needed again
-      head_in_flight_ = false;
+    if (out.head_written) {  // the head is never needed again
       opts_.shared_head.reset();
       std::string().swap(opts_.head);
-      // The first write's vectors are small and idle streams may stay idle: give them back.
-      std::vector<asio::const_buffer>().swap(bufs_);
-      release_inflight_after_ = true;  // once its items were counted below
     }
-    if (state_.load(std::memory_order_relaxed) == state::closed) {
-      inflight_.clear();
-      return;
+    publish();
+    switch (out.next) {
+      case stream_writer::after_write::ignored: return;
+      case stream_writer::after_write::failed:
+        if (opts_.metrics) metrics::add(opts_.metrics->write_errors);
+        detail::log_to(opts_.on_log, log_level::debug, "sse stream: write failed: {}", ec.message());
+        shut(ec);
+        return;
+      case stream_writer::after_write::finish:
+        count_delivered(out);
+        shut({});
+        return;
+      case stream_writer::after_write::next:
+        count_delivered(out);
+        maybe_write(now);
+        return;
     }
-    if (ec) {
-      inflight_.clear();
-      if (opts_.metrics) metrics::add(opts_.metrics->write_errors);
-      detail::log_to(opts_.on_log, log_level::debug, "sse stream: write failed: {}", ec.message());
-      abort_with(ec);
-      return;
-    }
-    bump(writes_, std::uint64_t{1});
-    const clock::time_point now = clock::now();  // the one clock read of this write cycle
-    last_write_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    std::uint64_t events = 0, pings = 0;
-    for (const auto& it : inflight_) {
-      if (it.k == kind::event) ++events;
-      else if (it.k == kind::ping) ++pings;
-    }
-    if (events) bump(events_sent_, events);
-    if (pings) bump(pings_sent_, pings);
-    if (opts_.metrics) {
-      if (events) metrics::add(opts_.metrics->events_delivered, events);
-      if (pings) metrics::add(opts_.metrics->pings_sent, pings);
-    }
-    if (inflight_live_bytes_) bump_down(queued_, inflight_live_bytes_);
-    inflight_live_bytes_ = 0;
-    inflight_.clear();
-    if (release_inflight_after_) {
-      release_inflight_after_ = false;
-      std::vector<item>().swap(inflight_);
-    }
-    if (final_sent_) {
-      state_.store(state::closed, std::memory_order_release);
-      close_transport();
-      finish({}, true);
-      return;
-    }
-    maybe_write(now);
   }
 
   /// The watch read completed: any error (EOF included) means the peer is gone.
@@ -326,270 +299,140 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   }
 
  private:
-  enum class state : unsigned char { idle, open, closing, closed };
-  enum class kind : unsigned char { event, ping, comment, control };
-  struct item {
-    shared_event ev;
-    kind k;
-    bool counted;  ///< counted in the live queue bound
-  };
-  /// State of the drop policy's pending gap marker; allocated only once something was dropped.
-  struct gap_state {
-    std::uint64_t skipped = 0;
-    std::string first, last, text;
-  };
-
-  /// Counters have one writer (this executor) and readers anywhere: no locked read-modify-write.
-  template <class T, class U>
-  static void bump(std::atomic<T>& a, U n) noexcept {
-    a.store(a.load(std::memory_order_relaxed) + static_cast<T>(n), std::memory_order_relaxed);
-  }
-  template <class T, class U>
-  static void bump_down(std::atomic<T>& a, U n) noexcept {
-    a.store(a.load(std::memory_order_relaxed) - static_cast<T>(n), std::memory_order_relaxed);
-  }
+  using phase = stream_writer::phase;
+  using item_kind = stream_writer::item_kind;
 
   const std::string& head_bytes() const noexcept { return opts_.shared_head ? *opts_.shared_head : opts_.head; }
 
+  /// Publishes the writer's state and counters to readers on other threads (one writer: this executor).
+  void publish() noexcept {
+    const stream_stats& s = writer_.stats();
+    bytes_written_.store(s.bytes_written, std::memory_order_relaxed);
+    writes_.store(s.writes, std::memory_order_relaxed);
+    events_sent_.store(s.events_sent, std::memory_order_relaxed);
+    pings_sent_.store(s.pings_sent, std::memory_order_relaxed);
+    gaps_.store(s.gaps, std::memory_order_relaxed);
+    last_write_.store(s.last_write.time_since_epoch().count(), std::memory_order_relaxed);
+    publish_queue();
+  }
+  /// The part enqueue() changes.
+  void publish_queue() noexcept {
+    const stream_stats& s = writer_.stats();
+    events_dropped_.store(s.events_dropped, std::memory_order_relaxed);
+    queued_.store(s.queued_bytes, std::memory_order_relaxed);
+    max_queued_seen_.store(s.max_queued_bytes_seen, std::memory_order_relaxed);
+    state_.store(writer_.state(), std::memory_order_release);
+  }
+
+  void count_delivered(const stream_writer::write_outcome& out) {
+    if (!opts_.metrics) return;
+    if (out.events) metrics::add(opts_.metrics->events_delivered, out.events);
+    if (out.pings) metrics::add(opts_.metrics->pings_sent, out.pings);
+  }
+
   void do_start() {
-    if (state_.load(std::memory_order_relaxed) != state::idle) return;
-    state_.store(state::open, std::memory_order_release);
-    last_write_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    const clock::time_point now = clock::now();
+    if (!writer_.start(now, head_bytes())) return;
+    publish();
     if (opts_.metrics) {
       metrics::add(opts_.metrics->connections_open);
       metrics::add(opts_.metrics->connections_total);
     }
-    std::string pre;
-    if (opts_.initial_comment) encode_comment_to(pre, *opts_.initial_comment);
-    if (opts_.retry) (void)encode_retry_to(pre, *opts_.retry);
-    if (opts_.padding > 0) encode_padding_to(pre, opts_.padding);
-    if (!pre.empty()) preamble_ = make_shared_event(std::move(pre));
-    head_pending_ = !head_bytes().empty();
     start_watch();
-    maybe_write();
-  }
-
-  void do_replay(std::vector<shared_event> evs) {
-    const auto st = state_.load(std::memory_order_relaxed);
-    if (st == state::closed || st == state::closing) return;
-    for (auto& e : evs)
-      if (e) replay_.push_back(std::move(e));
-    maybe_write();
+    maybe_write(now);
   }
 
   void do_close(std::optional<std::chrono::milliseconds> retry) {
-    const auto st = state_.load(std::memory_order_relaxed);
-    if (st == state::closing || st == state::closed) return;
-    if (st == state::idle) {  // never started: nothing on the wire to finish
-      state_.store(state::closed, std::memory_order_release);
-      queue_.clear();
-      replay_.clear();
-      close_transport();
-      finish({}, false);
-      return;
+    switch (writer_.close(retry)) {
+      case stream_writer::close_action::ignored: return;
+      case stream_writer::close_action::closed:  // never started: nothing on the wire to finish
+        publish();
+        shut({});
+        return;
+      case stream_writer::close_action::finishing:
+        publish_queue();
+        maybe_write();
+        return;
     }
-    state_.store(state::closing, std::memory_order_release);
-    if (retry && retry->count() >= 0) {
-      std::string s;
-      (void)encode_retry_to(s, *retry);
-      queue_.push_back(item{make_shared_event(std::move(s)), kind::control, false});
-    }
-    maybe_write();
   }
 
   void abort_with(std::error_code ec) {
-    const auto st = state_.load(std::memory_order_relaxed);
-    if (st == state::closed) return;
-    state_.store(state::closed, std::memory_order_release);
-    queue_.clear();
-    replay_.clear();
-    replay_pos_ = 0;
-    preamble_.reset();
-    gap_pending_ = false;
-    gap_.reset();
-    queued_.store(0, std::memory_order_relaxed);
-    close_transport();  // the write in flight (if any) completes with an error; inflight_ lives until then
-    finish(ec, st != state::idle);
+    if (writer_.abort() == phase::closed) return;
+    publish();
+    shut(ec);  // the write in flight (if any) completes with an error; its buffers live until then
   }
 
-  void finish(std::error_code ec, bool was_started) {
+  /// The writer has closed: close the transport and tell the listeners.
+  void shut(std::error_code ec) {
+    close_transport();
     close_reason_ = ec;
-    if (was_started && opts_.metrics) metrics::add(opts_.metrics->connections_open, std::int64_t{-1});
+    if (writer_.started() && opts_.metrics) metrics::add(opts_.metrics->connections_open, std::int64_t{-1});
     detail::log_to(opts_.on_log, log_level::debug, "sse stream: closed ({}), {} bytes written",
-                   ec ? ec.message() : std::string("graceful"), bytes_written_.load(std::memory_order_relaxed));
+                   ec ? ec.message() : std::string("graceful"), writer_.stats().bytes_written);
     auto listeners = std::move(close_listeners_);
     close_listeners_.clear();
     for (auto& f : listeners) asio::post(ex_, [f = std::move(f), ec] { f(ec); });
   }
 
-  void add_queued(std::size_t n) {
-    const std::size_t now = queued_.load(std::memory_order_relaxed) + n;
-    queued_.store(now, std::memory_order_relaxed);
-    if (now > max_queued_seen_.load(std::memory_order_relaxed)) max_queued_seen_.store(now, std::memory_order_relaxed);
-  }
-
-  void enqueue(item it) {
-    const auto st = state_.load(std::memory_order_relaxed);
-    if (st == state::closing || st == state::closed) return;
-    const std::size_t size = it.ev->bytes.size();
-    const std::size_t bound = opts_.max_queued_bytes;
-    if (queued_.load(std::memory_order_relaxed) + size > bound) {
-      if (opts_.on_overflow == overflow_policy::disconnect) {
+  void enqueue(shared_event ev, item_kind k) {
+    if (!ev) return;
+    const std::size_t size = ev->bytes.size();
+    const auto v = writer_.enqueue(std::move(ev), k);
+    if (v.dropped && opts_.metrics) metrics::add(opts_.metrics->events_dropped, v.dropped);
+    switch (v.status) {
+      case stream_writer::enqueue_status::ignored: return;
+      case stream_writer::enqueue_status::queued:
+        publish_queue();
+        maybe_write();
+        return;
+      case stream_writer::enqueue_status::dropped: publish_queue(); return;
+      case stream_writer::enqueue_status::overflow:
         if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
         detail::log_to(opts_.on_log, log_level::info,
                        "sse stream: slow consumer, {} bytes queued + {} would pass the bound of {}, closing",
-                       queued_.load(std::memory_order_relaxed), size, bound);
-        abort_with(stream_errc::slow_consumer);
+                       v.queued_before, size, opts_.max_queued_bytes);
+        publish();
+        shut(stream_errc::slow_consumer);
         return;
-      }
-      drop_backlog();
-      if (queued_.load(std::memory_order_relaxed) + size > bound) {  // still no room: skip this one too
-        if (it.k == kind::event) note_skipped(*it.ev);
-        rebuild_gap();
-        if (queued_.load(std::memory_order_relaxed) > bound) {  // not even the marker fits
-          if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
-          abort_with(stream_errc::slow_consumer);
-        }
+      case stream_writer::enqueue_status::gap_overflow:
+        if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
+        publish();
+        shut(stream_errc::slow_consumer);
         return;
-      }
-    }
-    add_queued(size);
-    queue_.push_back(std::move(it));
-    maybe_write();
-  }
-
-  void drop_backlog() {
-    for (const auto& it : queue_) {
-      if (it.counted) bump_down(queued_, it.ev->bytes.size());
-      if (it.k == kind::event) note_skipped(*it.ev);
-    }
-    queue_.clear();
-    rebuild_gap();
-  }
-
-  void note_skipped(const encoded_event& ev) {
-    if (!gap_) gap_ = std::make_unique<gap_state>();
-    ++gap_->skipped;
-    bump(events_dropped_, std::uint64_t{1});
-    if (opts_.metrics) metrics::add(opts_.metrics->events_dropped);
-    if (!ev.id.empty()) {
-      if (gap_->first.empty()) gap_->first = ev.id;
-      gap_->last = ev.id;
     }
   }
 
-  /// (Re)builds the pending gap marker from the skipped counters; its bytes count in the bound.
-  void rebuild_gap() {
-    if (!gap_ || gap_->skipped == 0) return;
-    bump_down(queued_, gap_->text.size());
-    std::string data = "{\"skipped\":" + std::to_string(gap_->skipped);
-    if (!gap_->first.empty()) {
-      data.append(",\"first\":");
-      detail::json_string_to(data, gap_->first);
-      data.append(",\"last\":");
-      detail::json_string_to(data, gap_->last);
-    }
-    data.push_back('}');
-    gap_->text = encode(event{.type = "gap", .data = std::move(data)});
-    add_queued(gap_->text.size());
-    gap_pending_ = true;
-  }
-
-  void take(shared_event ev, kind k, bool counted, std::size_t& body) {
-    body += ev->bytes.size();
-    bufs_.push_back(asio::buffer(ev->bytes));
-    if (counted) inflight_live_bytes_ += ev->bytes.size();
-    inflight_.push_back(item{std::move(ev), k, counted});
-  }
-
-  /// Starts the next gathered write if none is in flight and something is due. `now`: the current
-  /// time if the caller has just read it (else read here, only when a write starts).
+  /// Starts the next gathered write if the writer has one. `now`: the current time if the caller
+  /// has just read it (else read here, only when a write can start).
   void maybe_write(clock::time_point now = {}) {
-    const auto st = state_.load(std::memory_order_relaxed);
-    if (in_flight_ || st == state::idle || st == state::closed) return;
-    bufs_.clear();
-    inflight_.clear();
-    inflight_live_bytes_ = 0;
-    if (head_pending_) {
-      bufs_.push_back(asio::buffer(head_bytes()));
-      head_pending_ = false;
-      head_in_flight_ = true;
+    if (!writer_.can_write()) return;
+    if (now == clock::time_point{}) now = clock::now();
+    const auto plan = writer_.next_write(now);
+    switch (plan.action) {
+      case stream_writer::write_action::none: return;
+      case stream_writer::write_action::finish:  // close-delimited and nothing left: done
+        publish();
+        shut({});
+        return;
+      case stream_writer::write_action::write:
+        if (plan.gap) {
+          gaps_.store(writer_.stats().gaps, std::memory_order_relaxed);
+          if (opts_.metrics) metrics::add(opts_.metrics->gaps);
+        }
+        do_write(plan.buffers);
+        return;
     }
-    const bool chunked = opts_.body_framing == framing::chunked;
-    const std::size_t chunk_slot = bufs_.size();
-    if (chunked) bufs_.emplace_back();  // the chunk header, filled in below
-    std::size_t body = 0;
-    if (preamble_) take(std::move(preamble_), kind::comment, false, body);
-    preamble_.reset();
-    std::size_t replayed = 0;
-    while (replay_pos_ < replay_.size() &&
-           (replayed == 0 || replayed + replay_[replay_pos_]->bytes.size() <= opts_.max_replay_batch_bytes)) {
-      replayed += replay_[replay_pos_]->bytes.size();
-      take(std::move(replay_[replay_pos_++]), kind::event, false, body);
-    }
-    if (replay_pos_ == replay_.size()) {
-      replay_.clear();
-      replay_pos_ = 0;
-      if (gap_pending_) {
-        bump(gaps_, std::uint64_t{1});
-        if (opts_.metrics) metrics::add(opts_.metrics->gaps);
-        take(make_shared_event(std::move(gap_->text)), kind::control, true, body);
-        gap_.reset();
-        gap_pending_ = false;
-      }
-      for (item& it : queue_) take(std::move(it.ev), it.k, it.counted, body);
-      queue_.clear();  // keeps its capacity for the next batch
-    }
-    if (chunked) {
-      if (body > 0) {
-        const std::size_t n = detail::chunk_header(chunk_head_, body);
-        bufs_[chunk_slot] = asio::buffer(chunk_head_, n);
-        bufs_.push_back(asio::buffer(detail::crlf));
-      }
-    }
-    if (st == state::closing && replay_.empty() && queue_.empty()) {
-      if (chunked) bufs_.push_back(asio::buffer(detail::last_chunk));
-      final_sent_ = true;
-    }
-    if (asio::buffer_size(bufs_) == 0) {
-      bufs_.clear();
-      if (final_sent_) {  // close-delimited and nothing left: done
-        state_.store(state::closed, std::memory_order_release);
-        close_transport();
-        finish({}, true);
-      }
-      return;
-    }
-    in_flight_ = true;
-    write_started_ = now == clock::time_point{} ? clock::now() : now;
-    do_write(bufs_);
   }
 
   asio::any_io_executor ex_;
   stream_options opts_;
-  std::atomic<state> state_{state::idle};
-
-  bool head_pending_ = false;
-  bool head_in_flight_ = false;
-  bool release_inflight_after_ = false;
-  bool in_flight_ = false;
-  bool final_sent_ = false;
-  shared_event preamble_;
-  std::vector<shared_event> replay_;
-  std::size_t replay_pos_ = 0;
-  std::vector<item> queue_;  ///< live FIFO; always drained whole, so no head index; no allocation while empty
-  std::vector<item> inflight_;
-  std::size_t inflight_live_bytes_ = 0;
-  std::vector<asio::const_buffer> bufs_;
-  char chunk_head_[detail::chunk_header_max] = {};
-  clock::time_point write_started_{};
-
-  bool gap_pending_ = false;
-  std::unique_ptr<gap_state> gap_;
+  stream_writer writer_;  ///< every decision; touched only on the executor
+  std::atomic<phase> state_{phase::idle};
 
   std::error_code close_reason_;
   std::vector<std::function<void(std::error_code)>> close_listeners_;
 
+  // Copies of the writer's counters for readers on other threads.
   std::atomic<std::uint64_t> bytes_written_{0}, writes_{0}, events_sent_{0}, pings_sent_{0}, events_dropped_{0},
       gaps_{0};
   std::atomic<std::size_t> queued_{0}, max_queued_seen_{0};
@@ -622,10 +465,10 @@ class basic_stream final : public stream_base {
  private:
   std::shared_ptr<basic_stream> self() { return std::static_pointer_cast<basic_stream>(shared_from_this()); }
 
-  void do_write(const std::vector<asio::const_buffer>& bufs) override {
-    // A span, not the vector: the write operation keeps a copy of its buffer sequence, and copying
-    // a vector would allocate on every write. `bufs` stays untouched until write_done.
-    asio::async_write(transport_, std::span<const asio::const_buffer>(bufs.data(), bufs.size()),
+  void do_write(std::span<const std::string_view> bufs) override {
+    // The writer's views as a buffer sequence: the write operation copies two pointers, never the
+    // list (no allocation per write). `bufs` stays untouched until write_done.
+    asio::async_write(transport_, detail::writer_buffers(bufs),
                       [self = self()](std::error_code ec, std::size_t n) { self->write_done(ec, n); });
   }
 

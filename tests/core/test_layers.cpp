@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <set>
@@ -25,6 +26,7 @@ std::string layer_of(const std::string& h) {
   if (h.starts_with("sse/detail/") || h == "sse/metrics.hpp" || h == "sse/logger.hpp" || h == "sse/shared_event.hpp")
     return "support";
   if (h == "sse/transport.hpp" || h.starts_with("sse/transport/") || h == "sse/stream.hpp" ||
+      h == "sse/stream_writer.hpp" ||
       h == "sse/keepalive.hpp" || h == "sse/log.hpp")
     return "stream";
   if (h == "sse/hub.hpp" || h == "sse/store.hpp" || h == "sse/broker.hpp") return "hub";
@@ -80,4 +82,34 @@ TEST_CASE("layer_of classifies by path") {
   CHECK(layer_of("sse/server/router.hpp") == "server");
   CHECK(layer_of("sse/redis/broker.hpp") == "redis");
   CHECK(layer_of("sse/nowhere.hpp").empty());
+}
+
+// The sans-io state machines above the core (tests/core/test_sans_io.cpp checks the core itself):
+// no Asio and no fmt, directly or through any sse header they include.
+TEST_CASE("sans-io headers above the core include neither Asio nor fmt, even indirectly") {
+  const std::regex include_line(R"re(#\s*include\s*[<"]([^>"]+)[>"])re");
+  std::vector<std::string> todo = {"sse/stream_writer.hpp"};
+  std::set<std::string> seen;
+  std::size_t includes = 0;
+  while (!todo.empty()) {
+    const std::string h = todo.back();
+    todo.pop_back();
+    if (!seen.insert(h).second) continue;
+    CAPTURE(h);
+    std::ifstream in(include_dir / h);
+    REQUIRE_MESSAGE(in.good(), "cannot open include/", h);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    for (std::sregex_iterator it(text.begin(), text.end(), include_line), end; it != end; ++it) {
+      const std::string inc = (*it)[1];
+      CAPTURE(inc);
+      ++includes;
+      CHECK_FALSE(inc.starts_with("asio"));
+      CHECK_FALSE(inc.starts_with("fmt"));
+      if (inc.starts_with("sse/")) todo.push_back(inc);
+      else CHECK(inc.find('/') == std::string::npos);  // <string>, <span>, ...: the standard library
+    }
+  }
+  CHECK(seen.count("sse/shared_event.hpp") == 1);  // the walk followed the includes
+  CHECK(seen.count("sse/encoder.hpp") == 1);
+  CHECK(includes > 25);
 }

@@ -1,0 +1,549 @@
+/**
+ * @file stream_writer.hpp
+ * @brief sse::stream_writer, the decisions of one SSE response writer as a sans-io state machine:
+ *        what to write next and in which buffers, what the live queue's bound and the overflow
+ *        policy make of a new item, when a keepalive ping is due and when a write has timed out.
+ *        Also the stream's error codes (sse::stream_errc), its options that concern the writer
+ *        (framing, overflow policy) and its counters (sse::stream_stats).
+ *
+ * sse::basic_stream (stream.hpp) only performs what the writer decides: it dispatches calls to its
+ * executor, starts the gathered write of the buffers next_write() returns, feeds the completion back
+ * to write_done(), closes the transport, updates metrics and logs. The writer sees no socket, no
+ * executor and no clock: every time is a parameter, so each decision is a deterministic function of
+ * the calls made (tested by tables in tests/core/test_stream_writer.cpp).
+ *
+ * Wire order: the response head (bytes given to start(), written as is), then the body: an initial
+ * comment, an optional `retry:` hint, an optional padding comment (together: the preamble, in the
+ * first write), the replay, then live items. The body is framed as HTTP/1.1 chunks (one chunk per
+ * write, `0\r\n\r\n` after a graceful close) or close-delimited (HTTP/1.0).
+ *
+ * Writes: at most one in flight; everything queued meanwhile goes out in ONE gathered write (the
+ * buffers are views of the shared encoded events, payloads never copied). The live queue is bounded
+ * in bytes (queued + in flight, the pending gap marker included). When an item would pass the bound:
+ *  - `disconnect`: the writer closes (verdict `overflow`, stream_errc::slow_consumer);
+ *  - `drop`: the queued backlog (not the write in flight) is discarded and, before the next live
+ *    item, the marker
+ *        event: gap
+ *        data: {"skipped":N,"first":"<id>","last":"<id>"}
+ *    is written (no `id:` line; `first`/`last` are the first and last skipped ids, left out when the
+ *    skipped events had none). Drops before the marker is written merge into one marker. If the item
+ *    still does not fit, it is skipped too (verdict `dropped`); if not even the marker fits, the
+ *    writer closes (verdict `gap_overflow`, stream_errc::slow_consumer).
+ * Replay is taken from its list as writes complete (at most max_replay_batch_bytes per write, at least
+ * one event), and is not counted in the live bound (the log it came from bounds it).
+ *
+ * Standard library, the core and the shared event type only (no Asio, no fmt): part of the stream
+ * layer, checked by tests/core/test_sans_io.cpp.
+ */
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sse/detail/chunk.hpp"
+#include "sse/detail/json.hpp"
+#include "sse/encoder.hpp"
+#include "sse/error_category.hpp"
+#include "sse/event.hpp"
+#include "sse/shared_event.hpp"
+
+namespace sse {
+
+/// Why a stream closed (besides transport errors, which are reported as they are).
+enum class stream_errc {
+  slow_consumer = 1,  ///< the write queue would have passed its bound (disconnect policy)
+  write_timeout,      ///< a write stayed in flight longer than write_timeout
+  aborted,            ///< the application called abort()
+};
+
+}  // namespace sse
+
+template <>
+struct std::is_error_code_enum<sse::stream_errc> : std::true_type {};
+
+namespace sse {
+
+namespace detail {
+struct stream_category_impl {
+  static constexpr const char* name = "sse.stream";
+  static std::string message(int ev) {
+    switch (static_cast<stream_errc>(ev)) {
+      case stream_errc::slow_consumer: return "slow consumer: write queue bound exceeded";
+      case stream_errc::write_timeout: return "write timed out";
+      case stream_errc::aborted: return "stream aborted by the application";
+    }
+    return "unknown sse.stream error";
+  }
+};
+}  // namespace detail
+
+inline const std::error_category& stream_category() noexcept {
+  return sse::error_category_for<detail::stream_category_impl>();
+}
+
+inline std::error_code make_error_code(stream_errc e) noexcept { return {static_cast<int>(e), stream_category()}; }
+
+/// How the body is delimited.
+enum class framing {
+  chunked,          ///< HTTP/1.1 `Transfer-Encoding: chunked`
+  close_delimited,  ///< HTTP/1.0: the body ends when the connection closes
+};
+
+/// What to do when an event would push the live queue past max_queued_bytes.
+enum class overflow_policy {
+  disconnect,  ///< close the connection (the client resumes with Last-Event-ID)
+  drop,        ///< discard the backlog and write an `event: gap` marker, then live events
+};
+
+/// A snapshot of one stream's counters.
+struct stream_stats {
+  std::uint64_t bytes_written = 0;        ///< all bytes, head and framing included
+  std::uint64_t writes = 0;               ///< completed gathered writes
+  std::uint64_t events_sent = 0;          ///< events written (live and replayed)
+  std::uint64_t pings_sent = 0;           ///< keepalive pings written
+  std::uint64_t events_dropped = 0;       ///< events discarded by the drop policy
+  std::uint64_t gaps = 0;                 ///< gap markers written
+  std::size_t queued_bytes = 0;           ///< live bytes queued or in flight now
+  std::size_t max_queued_bytes_seen = 0;  ///< high-water mark of queued_bytes
+  std::chrono::steady_clock::time_point last_write = {};  ///< completion of the last write (or start)
+};
+
+/// The part of sse::stream_options the writer decides with.
+struct stream_writer_options {
+  framing body_framing = framing::chunked;                          ///< framing after the head
+  std::optional<std::string> initial_comment = std::string("ok");   ///< `: ok` in the first write; nullopt = none
+  std::optional<std::chrono::milliseconds> retry = {};              ///< `retry:` hint after the initial comment
+  std::size_t padding = 0;                                          ///< padding comment of this many bytes (0 = none)
+  std::size_t max_queued_bytes = std::size_t{1} << 20;              ///< live queue bound (queued + in flight)
+  overflow_policy on_overflow = overflow_policy::disconnect;
+  std::size_t max_replay_batch_bytes = std::size_t{256} << 10;      ///< replay bytes per gathered write
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  ///< longest time a write may stay in flight
+};
+
+/// The writer of one SSE response, without I/O. One caller at a time (the stream's executor).
+class stream_writer {
+ public:
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
+
+  /// Where the stream is: not started, writing, finishing after close(), done.
+  enum class phase : unsigned char { idle, open, closing, closed };
+  /// What a queued item is (counted differently in the stats and by the drop policy).
+  enum class item_kind : unsigned char { event, ping, comment, control };
+
+  /// What enqueue() made of an item.
+  enum class enqueue_status : unsigned char {
+    queued,        ///< queued (backlog may have been dropped first: see `dropped`); call next_write()
+    dropped,       ///< skipped into the pending gap marker (drop policy)
+    overflow,      ///< disconnect policy: the writer closed; report stream_errc::slow_consumer
+    gap_overflow,  ///< drop policy, but not even the gap marker fits: the writer closed (slow_consumer)
+    ignored,       ///< the writer is closing or closed
+  };
+  struct enqueue_verdict {
+    enqueue_status status = enqueue_status::ignored;
+    std::uint64_t dropped = 0;      ///< events newly skipped by the drop policy (this one included)
+    std::size_t queued_before = 0;  ///< live bytes queued before this item (for the overflow's log line)
+    friend bool operator==(const enqueue_verdict&, const enqueue_verdict&) = default;
+  };
+
+  /// What close() decided.
+  enum class close_action : unsigned char {
+    ignored,    ///< already closing or closed
+    closed,     ///< never started: closed at once, nothing on the wire to finish
+    finishing,  ///< the rest (queue, final `retry:`, last chunk) follows: call next_write()
+  };
+
+  /// What next_write() decided.
+  enum class write_action : unsigned char {
+    none,    ///< nothing to write now (or a write is in flight, or not started, or closed)
+    write,   ///< start one gathered write of `buffers`; report its completion to write_done()
+    finish,  ///< graceful end with nothing left to write (close-delimited): close the transport
+  };
+  struct write_plan {
+    write_action action = write_action::none;
+    /// The buffers, in order; valid (and unchanged) until write_done().
+    std::span<const std::string_view> buffers = {};
+    bool gap = false;  ///< the write carries a gap marker (stats().gaps counted it)
+    std::size_t size() const noexcept {
+      std::size_t n = 0;
+      for (const auto b : buffers) n += b.size();
+      return n;
+    }
+  };
+
+  /// What write_done() decided.
+  enum class after_write : unsigned char {
+    next,     ///< call next_write() (there may be nothing to write)
+    finish,   ///< the final write is done: close the transport (graceful end)
+    failed,   ///< the write failed: the writer closed; report the error
+    ignored,  ///< the writer had closed meanwhile (abort): nothing to do
+  };
+  struct write_outcome {
+    after_write next = after_write::ignored;
+    bool head_written = false;  ///< that write carried the head: its bytes are no longer needed
+    std::uint64_t events = 0;   ///< events completed by this write
+    std::uint64_t pings = 0;    ///< pings completed by this write
+    friend bool operator==(const write_outcome&, const write_outcome&) = default;
+  };
+
+  /// What a keepalive tick finds.
+  enum class tick_action : unsigned char {
+    none,
+    ping,           ///< idle long enough: enqueue a ping
+    write_timeout,  ///< a write is in flight for longer than write_timeout: abort (stream_errc::write_timeout)
+  };
+
+  /// `now`: the creation time (counts as the last write until start()).
+  explicit stream_writer(stream_writer_options opts = {}, time_point now = {}) : opts_(std::move(opts)) {
+    stats_.last_write = now;
+  }
+
+  stream_writer(const stream_writer&) = delete;  // the buffers point into it
+  stream_writer& operator=(const stream_writer&) = delete;
+
+  const stream_writer_options& options() const noexcept { return opts_; }
+  phase state() const noexcept { return state_; }
+  /// True once start() has run (the stream wrote, or was about to write, its head).
+  bool started() const noexcept { return started_; }
+  /// True while a write is in flight.
+  bool is_writing() const noexcept { return in_flight_; }
+  /// True when next_write() could start a write (none in flight, started, not closed).
+  bool can_write() const noexcept { return !in_flight_ && (state_ == phase::open || state_ == phase::closing); }
+  /// True when the drop policy has a gap marker waiting to be written.
+  bool gap_pending() const noexcept { return gap_pending_; }
+  /// When the write in flight started.
+  time_point write_started() const noexcept { return write_started_; }
+  const stream_stats& stats() const noexcept { return stats_; }
+
+  /// Starts the stream: `head` (unframed; kept as a view, valid until the write_done() that reports
+  /// head_written, or until the writer is closed) then the preamble. False if already started.
+  bool start(time_point now, std::string_view head = {}) {
+    if (state_ != phase::idle) return false;
+    state_ = phase::open;
+    started_ = true;
+    stats_.last_write = now;
+    std::string pre;
+    if (opts_.initial_comment) encode_comment_to(pre, *opts_.initial_comment);
+    if (opts_.retry) (void)encode_retry_to(pre, *opts_.retry);
+    if (opts_.padding > 0) encode_padding_to(pre, opts_.padding);
+    if (!pre.empty()) preamble_ = make_shared_event(std::move(pre));
+    head_ = head;
+    head_pending_ = !head.empty();
+    return true;
+  }
+
+  /// Queues a live item (counted in the bound) and applies the overflow policy. Items queued before
+  /// start() wait for it.
+  enqueue_verdict enqueue(shared_event ev, item_kind k = item_kind::event) {
+    if (!ev || state_ == phase::closing || state_ == phase::closed) return {};
+    enqueue_verdict v;
+    v.queued_before = stats_.queued_bytes;
+    const std::size_t size = ev->bytes.size();
+    const std::size_t bound = opts_.max_queued_bytes;
+    if (stats_.queued_bytes + size > bound) {
+      if (opts_.on_overflow == overflow_policy::disconnect) {
+        close_now();
+        v.status = enqueue_status::overflow;
+        return v;
+      }
+      v.dropped = drop_backlog();
+      if (stats_.queued_bytes + size > bound) {  // still no room: skip this one too
+        if (k == item_kind::event) {
+          note_skipped(*ev);
+          ++v.dropped;
+        }
+        rebuild_gap();
+        if (stats_.queued_bytes > bound) {  // not even the marker fits
+          close_now();
+          v.status = enqueue_status::gap_overflow;
+          return v;
+        }
+        v.status = enqueue_status::dropped;
+        return v;
+      }
+    }
+    add_queued(size);
+    queue_.push_back(item{std::move(ev), k, true});
+    v.status = enqueue_status::queued;
+    return v;
+  }
+
+  /// Appends events to replay (after the preamble, before any live item). False (ignored) when
+  /// closing or closed.
+  bool replay(std::vector<shared_event> evs) {
+    if (state_ == phase::closing || state_ == phase::closed) return false;
+    for (auto& e : evs)
+      if (e) replay_.push_back(std::move(e));
+    return true;
+  }
+
+  /// Graceful close: what is queued, then `retry: <ms>` (when given and not negative), then (chunked)
+  /// the last chunk.
+  close_action close(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
+    if (state_ == phase::closing || state_ == phase::closed) return close_action::ignored;
+    if (state_ == phase::idle) {
+      state_ = phase::closed;
+      queue_.clear();
+      replay_.clear();
+      return close_action::closed;
+    }
+    state_ = phase::closing;
+    if (retry && retry->count() >= 0) {
+      std::string s;
+      (void)encode_retry_to(s, *retry);
+      queue_.push_back(item{make_shared_event(std::move(s)), item_kind::control, false});
+    }
+    return close_action::finishing;
+  }
+
+  /// Abortive close: drops everything not yet written (the write in flight keeps its buffers until
+  /// write_done()). Returns the phase before (closed: it was already closed, nothing done).
+  phase abort() noexcept {
+    const phase before = state_;
+    if (before != phase::closed) close_now();
+    return before;
+  }
+
+  /// The next gathered write, if one can start now: at most one write is in flight. `now` is
+  /// remembered as its start (for the write timeout).
+  write_plan next_write(time_point now) {
+    if (!can_write()) return {};
+    bufs_.clear();
+    inflight_.clear();
+    inflight_live_bytes_ = 0;
+    if (head_pending_) {
+      bufs_.push_back(head_);
+      head_pending_ = false;
+      head_in_flight_ = true;
+    }
+    const bool chunked = opts_.body_framing == framing::chunked;
+    const std::size_t chunk_slot = bufs_.size();
+    if (chunked) bufs_.emplace_back();  // the chunk header, filled in below
+    std::size_t body = 0;
+    if (preamble_) take(std::move(preamble_), item_kind::comment, false, body);
+    preamble_.reset();
+    std::size_t replayed = 0;
+    while (replay_pos_ < replay_.size() &&
+           (replayed == 0 || replayed + replay_[replay_pos_]->bytes.size() <= opts_.max_replay_batch_bytes)) {
+      replayed += replay_[replay_pos_]->bytes.size();
+      take(std::move(replay_[replay_pos_++]), item_kind::event, false, body);
+    }
+    bool gap = false;
+    if (replay_pos_ == replay_.size()) {
+      replay_.clear();
+      replay_pos_ = 0;
+      if (gap_pending_) {
+        ++stats_.gaps;
+        gap = true;
+        take(make_shared_event(std::move(gap_->text)), item_kind::control, true, body);
+        gap_.reset();
+        gap_pending_ = false;
+      }
+      for (item& it : queue_) take(std::move(it.ev), it.k, it.counted, body);
+      queue_.clear();  // keeps its capacity for the next batch
+    }
+    if (chunked) {
+      if (body > 0) {
+        const std::size_t n = detail::chunk_header(chunk_head_, body);
+        bufs_[chunk_slot] = std::string_view(chunk_head_, n);
+        bufs_.push_back(detail::crlf);
+      } else {
+        bufs_.erase(bufs_.begin() + static_cast<std::ptrdiff_t>(chunk_slot));
+      }
+    }
+    if (state_ == phase::closing && replay_.empty() && queue_.empty()) {
+      if (chunked) bufs_.push_back(detail::last_chunk);
+      final_sent_ = true;
+    }
+    if (bufs_.empty()) {
+      if (final_sent_) {  // close-delimited and nothing left: done
+        state_ = phase::closed;
+        return {write_action::finish, {}, false};
+      }
+      return {};
+    }
+    in_flight_ = true;
+    write_started_ = now;
+    return {write_action::write, std::span<const std::string_view>(bufs_), gap};
+  }
+
+  /// The write in flight completed: `n` bytes were written (all of them unless `ec`). `now`: the
+  /// completion time (the last write, for keepalive).
+  write_outcome write_done(std::error_code ec, std::size_t n, time_point now) {
+    write_outcome out;
+    in_flight_ = false;
+    stats_.bytes_written += n;
+    bufs_.clear();
+    if (head_in_flight_) {  // written (or failed): the head is never needed again
+      head_in_flight_ = false;
+      head_ = {};
+      out.head_written = true;
+      // The first write's vectors are small and idle streams may stay idle: give them back.
+      std::vector<std::string_view>().swap(bufs_);
+      release_inflight_after_ = true;  // once its items were counted below
+    }
+    if (state_ == phase::closed) {
+      inflight_.clear();
+      out.next = after_write::ignored;
+      return out;
+    }
+    if (ec) {
+      inflight_.clear();
+      close_now();
+      out.next = after_write::failed;
+      return out;
+    }
+    ++stats_.writes;
+    stats_.last_write = now;
+    for (const auto& it : inflight_) {
+      if (it.k == item_kind::event) ++out.events;
+      else if (it.k == item_kind::ping) ++out.pings;
+    }
+    stats_.events_sent += out.events;
+    stats_.pings_sent += out.pings;
+    stats_.queued_bytes -= inflight_live_bytes_;
+    inflight_live_bytes_ = 0;
+    inflight_.clear();
+    if (release_inflight_after_) {
+      release_inflight_after_ = false;
+      std::vector<item>().swap(inflight_);
+    }
+    if (final_sent_) {
+      state_ = phase::closed;
+      out.next = after_write::finish;
+      return out;
+    }
+    out.next = after_write::next;
+    return out;
+  }
+
+  /// True when the stream is open, nothing is queued, in flight or pending (replay, gap marker),
+  /// and nothing was written for `idle`.
+  bool needs_ping(time_point now, clock::duration idle) const noexcept {
+    return state_ == phase::open && !in_flight_ && queue_.empty() && replay_.empty() && !gap_pending_ &&
+           now - stats_.last_write >= idle;
+  }
+
+  /// True when a write has been in flight for write_timeout or longer.
+  bool write_timed_out(time_point now) const noexcept {
+    return in_flight_ && state_ != phase::closed && now - write_started_ >= opts_.write_timeout;
+  }
+
+  /// A keepalive tick: the write timeout first, then the ping.
+  tick_action tick(time_point now, clock::duration idle) const noexcept {
+    if (write_timed_out(now)) return tick_action::write_timeout;
+    if (needs_ping(now, idle)) return tick_action::ping;
+    return tick_action::none;
+  }
+
+ private:
+  struct item {
+    shared_event ev;
+    item_kind k;
+    bool counted;  ///< counted in the live queue bound
+  };
+  /// State of the drop policy's pending gap marker; allocated only once something was dropped.
+  struct gap_state {
+    std::uint64_t skipped = 0;
+    std::string first, last, text;
+  };
+
+  void close_now() noexcept {
+    state_ = phase::closed;
+    queue_.clear();
+    replay_.clear();
+    replay_pos_ = 0;
+    preamble_.reset();
+    gap_pending_ = false;
+    gap_.reset();
+    stats_.queued_bytes = 0;
+  }
+
+  void add_queued(std::size_t n) noexcept {
+    stats_.queued_bytes += n;
+    if (stats_.queued_bytes > stats_.max_queued_bytes_seen) stats_.max_queued_bytes_seen = stats_.queued_bytes;
+  }
+
+  /// Discards the queued backlog; returns the number of events skipped.
+  std::uint64_t drop_backlog() {
+    std::uint64_t n = 0;
+    for (const auto& it : queue_) {
+      if (it.counted) stats_.queued_bytes -= it.ev->bytes.size();
+      if (it.k == item_kind::event) {
+        note_skipped(*it.ev);
+        ++n;
+      }
+    }
+    queue_.clear();
+    rebuild_gap();
+    return n;
+  }
+
+  void note_skipped(const encoded_event& ev) {
+    if (!gap_) gap_ = std::make_unique<gap_state>();
+    ++gap_->skipped;
+    ++stats_.events_dropped;
+    if (!ev.id.empty()) {
+      if (gap_->first.empty()) gap_->first = ev.id;
+      gap_->last = ev.id;
+    }
+  }
+
+  /// (Re)builds the pending gap marker from the skipped counters; its bytes count in the bound.
+  void rebuild_gap() {
+    if (!gap_ || gap_->skipped == 0) return;
+    stats_.queued_bytes -= gap_->text.size();
+    std::string data = "{\"skipped\":" + std::to_string(gap_->skipped);
+    if (!gap_->first.empty()) {
+      data.append(",\"first\":");
+      detail::json_string_to(data, gap_->first);
+      data.append(",\"last\":");
+      detail::json_string_to(data, gap_->last);
+    }
+    data.push_back('}');
+    gap_->text = encode(event{.type = "gap", .data = std::move(data)});
+    add_queued(gap_->text.size());
+    gap_pending_ = true;
+  }
+
+  void take(shared_event ev, item_kind k, bool counted, std::size_t& body) {
+    body += ev->bytes.size();
+    if (!ev->bytes.empty()) bufs_.push_back(ev->bytes);  // no empty buffer: an empty plan is no write
+    if (counted) inflight_live_bytes_ += ev->bytes.size();
+    inflight_.push_back(item{std::move(ev), k, counted});
+  }
+
+  stream_writer_options opts_;
+  phase state_ = phase::idle;
+  bool started_ = false;
+  bool head_pending_ = false;
+  bool head_in_flight_ = false;
+  bool release_inflight_after_ = false;
+  bool in_flight_ = false;
+  bool final_sent_ = false;
+  bool gap_pending_ = false;
+  std::string_view head_;
+  shared_event preamble_;
+  std::vector<shared_event> replay_;
+  std::size_t replay_pos_ = 0;
+  std::vector<item> queue_;  ///< live FIFO; always drained whole, so no head index; no allocation while empty
+  std::vector<item> inflight_;
+  std::size_t inflight_live_bytes_ = 0;
+  std::vector<std::string_view> bufs_;
+  char chunk_head_[detail::chunk_header_max] = {};
+  time_point write_started_{};
+  std::unique_ptr<gap_state> gap_;
+  stream_stats stats_;
+};
+
+}  // namespace sse
