@@ -224,6 +224,7 @@ class job_runner {
     } catch (...) {
       return give_up(*j, std::current_exception(), done);
     }
+    job_row row = j->row;  // the answer's copy: the job's thread owns j->row from its start
     bool launched = false;
     {
       std::lock_guard lk(mu_);
@@ -243,7 +244,7 @@ class job_runner {
     }
     // Shut down meanwhile: the record stays "running"; the next sweep (a restart, another instance) ends it.
     if (!launched) return give_up(*j, nullptr, done);
-    done(start_outcome::started(j->row));
+    done(start_outcome::started(std::move(row)));
   }
 
   // ---- publishing (the job's mutex held) ----
