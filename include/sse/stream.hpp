@@ -23,8 +23,8 @@
  *
  * Every one of these decisions is made by sse::stream_writer (stream_writer.hpp), a sans-io state
  * machine tested by tables without sockets; this header only performs them: it dispatches calls to
- * the executor, starts the gathered writes the writer plans, closes the transport, updates metrics,
- * logs, and publishes state and counters to other threads.
+ * the executor, starts the gathered writes the writer plans, closes the transport, updates metrics
+ * and logs.
  *
  * Threads: a stream lives on its transport's executor, which must not run handlers concurrently (an
  * io_context run by one thread, or a strand). Every public member may be called from any thread:
@@ -142,7 +142,7 @@ inline stream_writer_options writer_options_of(const stream_options& o) {
 
 /// The transport-independent part of a stream; hubs and keepalive schedulers hold streams by it.
 /// Its decisions are sse::stream_writer's; this class dispatches calls to the executor, performs
-/// the writes, closes the transport, and publishes state and counters to other threads.
+/// the writes, closes the transport, updates metrics and logs.
 class stream_base : public std::enable_shared_from_this<stream_base> {
  public:
   using clock = std::chrono::steady_clock;
@@ -155,9 +155,9 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   const stream_options& options() const noexcept { return opts_; }
 
   /// True from start() until the stream closes (also false while closing gracefully).
-  bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == phase::open; }
+  bool is_open() const noexcept { return writer_.state() == phase::open; }
   /// True once the stream has closed for good (gracefully or not).
-  bool is_closed() const noexcept { return state_.load(std::memory_order_acquire) == phase::closed; }
+  bool is_closed() const noexcept { return writer_.state() == phase::closed; }
 
   /// Writes the head and the preamble (initial comment, retry, padding). Idempotent.
   void start() {
@@ -210,7 +210,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// reason is empty after a graceful close. Runs at once (posted) if the stream is already closed.
   void on_close(std::function<void(std::error_code)> f) {
     asio::dispatch(ex_, [self = shared_from_this(), f = std::move(f)]() mutable {
-      if (self->state_.load(std::memory_order_relaxed) == phase::closed)
+      if (self->writer_.state() == phase::closed)
         asio::post(self->ex_, [f = std::move(f), ec = self->close_reason_] { f(ec); });
       else
         self->close_listeners_.push_back(std::move(f));
@@ -218,19 +218,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   }
 
   /// Counters, readable from any thread.
-  stream_stats stats() const noexcept {
-    stream_stats s;
-    s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-    s.writes = writes_.load(std::memory_order_relaxed);
-    s.events_sent = events_sent_.load(std::memory_order_relaxed);
-    s.pings_sent = pings_sent_.load(std::memory_order_relaxed);
-    s.events_dropped = events_dropped_.load(std::memory_order_relaxed);
-    s.gaps = gaps_.load(std::memory_order_relaxed);
-    s.queued_bytes = queued_.load(std::memory_order_relaxed);
-    s.max_queued_bytes_seen = max_queued_seen_.load(std::memory_order_relaxed);
-    s.last_write = clock::time_point(clock::duration(last_write_.load(std::memory_order_relaxed)));
-    return s;
-  }
+  stream_stats stats() const noexcept { return writer_.stats(); }
 
   // --- For schedulers; call on the stream's executor. ---
 
@@ -253,9 +241,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
  protected:
   stream_base(asio::any_io_executor ex, stream_options opts)
-      : ex_(std::move(ex)), opts_(std::move(opts)), writer_(detail::writer_options_of(opts_), clock::now()) {
-    last_write_.store(writer_.stats().last_write.time_since_epoch().count(), std::memory_order_relaxed);
-  }
+      : ex_(std::move(ex)), opts_(std::move(opts)), writer_(detail::writer_options_of(opts_), clock::now()) {}
 
   /// Starts one gathered write of `bufs` (valid until write_done); the derived class calls write_done.
   virtual void do_write(std::span<const std::string_view> bufs) = 0;
@@ -272,7 +258,6 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
       opts_.shared_head.reset();
       std::string().swap(opts_.head);
     }
-    publish();
     switch (out.next) {
       case stream_writer::after_write::ignored: return;
       case stream_writer::after_write::failed:
@@ -304,26 +289,6 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   const std::string& head_bytes() const noexcept { return opts_.shared_head ? *opts_.shared_head : opts_.head; }
 
-  /// Publishes the writer's state and counters to readers on other threads (one writer: this executor).
-  void publish() noexcept {
-    const stream_stats& s = writer_.stats();
-    bytes_written_.store(s.bytes_written, std::memory_order_relaxed);
-    writes_.store(s.writes, std::memory_order_relaxed);
-    events_sent_.store(s.events_sent, std::memory_order_relaxed);
-    pings_sent_.store(s.pings_sent, std::memory_order_relaxed);
-    gaps_.store(s.gaps, std::memory_order_relaxed);
-    last_write_.store(s.last_write.time_since_epoch().count(), std::memory_order_relaxed);
-    publish_queue();
-  }
-  /// The part enqueue() changes.
-  void publish_queue() noexcept {
-    const stream_stats& s = writer_.stats();
-    events_dropped_.store(s.events_dropped, std::memory_order_relaxed);
-    queued_.store(s.queued_bytes, std::memory_order_relaxed);
-    max_queued_seen_.store(s.max_queued_bytes_seen, std::memory_order_relaxed);
-    state_.store(writer_.state(), std::memory_order_release);
-  }
-
   void count_delivered(const stream_writer::write_outcome& out) {
     if (!opts_.metrics) return;
     if (out.events) metrics::add(opts_.metrics->events_delivered, out.events);
@@ -333,7 +298,6 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   void do_start() {
     const clock::time_point now = clock::now();
     if (!writer_.start(now, head_bytes())) return;
-    publish();
     if (opts_.metrics) {
       metrics::add(opts_.metrics->connections_open);
       metrics::add(opts_.metrics->connections_total);
@@ -346,11 +310,9 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     switch (writer_.close(retry)) {
       case stream_writer::close_action::ignored: return;
       case stream_writer::close_action::closed:  // never started: nothing on the wire to finish
-        publish();
         shut({});
         return;
       case stream_writer::close_action::finishing:
-        publish_queue();
         maybe_write();
         return;
     }
@@ -358,7 +320,6 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   void abort_with(std::error_code ec) {
     if (writer_.abort() == phase::closed) return;
-    publish();
     shut(ec);  // the write in flight (if any) completes with an error; its buffers live until then
   }
 
@@ -382,21 +343,18 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     switch (v.status) {
       case stream_writer::enqueue_status::ignored: return;
       case stream_writer::enqueue_status::queued:
-        publish_queue();
         maybe_write();
         return;
-      case stream_writer::enqueue_status::dropped: publish_queue(); return;
+      case stream_writer::enqueue_status::dropped: return;  // into the pending gap marker
       case stream_writer::enqueue_status::overflow:
         if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
         detail::log_to(opts_.on_log, log_level::info,
                        "sse stream: slow consumer, {} bytes queued + {} would pass the bound of {}, closing",
                        v.queued_before, size, opts_.max_queued_bytes);
-        publish();
         shut(stream_errc::slow_consumer);
         return;
       case stream_writer::enqueue_status::gap_overflow:
         if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
-        publish();
         shut(stream_errc::slow_consumer);
         return;
     }
@@ -411,14 +369,10 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     switch (plan.action) {
       case stream_writer::write_action::none: return;
       case stream_writer::write_action::finish:  // close-delimited and nothing left: done
-        publish();
         shut({});
         return;
       case stream_writer::write_action::write:
-        if (plan.gap) {
-          gaps_.store(writer_.stats().gaps, std::memory_order_relaxed);
-          if (opts_.metrics) metrics::add(opts_.metrics->gaps);
-        }
+        if (plan.gap && opts_.metrics) metrics::add(opts_.metrics->gaps);
         do_write(plan.buffers);
         return;
     }
@@ -426,17 +380,10 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   asio::any_io_executor ex_;
   stream_options opts_;
-  stream_writer writer_;  ///< every decision; touched only on the executor
-  std::atomic<phase> state_{phase::idle};
+  stream_writer writer_;  ///< every decision; called only on the executor (its state and counters are readable anywhere)
 
   std::error_code close_reason_;
   std::vector<std::function<void(std::error_code)>> close_listeners_;
-
-  // Copies of the writer's counters for readers on other threads.
-  std::atomic<std::uint64_t> bytes_written_{0}, writes_{0}, events_sent_{0}, pings_sent_{0}, events_dropped_{0},
-      gaps_{0};
-  std::atomic<std::size_t> queued_{0}, max_queued_seen_{0};
-  std::atomic<clock::rep> last_write_{0};
 };
 
 /// One client connection over `Transport`. Always owned by a std::shared_ptr (use create()).

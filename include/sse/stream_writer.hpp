@@ -37,6 +37,7 @@
  */
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -130,7 +131,8 @@ struct stream_writer_options {
   std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  ///< longest time a write may stay in flight
 };
 
-/// The writer of one SSE response, without I/O. One caller at a time (the stream's executor).
+/// The writer of one SSE response, without I/O. One caller at a time (the stream's executor);
+/// state() and stats() may also be read from other threads (atomics with one writer).
 class stream_writer {
  public:
   using clock = std::chrono::steady_clock;
@@ -203,40 +205,59 @@ class stream_writer {
     write_timeout,  ///< a write is in flight for longer than write_timeout: abort (stream_errc::write_timeout)
   };
 
-  /// `now`: the creation time (counts as the last write until start()).
-  explicit stream_writer(stream_writer_options opts = {}, time_point now = {}) : opts_(std::move(opts)) {
-    stats_.last_write = now;
+  /// `now`: the creation time (counts as the last write until start()). The writer keeps the
+  /// limits and the encoded preamble, not the options.
+  explicit stream_writer(const stream_writer_options& opts = {}, time_point now = {})
+      : max_queued_bytes_(opts.max_queued_bytes),
+        max_replay_batch_bytes_(opts.max_replay_batch_bytes),
+        write_timeout_(opts.write_timeout),
+        framing_(opts.body_framing),
+        on_overflow_(opts.on_overflow) {
+    c_.last_write.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    std::string pre;
+    if (opts.initial_comment) encode_comment_to(pre, *opts.initial_comment);
+    if (opts.retry) (void)encode_retry_to(pre, *opts.retry);
+    if (opts.padding > 0) encode_padding_to(pre, opts.padding);
+    if (!pre.empty()) preamble_ = make_shared_event(std::move(pre));
   }
 
   stream_writer(const stream_writer&) = delete;  // the buffers point into it
   stream_writer& operator=(const stream_writer&) = delete;
 
-  const stream_writer_options& options() const noexcept { return opts_; }
-  phase state() const noexcept { return state_; }
+  /// The phase; may be read from any thread (the counters too: stats()).
+  phase state() const noexcept { return state_.load(std::memory_order_acquire); }
   /// True once start() has run (the stream wrote, or was about to write, its head).
   bool started() const noexcept { return started_; }
   /// True while a write is in flight.
   bool is_writing() const noexcept { return in_flight_; }
   /// True when next_write() could start a write (none in flight, started, not closed).
-  bool can_write() const noexcept { return !in_flight_ && (state_ == phase::open || state_ == phase::closing); }
+  bool can_write() const noexcept { return !in_flight_ && (st() == phase::open || st() == phase::closing); }
   /// True when the drop policy has a gap marker waiting to be written.
   bool gap_pending() const noexcept { return gap_pending_; }
   /// When the write in flight started.
   time_point write_started() const noexcept { return write_started_; }
-  const stream_stats& stats() const noexcept { return stats_; }
+  /// A snapshot of the counters; may be taken from any thread (relaxed atomics with one writer).
+  stream_stats stats() const noexcept {
+    stream_stats s;
+    s.bytes_written = c_.bytes_written.load(std::memory_order_relaxed);
+    s.writes = c_.writes.load(std::memory_order_relaxed);
+    s.events_sent = c_.events_sent.load(std::memory_order_relaxed);
+    s.pings_sent = c_.pings_sent.load(std::memory_order_relaxed);
+    s.events_dropped = c_.events_dropped.load(std::memory_order_relaxed);
+    s.gaps = c_.gaps.load(std::memory_order_relaxed);
+    s.queued_bytes = queued();
+    s.max_queued_bytes_seen = c_.max_queued.load(std::memory_order_relaxed);
+    s.last_write = last_write();
+    return s;
+  }
 
   /// Starts the stream: `head` (unframed; kept as a view, valid until the write_done() that reports
   /// head_written, or until the writer is closed) then the preamble. False if already started.
   bool start(time_point now, std::string_view head = {}) {
-    if (state_ != phase::idle) return false;
-    state_ = phase::open;
+    if (st() != phase::idle) return false;
+    set_state(phase::open);
     started_ = true;
-    stats_.last_write = now;
-    std::string pre;
-    if (opts_.initial_comment) encode_comment_to(pre, *opts_.initial_comment);
-    if (opts_.retry) (void)encode_retry_to(pre, *opts_.retry);
-    if (opts_.padding > 0) encode_padding_to(pre, opts_.padding);
-    if (!pre.empty()) preamble_ = make_shared_event(std::move(pre));
+    c_.last_write.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     head_ = head;
     head_pending_ = !head.empty();
     return true;
@@ -245,25 +266,25 @@ class stream_writer {
   /// Queues a live item (counted in the bound) and applies the overflow policy. Items queued before
   /// start() wait for it.
   enqueue_verdict enqueue(shared_event ev, item_kind k = item_kind::event) {
-    if (!ev || state_ == phase::closing || state_ == phase::closed) return {};
+    if (!ev || st() == phase::closing || st() == phase::closed) return {};
     enqueue_verdict v;
-    v.queued_before = stats_.queued_bytes;
+    v.queued_before = queued();
     const std::size_t size = ev->bytes.size();
-    const std::size_t bound = opts_.max_queued_bytes;
-    if (stats_.queued_bytes + size > bound) {
-      if (opts_.on_overflow == overflow_policy::disconnect) {
+    const std::size_t bound = max_queued_bytes_;
+    if (queued() + size > bound) {
+      if (on_overflow_ == overflow_policy::disconnect) {
         close_now();
         v.status = enqueue_status::overflow;
         return v;
       }
       v.dropped = drop_backlog();
-      if (stats_.queued_bytes + size > bound) {  // still no room: skip this one too
+      if (queued() + size > bound) {  // still no room: skip this one too
         if (k == item_kind::event) {
           note_skipped(*ev);
           ++v.dropped;
         }
         rebuild_gap();
-        if (stats_.queued_bytes > bound) {  // not even the marker fits
+        if (queued() > bound) {  // not even the marker fits
           close_now();
           v.status = enqueue_status::gap_overflow;
           return v;
@@ -281,7 +302,7 @@ class stream_writer {
   /// Appends events to replay (after the preamble, before any live item). False (ignored) when
   /// closing or closed.
   bool replay(std::vector<shared_event> evs) {
-    if (state_ == phase::closing || state_ == phase::closed) return false;
+    if (st() == phase::closing || st() == phase::closed) return false;
     for (auto& e : evs)
       if (e) replay_.push_back(std::move(e));
     return true;
@@ -290,14 +311,14 @@ class stream_writer {
   /// Graceful close: what is queued, then `retry: <ms>` (when given and not negative), then (chunked)
   /// the last chunk.
   close_action close(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
-    if (state_ == phase::closing || state_ == phase::closed) return close_action::ignored;
-    if (state_ == phase::idle) {
-      state_ = phase::closed;
+    if (st() == phase::closing || st() == phase::closed) return close_action::ignored;
+    if (st() == phase::idle) {
+      set_state(phase::closed);
       queue_.clear();
       replay_.clear();
       return close_action::closed;
     }
-    state_ = phase::closing;
+    set_state(phase::closing);
     if (retry && retry->count() >= 0) {
       std::string s;
       (void)encode_retry_to(s, *retry);
@@ -309,7 +330,7 @@ class stream_writer {
   /// Abortive close: drops everything not yet written (the write in flight keeps its buffers until
   /// write_done()). Returns the phase before (closed: it was already closed, nothing done).
   phase abort() noexcept {
-    const phase before = state_;
+    const phase before = st();
     if (before != phase::closed) close_now();
     return before;
   }
@@ -326,7 +347,7 @@ class stream_writer {
       head_pending_ = false;
       head_in_flight_ = true;
     }
-    const bool chunked = opts_.body_framing == framing::chunked;
+    const bool chunked = framing_ == framing::chunked;
     const std::size_t chunk_slot = bufs_.size();
     if (chunked) bufs_.emplace_back();  // the chunk header, filled in below
     std::size_t body = 0;
@@ -334,7 +355,7 @@ class stream_writer {
     preamble_.reset();
     std::size_t replayed = 0;
     while (replay_pos_ < replay_.size() &&
-           (replayed == 0 || replayed + replay_[replay_pos_]->bytes.size() <= opts_.max_replay_batch_bytes)) {
+           (replayed == 0 || replayed + replay_[replay_pos_]->bytes.size() <= max_replay_batch_bytes_)) {
       replayed += replay_[replay_pos_]->bytes.size();
       take(std::move(replay_[replay_pos_++]), item_kind::event, false, body);
     }
@@ -343,7 +364,7 @@ class stream_writer {
       replay_.clear();
       replay_pos_ = 0;
       if (gap_pending_) {
-        ++stats_.gaps;
+        bump(c_.gaps, 1);
         gap = true;
         take(make_shared_event(std::move(gap_->text)), item_kind::control, true, body);
         gap_.reset();
@@ -361,13 +382,13 @@ class stream_writer {
         bufs_.erase(bufs_.begin() + static_cast<std::ptrdiff_t>(chunk_slot));
       }
     }
-    if (state_ == phase::closing && replay_.empty() && queue_.empty()) {
+    if (st() == phase::closing && replay_.empty() && queue_.empty()) {
       if (chunked) bufs_.push_back(detail::last_chunk);
       final_sent_ = true;
     }
     if (bufs_.empty()) {
       if (final_sent_) {  // close-delimited and nothing left: done
-        state_ = phase::closed;
+        set_state(phase::closed);
         return {write_action::finish, {}, false};
       }
       return {};
@@ -382,7 +403,7 @@ class stream_writer {
   write_outcome write_done(std::error_code ec, std::size_t n, time_point now) {
     write_outcome out;
     in_flight_ = false;
-    stats_.bytes_written += n;
+    bump(c_.bytes_written, n);
     bufs_.clear();
     if (head_in_flight_) {  // written (or failed): the head is never needed again
       head_in_flight_ = false;
@@ -392,7 +413,7 @@ class stream_writer {
       std::vector<std::string_view>().swap(bufs_);
       release_inflight_after_ = true;  // once its items were counted below
     }
-    if (state_ == phase::closed) {
+    if (st() == phase::closed) {
       inflight_.clear();
       out.next = after_write::ignored;
       return out;
@@ -403,15 +424,15 @@ class stream_writer {
       out.next = after_write::failed;
       return out;
     }
-    ++stats_.writes;
-    stats_.last_write = now;
+    bump(c_.writes, 1);
+    c_.last_write.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     for (const auto& it : inflight_) {
       if (it.k == item_kind::event) ++out.events;
       else if (it.k == item_kind::ping) ++out.pings;
     }
-    stats_.events_sent += out.events;
-    stats_.pings_sent += out.pings;
-    stats_.queued_bytes -= inflight_live_bytes_;
+    if (out.events) bump(c_.events_sent, out.events);
+    if (out.pings) bump(c_.pings_sent, out.pings);
+    sub_queued(inflight_live_bytes_);
     inflight_live_bytes_ = 0;
     inflight_.clear();
     if (release_inflight_after_) {
@@ -419,7 +440,7 @@ class stream_writer {
       std::vector<item>().swap(inflight_);
     }
     if (final_sent_) {
-      state_ = phase::closed;
+      set_state(phase::closed);
       out.next = after_write::finish;
       return out;
     }
@@ -430,13 +451,13 @@ class stream_writer {
   /// True when the stream is open, nothing is queued, in flight or pending (replay, gap marker),
   /// and nothing was written for `idle`.
   bool needs_ping(time_point now, clock::duration idle) const noexcept {
-    return state_ == phase::open && !in_flight_ && queue_.empty() && replay_.empty() && !gap_pending_ &&
-           now - stats_.last_write >= idle;
+    return st() == phase::open && !in_flight_ && queue_.empty() && replay_.empty() && !gap_pending_ &&
+           now - last_write() >= idle;
   }
 
   /// True when a write has been in flight for write_timeout or longer.
   bool write_timed_out(time_point now) const noexcept {
-    return in_flight_ && state_ != phase::closed && now - write_started_ >= opts_.write_timeout;
+    return in_flight_ && st() != phase::closed && now - write_started_ >= write_timeout_;
   }
 
   /// A keepalive tick: the write timeout first, then the ping.
@@ -458,27 +479,41 @@ class stream_writer {
     std::string first, last, text;
   };
 
+  phase st() const noexcept { return state_.load(std::memory_order_relaxed); }
+  void set_state(phase p) noexcept { state_.store(p, std::memory_order_release); }
+  std::size_t queued() const noexcept { return c_.queued.load(std::memory_order_relaxed); }
+  time_point last_write() const noexcept {
+    return time_point(clock::duration(c_.last_write.load(std::memory_order_relaxed)));
+  }
+  void sub_queued(std::size_t n) noexcept { c_.queued.store(queued() - n, std::memory_order_relaxed); }
+  /// One writer: a load and a store, no locked read-modify-write.
+  template <class T, class U>
+  static void bump(std::atomic<T>& a, U n) noexcept {
+    a.store(a.load(std::memory_order_relaxed) + static_cast<T>(n), std::memory_order_relaxed);
+  }
+
   void close_now() noexcept {
-    state_ = phase::closed;
+    set_state(phase::closed);
     queue_.clear();
     replay_.clear();
     replay_pos_ = 0;
     preamble_.reset();
     gap_pending_ = false;
     gap_.reset();
-    stats_.queued_bytes = 0;
+    c_.queued.store(0, std::memory_order_relaxed);
   }
 
   void add_queued(std::size_t n) noexcept {
-    stats_.queued_bytes += n;
-    if (stats_.queued_bytes > stats_.max_queued_bytes_seen) stats_.max_queued_bytes_seen = stats_.queued_bytes;
+    const std::size_t q = queued() + n;
+    c_.queued.store(q, std::memory_order_relaxed);
+    if (q > c_.max_queued.load(std::memory_order_relaxed)) c_.max_queued.store(q, std::memory_order_relaxed);
   }
 
   /// Discards the queued backlog; returns the number of events skipped.
   std::uint64_t drop_backlog() {
     std::uint64_t n = 0;
     for (const auto& it : queue_) {
-      if (it.counted) stats_.queued_bytes -= it.ev->bytes.size();
+      if (it.counted) sub_queued(it.ev->bytes.size());
       if (it.k == item_kind::event) {
         note_skipped(*it.ev);
         ++n;
@@ -492,7 +527,7 @@ class stream_writer {
   void note_skipped(const encoded_event& ev) {
     if (!gap_) gap_ = std::make_unique<gap_state>();
     ++gap_->skipped;
-    ++stats_.events_dropped;
+    bump(c_.events_dropped, 1);
     if (!ev.id.empty()) {
       if (gap_->first.empty()) gap_->first = ev.id;
       gap_->last = ev.id;
@@ -502,7 +537,7 @@ class stream_writer {
   /// (Re)builds the pending gap marker from the skipped counters; its bytes count in the bound.
   void rebuild_gap() {
     if (!gap_ || gap_->skipped == 0) return;
-    stats_.queued_bytes -= gap_->text.size();
+    sub_queued(gap_->text.size());
     std::string data = "{\"skipped\":" + std::to_string(gap_->skipped);
     if (!gap_->first.empty()) {
       data.append(",\"first\":");
@@ -523,8 +558,12 @@ class stream_writer {
     inflight_.push_back(item{std::move(ev), k, counted});
   }
 
-  stream_writer_options opts_;
-  phase state_ = phase::idle;
+  std::size_t max_queued_bytes_;
+  std::size_t max_replay_batch_bytes_;
+  std::chrono::milliseconds write_timeout_;
+  framing framing_;
+  overflow_policy on_overflow_;
+  std::atomic<phase> state_{phase::idle};
   bool started_ = false;
   bool head_pending_ = false;
   bool head_in_flight_ = false;
@@ -543,7 +582,12 @@ class stream_writer {
   char chunk_head_[detail::chunk_header_max] = {};
   time_point write_started_{};
   std::unique_ptr<gap_state> gap_;
-  stream_stats stats_;
+  /// The counters, readable from other threads: one writer (this machine's caller), relaxed.
+  struct counters {
+    std::atomic<std::uint64_t> bytes_written{0}, writes{0}, events_sent{0}, pings_sent{0}, events_dropped{0}, gaps{0};
+    std::atomic<std::size_t> queued{0}, max_queued{0};
+    std::atomic<clock::rep> last_write{0};
+  } c_;
 };
 
 }  // namespace sse
