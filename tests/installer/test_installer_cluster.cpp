@@ -135,7 +135,7 @@ TEST_SUITE("installer.cluster") {
     const json started = install(c.a.port, "core-runtime");
     const std::string job = started["job"];
     sse_subscriber sub(c.b.port, started["events"].get<std::string>());
-    REQUIRE(sub.read_until([&] { return sub.events().size() >= 4; }, 10s));
+    REQUIRE_MESSAGE(sub.read_until([&] { return sub.events().size() >= 4; }, 10s), "B's stream: " << sub.body());
     c.a.proc->signal(SIGKILL);
     // The lease (6 s) expires; B's warden (every 2 s) ends the job: log line, status, done.
     REQUIRE(sub.read_until([&] { return sub.ended() || sub.closed(); }, 20s));
@@ -191,7 +191,15 @@ TEST_SUITE("installer.cluster") {
       else std::this_thread::sleep_for(100ms);
     }
     REQUIRE_FALSE(job.empty());
+    // A reconnects on its own schedule (backoff up to 2 s): until then it answers 503, as it should.
+    bool a_back = false;
+    for (const auto until = std::chrono::steady_clock::now() + 10s; !a_back && std::chrono::steady_clock::now() < until;) {
+      a_back = sse_test::get(c.a.port, "/api/jobs/" + job).status == 200;
+      if (!a_back) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(a_back);
     const auto evs = read_stream(c.a.port, "/api/jobs/" + job + "/events");
+    REQUIRE_FALSE(evs.empty());
     CHECK(json::parse(evs.back().data)["state"] == "succeeded");
   }
 }
