@@ -53,16 +53,6 @@ std::vector<std::string> entries_of(sse::redis::connection& c, const std::string
   return sse_test::wait_for(f);
 }
 
-template <class T>
-std::error_code error_of(std::future<T>& f) {
-  try {
-    sse_test::wait_for(f);
-  } catch (const std::system_error& e) {
-    return e.code();
-  }
-  return {};
-}
-
 }  // namespace
 
 TEST_CASE("async_publish / async_seal through a Redis broker: use_future, a coroutine, bind_executor") {
@@ -87,8 +77,12 @@ TEST_CASE("async_publish / async_seal through a Redis broker: use_future, a coro
   REQUIRE(sse::redis::stream_id::parse(a));
   REQUIRE(sse::redis::stream_id::parse(b));
   CHECK(*sse::redis::stream_id::parse(a) < *sse::redis::stream_id::parse(b));
-  auto fbad = hub.async_publish("bad topic", sse::event{.data = "c"}, asio::use_future);
-  CHECK(error_of(fbad) == sse::hub_errc::invalid_topic);
+  // (An error through use_future across threads: libstdc++'s exception_ptr is invisible to TSan, a
+  // false race; the unit test rt_hub_async covers use_future's errors on one thread.)
+  std::promise<std::error_code> bad;
+  auto fbad = bad.get_future();
+  hub.async_publish("bad topic", sse::event{.data = "c"}, [&bad](std::error_code ec, std::string) { bad.set_value(ec); });
+  CHECK(sse_test::wait_for(fbad) == sse::hub_errc::invalid_topic);
   CHECK(entries_of(*check, "async:t") == std::vector<std::string>{a + " d=a", b + " d=b"});
 
   // A coroutine on the hub's executor: it resumes there, after the shared log answered.
