@@ -114,7 +114,7 @@ class job_runner {
   }
 
   /// Starts a job installing `c`: takes the component (else held_by), publishes the job's first
-  /// status without blocking this thread (with a broker the answer comes on the broker's thread),
+  /// status without blocking this thread (the answer comes on one of the hub's executors),
   /// records the job and starts its thread. `done` runs once: inline when the job cannot start
   /// at once, else on the runner's starter thread (or never, when the publish is answered after
   /// the runner is gone).
@@ -142,8 +142,8 @@ class job_runner {
     sse::event ev{.type = "status", .data = status_data(j->row.state, j->row.component)};
     hub_.async_publish(j->row.topic, std::move(ev),
                        [life = life_, j, done = std::move(done)](std::error_code ec, std::string id) mutable {
-                         // Maybe on the broker's thread, where a blocking call to Redis would wait for
-                         // itself: the rest (the record, the thread) goes to the starter thread.
+                         // On a hub executor, where a blocking call (the record in installer.db or
+                         // Redis) would hold up streams: the rest goes to the starter thread.
                          std::lock_guard lk(life->mu);
                          if (life->self)
                            life->self->queue_start([self = life->self, j, done = std::move(done), ec, id = std::move(id)] {
