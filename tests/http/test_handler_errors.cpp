@@ -1,7 +1,9 @@
 // A route handler that throws, whichever kind it is (plain, asynchronous, SSE subscribe), goes through
 // the connection's one handler call: the request is answered `500 internal error` on the same
 // keep-alive connection, the pipelined requests behind it are answered in order, and the error log
-// line has the target and the exception's message escaped (sse::log_escape).
+// line has the target and the exception's message escaped (sse::log_escape). The same for an auth
+// hook (a route's, and /metrics' metrics_auth), also when it refuses before the body
+// (`Expect: 100-continue`).
 #include "sse/server.hpp"
 
 #include <doctest/doctest.h>
@@ -67,4 +69,62 @@ TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection g
   CHECK(errors == std::vector<std::string>{"GET /plain: handler threw: " + escaped,
                                            "GET /async: handler threw: " + escaped,
                                            "GET /events/a\\\\b: handler threw: " + escaped});
+}
+
+TEST_CASE("a throwing auth hook (a route's, metrics_auth): 500, logged escaped, the connection goes on") {
+  std::mutex mu;
+  std::vector<std::string> errors;
+  sse::server_options o;
+  o.port = 0;
+  o.threads = 1;
+  o.hub.keepalive = std::nullopt;
+  o.shutdown_grace = 1s;
+  o.on_log = [&](sse::log_level level, std::string_view msg) {
+    if (level != sse::log_level::error) return;
+    std::lock_guard lk(mu);
+    errors.emplace_back(msg);
+  };
+  const std::string what = "no\x1b";
+  o.metrics_auth = [&](const sse::request_context&) -> std::optional<sse::response> { throw std::runtime_error(what); };
+  sse::server srv(o);
+  auto guarded = [&](const sse::request_context&) -> std::optional<sse::response> { throw std::runtime_error(what); };
+  int ran = 0;
+  srv.route("POST", "/guarded", [&](const sse::request_context&) { ++ran; return sse::response::text(200, "ran"); }, guarded);
+  srv.route("GET", "/ok", [](const sse::request_context&) { return sse::response::text(200, "ok"); });
+  srv.start();
+
+  sse_test::raw_socket c(srv.port());
+  c.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+         "POST /guarded HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi"
+         "GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string internal_error =
+      "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\n"
+      "Connection: keep-alive\r\n\r\ninternal error\n";
+  const std::string ok =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
+      "Connection: keep-alive\r\n\r\nok\n";
+  std::string expected = internal_error + internal_error + ok;
+  std::string in;
+  for (int i = 0; i < 100 && in.size() < expected.size() && c.read_some(in, 50ms); ++i) {
+  }
+  CHECK(in == expected);
+  CHECK_FALSE(c.eof());
+  CHECK(ran == 0);
+
+  // Expect: 100-continue: the hook runs before the body is asked for; its exception is the final
+  // answer at once (no 100 Continue), and the body never sent does not hold the connection.
+  sse_test::raw_socket d(srv.port());
+  d.send("POST /guarded HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+  std::string in2;
+  for (int i = 0; i < 100 && in2.find("internal error\n") == std::string::npos && d.read_some(in2, 50ms); ++i) {
+  }
+  CHECK(in2.starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+  CHECK(in2.find("100 Continue") == std::string::npos);
+  CHECK(ran == 0);
+
+  const std::string escaped = "no\\x1b";
+  std::lock_guard lk(mu);
+  CHECK(errors == std::vector<std::string>{"GET /metrics: auth hook threw: " + escaped,
+                                           "POST /guarded: auth hook threw: " + escaped,
+                                           "POST /guarded: auth hook threw: " + escaped});
 }

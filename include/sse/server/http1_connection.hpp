@@ -220,7 +220,8 @@ class server::connection final : public server::closable,
   /// The answer of a built-in route (/healthz, /metrics), or nullopt when none matches.
   std::optional<response> builtin_route(const request_context& ctx) const {
     bool handled = false;
-    response r = srv_.builtin(ctx.request, handled, ctx);
+    // /metrics may run the user's metrics_auth hook (`handled` is set before it runs).
+    response r = invoke_handler<response>(ctx.request, [&] { return srv_.builtin(ctx.request, handled, ctx); }, "auth hook");
     if (!handled) return std::nullopt;
     return r;
   }
@@ -230,7 +231,8 @@ class server::connection final : public server::closable,
   std::variant<const sse::route*, response> find_route(request_context& ctx) const {
     auto found = srv_.router_.find(ctx.request, ctx.params);
     if (auto* r = std::get_if<const sse::route*>(&found); r && (*r)->auth)
-      if (auto refusal = (*r)->auth(ctx)) return std::move(*refusal);
+      if (auto refusal = invoke_handler<std::optional<response>>(ctx.request, [&] { return (*r)->auth(ctx); }, "auth hook"))
+        return std::move(*refusal);
     return found;
   }
 
@@ -256,14 +258,14 @@ class server::connection final : public server::closable,
     subscribe(ctx.request, std::move(std::get<subscription>(decision)), to);
   }
 
-  /// The one place where a user handler runs: `call()` runs it and returns what it decided. An
-  /// exception it throws is logged (escaped) and becomes `500 internal error`.
+  /// The one place where user code (a handler, an auth hook) runs: `call()` runs it and returns what
+  /// it decided. An exception it throws is logged (escaped) and becomes `500 internal error`.
   template <class Decision, class Call>
-  Decision invoke_handler(const http::request& req, Call&& call) {
+  Decision invoke_handler(const http::request& req, Call&& call, std::string_view who = "handler") const {
     try {
       return call();
     } catch (const std::exception& e) {
-      srv_.log(log_level::error, fmt::format("{} {}: handler threw: {}", req.method, log_escape(req.target),
+      srv_.log(log_level::error, fmt::format("{} {}: {} threw: {}", req.method, log_escape(req.target), who,
                                              log_escape(e.what(), 500)));
       return Decision(response::text(500, "internal error"));
     }
