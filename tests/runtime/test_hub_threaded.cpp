@@ -188,6 +188,9 @@ TEST_SUITE("runtime.hub.threaded") {
     CHECK(ids_ok);
     CHECK(in_order);
     for (auto& s : subs) CHECK(s.transport.data() == reference);
+    // The metric is added on the shard right after the stream's own counter (stream_base performs
+    // what the writer counted): wait for it too, bounded, rather than read it in between.
+    CHECK(sse_test::wait_until([&] { return m.events_delivered.load() >= total * subs.size(); }));
     CHECK(m.events_delivered == total * subs.size());
     close_and_wait(hub, subs);
   }
