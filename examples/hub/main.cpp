@@ -123,7 +123,6 @@ int main(int argc, char** argv) {
     if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
     bo.prefix = redis_prefix;
     bo.max_len = opts.hub.history.max_events;
-    if (idle_ttl && idle_ttl->count() > 0) bo.idle_topic_ttl = *idle_ttl;
     opts.on_log(sse::log_level::info, fmt::format("sharing topics through {} (prefix '{}')",
                                                   sse::redis::to_display_url(bo.server), bo.prefix));
     opts.hub.broker = sse::redis::broker::create(std::move(bo));

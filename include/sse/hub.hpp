@@ -26,11 +26,15 @@
  * subscriber gets the usual reset instead, never a silent gap.
  *
  * With a broker (hub_options::broker, see sse/broker.hpp: several instances sharing topics, e.g.
- * through Redis) the hub only validates and routes: publish goes to the broker (async_publish; the
- * id comes from the shared log) and subscribe hands the stream to the broker, which replays and
- * delivers; seal() appends an end marker to the shared log; keepalive pings stay the hub's. The
- * hub's own logs are then unused: since(), last_id(), epoch(), is_sealed() and erase_topic() see no
- * topics (read the shared log for those: sse::redis::async_xrange, for instance).
+ * through Redis) the shared log assigns ids and holds the history, and the hub stays the only fan-out:
+ * publish and seal go to the broker (async_publish; the id comes from the shared log); each topic
+ * held here (subscribed to, or used within idle_topic_ttl, 30 s when 0) is watched: the broker feeds
+ * its entries in log order into the topic's log, which mirrors the shared log, and out through the
+ * same inboxes as a publish without a broker (a seal marker closes the streams after the events
+ * before it). A Last-Event-ID the mirror holds is answered from it; an older one is read from the
+ * shared log (broker::read) and joined to the mirror where the answer ends, so a resume is exact
+ * (no gap, no duplicate) whatever arrives meanwhile. since(), last_id() and is_sealed() answer from
+ * the mirror, or read the shared log for a topic not held here.
  *
  * Limits nobody can exhaust for others: a topic that only subscribers made exist (nothing published
  * to it) takes no publisher's slot (hub_options::max_topics) but one of the smaller
@@ -198,7 +202,8 @@ struct hub_options {
   /// keeps its own log_options bounds). Past it, the oldest retained events across all topics are
   /// trimmed first (a global FIFO in publish order); a client resuming from a trimmed id gets the
   /// usual `event: reset` (too-old), or its replay from the store when there is one. Counted in
-  /// metrics::history_bytes / history_trimmed_events. 0 = no global budget. Unused with a broker.
+  /// metrics::history_bytes / history_trimmed_events. 0 = no global budget. With a broker the
+  /// mirrors count (a resume past what they keep reads the shared log).
   std::size_t max_history_bytes = std::size_t{64} << 20;
 };
 
@@ -255,6 +260,23 @@ class shard_subscribers {
   std::vector<std::uint32_t> free_;   // slots to reuse
 };
 
+/// What a shard's inbox holds: an event in seq order, or (after the events before it) the topic's
+/// seal (close its streams) or an in-band reset (the shared log lost entries: see sse/broker.hpp).
+struct inbox_item {
+  enum kind_t : std::uint8_t { event, seal, reset };
+  std::uint64_t seq = 0;
+  shared_event ev = {};
+  kind_t kind = event;
+};
+
+/// A resume a topic's mirror of its shared log cannot answer yet (hub_options::broker): retried on
+/// its shard once the mirror is positioned and has been fed up to `upto`.
+struct mirror_waiter {
+  std::optional<log_position> upto;  ///< nullopt: once positioned
+  std::size_t shard = 0;
+  std::function<void()> retry;
+};
+
 struct topic_state {
   topic_state(std::string n, const log_options& lo, std::size_t shards, std::uint64_t head = 0)
       : name(std::move(n)), log(lo), counts(shards, 0), inbox(shards), drain_posted(shards, 0), local(shards) {
@@ -275,13 +297,22 @@ struct topic_state {
   std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();  // guarded by mu
   bool sealed = false;                // guarded by mu
   std::optional<std::chrono::milliseconds> seal_retry;  // guarded by mu
+  // With a broker the log mirrors the topic's shared log from `cover` on (guarded by mu): every
+  // entry after it was fed, and got a seq from cover_seq on (the log's own ids are unused: entries
+  // keep the shared log's).
+  bool positioned = false;
+  log_position cover = {};
+  std::uint64_t cover_seq = 1;
+  log_position last = {};             // the newest entry fed (or the position)
+  std::string last_id = {};           // its id ("" = none)
+  std::vector<mirror_waiter> waiters;
   // local[i] is touched only on shard i's executor (and registration also holds mu).
   // Events on their way to shard i, in seq order (pushed under mu); one drain task posted at a time.
   // A mailbox, not one post per event: Asio runs a post made from inside one of its handlers after
   // posts made meanwhile from other threads, so posting per event could deliver seq n+1 before n
   // on a shard when two threads publish to a topic (n would then be skipped as "in its replay").
-  std::vector<std::vector<std::pair<std::uint64_t, shared_event>>> inbox;  // guarded by mu
-  std::vector<char> drain_posted;                                          // guarded by mu
+  std::vector<std::vector<inbox_item>> inbox;  // guarded by mu
+  std::vector<char> drain_posted;              // guarded by mu
   std::vector<shard_subscribers> local;
 };
 
@@ -402,8 +433,21 @@ class hub {
     if (core_->opts.keepalive)
       for (const auto& ex : core_->shards)
         core_->keepalives.push_back(keepalive_scheduler::create(ex, *core_->opts.keepalive, core_->opts.on_log));
-    if (const auto& b = core_->opts.broker) b->attach({core_->shards, core_->opts.metrics, core_->opts.on_log});
-    if (const auto ttl = core_->opts.idle_topic_ttl; ttl.count() > 0 && core_->opts.idle_topic_timer && !core_->opts.broker) {
+    if (const auto& b = core_->opts.broker) {
+      std::weak_ptr<core> w = core_;
+      broker_context bc{core_->shards, core_->opts.metrics, core_->opts.on_log, {}, {}, {}};
+      bc.positioned = [w](std::string_view topic, log_position pos, std::string id, std::optional<broker_entry> seal) {
+        if (auto c = w.lock()) mirror_positioned(*c, topic, pos, std::move(id), std::move(seal));
+      };
+      bc.entries = [w](std::string_view topic, std::vector<broker_entry> es) {
+        if (auto c = w.lock()) mirror_feed(*c, topic, std::move(es));
+      };
+      bc.lost = [w](std::string_view topic) {
+        if (auto c = w.lock()) mirror_lost(*c, topic);
+      };
+      b->attach(std::move(bc));
+    }
+    if (const auto ttl = idle_ttl(*core_); ttl.count() > 0 && core_->opts.idle_topic_timer) {
       const auto period = std::clamp(ttl / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(1000));
       std::weak_ptr<core> w = core_;
       core_->reaper = std::make_shared<detail::topic_reaper>(core_->shards.front(), period, [w] {
@@ -509,13 +553,7 @@ class hub {
         }
       }
       append_to_log(*core_, t, seq, enc);
-      for (std::size_t i = 0; i < t->counts.size(); ++i) {
-        if (t->counts[i] == 0) continue;
-        t->inbox[i].emplace_back(seq, enc);
-        if (t->drain_posted[i]) continue;  // the posted drain has not taken the inbox yet: it will take this too
-        t->drain_posted[i] = 1;
-        asio::post(core_->shards[i], [t, i] { drain(*t, i); });
-      }
+      to_inboxes(*core_, t, {seq, std::move(enc), detail::inbox_item::event});
     }
     if (auto* m = core_->opts.metrics) metrics::add(m->events_published);
     trim_history(*core_);
@@ -580,15 +618,6 @@ class hub {
       ec = hub_errc::foreign_executor;
       return;
     }
-    if (core_->opts.broker) {
-      asio::dispatch(core_->shards[shard], [c = core_, s = std::move(s), shard, topic = std::string(topic),
-                                            last = std::string(last_event_id), opts]() mutable {
-        if (s->is_closed()) return;
-        c->opts.broker->subscribe(s, topic, last, shard, opts);
-        if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
-      });
-      return;
-    }
     auto t = find_or_create(topic, topic_role::subscriber, ec);
     if (ec) return;
     asio::dispatch(core_->shards[shard], [c = core_, t = std::move(t), s = std::move(s), shard,
@@ -599,24 +628,60 @@ class hub {
 
   /// What the log answers for `last_event_id` on `topic` (for a polling endpoint). Any thread.
   /// nullopt when the topic does not exist.
+  ///
+  /// With a broker the answer comes from the topic's mirror when this instance holds the topic and
+  /// the mirror can give it, else from the shared log (a blocking read, at most 5 s: hub_error with
+  /// std::errc::timed_out, or the broker's error; hub_errc::would_block on a hub executor); a topic
+  /// the shared log has no entries of answers as an empty one (never nullopt). The entries' `seq`
+  /// is 0 then (ids are the shared log's).
   std::optional<resume_result> since(std::string_view topic, std::string_view last_event_id) const {
     auto t = find(topic);
+    if (core_->opts.broker) {
+      if (t) {
+        std::lock_guard lk(t->mu);
+        t->last_used = std::chrono::steady_clock::now();
+        resume_result r;
+        bool sealed = false;
+        std::optional<std::chrono::milliseconds> retry;
+        if (mirror_resume(*core_, *t, std::string(last_event_id), nullptr, r, sealed, retry) == mirror_step::ready) return r;
+      }
+      const broker_history h = read_shared_log(topic, last_event_id);
+      resume_result r;
+      if (last_event_id.empty()) return r;
+      r.status = h.status;
+      r.reason = h.reason;
+      r.oldest_id = h.oldest_id;
+      for (const auto& e : h.entries)
+        if (e.event) r.entries.push_back(log_entry{0, e.event});
+      return r;
+    }
     if (!t) return std::nullopt;
     std::lock_guard lk(t->mu);
     t->last_used = std::chrono::steady_clock::now();
     return t->log.since(last_event_id);
   }
 
-  /// The id of the last event published on `topic` ("" when none or no such topic).
+  /// The id of the last event published on `topic` ("" when none or no such topic). With a broker:
+  /// the newest entry of its shared log (from the mirror, or a blocking read as for since()), which
+  /// is the seal marker's id once the topic is sealed (a resume from it replays nothing).
   std::string last_id(std::string_view topic) const {
     auto t = find(topic);
+    if (core_->opts.broker) {
+      if (t) {
+        std::lock_guard lk(t->mu);
+        if (t->positioned) return t->last_id;
+      }
+      return read_shared_log(topic, {}).upto_id;
+    }
     if (!t) return {};
     std::lock_guard lk(t->mu);
     return t->log.head() == 0 ? std::string() : t->log.make_id(t->log.head());
   }
 
-  /// The epoch of `topic`'s log ("" when no such topic); `<epoch>-0` resumes from the very start.
+  /// The epoch of `topic`'s log ("" when no such topic, or with a broker: ids are the shared
+  /// log's); `<epoch>-0` resumes from the very start.
   std::string epoch(std::string_view topic) const {
+    if (core_->opts.broker) return {};
     auto t = find(topic);
     if (!t) return {};
     std::lock_guard lk(t->mu);
@@ -636,6 +701,7 @@ class hub {
     std::error_code ec;
     auto t = find_or_create(topic, role, ec);
     if (ec) throw_for(ec);
+    if (core_->opts.broker) return {};  // held here: read live from the shared log (ids are its own)
     std::lock_guard lk(t->mu);
     return t->log.epoch();
   }
@@ -709,8 +775,9 @@ class hub {
       std::lock_guard lk(t->mu);
       t->sealed = true;
       t->seal_retry = retry;
+      // Through the inboxes: each stream ends after the events published before the seal.
+      to_inboxes(*core_, t, {t->log.next_seq(), nullptr, detail::inbox_item::seal});
     }
-    close_topic(t, retry);
     return true;
   }
 
@@ -726,9 +793,18 @@ class hub {
                                                                         retry);
   }
 
-  /// True when `topic` exists and is sealed.
+  /// True when `topic` exists and is sealed. With a broker: when its shared log ends with the seal
+  /// marker (from the mirror, or a blocking read as for since()).
   bool is_sealed(std::string_view topic) const {
     auto t = find(topic);
+    if (core_->opts.broker) {
+      if (t) {
+        std::lock_guard lk(t->mu);
+        if (t->positioned) return t->sealed;
+      }
+      const broker_history h = read_shared_log(topic, {});
+      return !h.entries.empty() && !h.entries.back().event;
+    }
     if (!t) return false;
     std::lock_guard lk(t->mu);
     return t->sealed;
@@ -736,7 +812,6 @@ class hub {
 
   /// Closes every subscribed stream gracefully (with an optional final `retry:` hint). Any thread.
   void close_all(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
-    if (const auto& b = core_->opts.broker) b->close_all(retry);
     for (auto& st : core_->map) {
       std::vector<std::shared_ptr<detail::topic_state>> ts;
       {
@@ -748,9 +823,28 @@ class hub {
   }
 
  private:
-  static std::size_t evict_idle(core& c, std::chrono::steady_clock::time_point now) {
+  /// hub_options::idle_topic_ttl; with a broker 0 means 30 s (a topic held here is read live from
+  /// the shared log: it goes some time after its last use, never "never").
+  static std::chrono::milliseconds idle_ttl(const core& c) {
     const auto ttl = c.opts.idle_topic_ttl;
-    if (ttl.count() <= 0 || c.opts.broker) return 0;
+    return ttl.count() <= 0 && c.opts.broker ? std::chrono::milliseconds(30000) : ttl;
+  }
+
+  /// A blocking read of the shared log (since() and friends on a topic not held here), bounded.
+  broker_history read_shared_log(std::string_view topic, std::string_view after) const {
+    if (blocking_would_deadlock()) throw hub_error(hub_errc::would_block);
+    auto p = std::make_shared<std::promise<std::pair<std::error_code, broker_history>>>();
+    auto f = p->get_future();
+    core_->opts.broker->read(topic, after, [p](std::error_code ec, broker_history h) { p->set_value({ec, std::move(h)}); });
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) throw hub_error(std::make_error_code(std::errc::timed_out));
+    auto [ec, h] = f.get();
+    if (ec) throw hub_error(ec);
+    return h;
+  }
+
+  static std::size_t evict_idle(core& c, std::chrono::steady_clock::time_point now) {
+    const auto ttl = idle_ttl(c);
+    if (ttl.count() <= 0) return 0;
     std::size_t n = 0;
     for (auto& st : c.map) {
       std::lock_guard lk(st.mu);  // lock order: stripe, then topic
@@ -760,7 +854,7 @@ class hub {
         {
           std::lock_guard tl(t.mu);
           // A subscribed-only topic without subscribers (its subscription never came) goes at once.
-          idle = t.subscribed_only || now - t.last_used >= ttl;
+          idle = (t.subscribed_only || now - t.last_used >= ttl) && t.waiters.empty();
           for (const auto k : t.counts) idle = idle && k == 0;
           if (idle) {
             t.evicted = true;
@@ -784,6 +878,10 @@ class hub {
   /// `t` leaves the hub (erased, dropped for idleness, or its last subscriber left): uncounts it and
   /// drops its log from the history budget. The stripe's mutex and t.mu are held.
   static void forget(core& c, detail::topic_state& t) {
+    if (const auto& b = c.opts.broker) {
+      b->unwatch(t.name);
+      wake(c, take_waiters(t, true));  // they find the topic gone and look again
+    }
     (t.subscribed_only ? c.subscribed_count : c.topic_count).fetch_sub(1, std::memory_order_relaxed);
     if (auto* m = c.opts.metrics) {
       metrics::add(m->topics, std::int64_t{-1});
@@ -829,7 +927,7 @@ class hub {
   /// that finds another one trimming leaves it to that one, which looks again after it stops.
   static void trim_history(core& c) {
     const auto budget = static_cast<std::int64_t>(c.opts.max_history_bytes);
-    if (budget == 0 || c.opts.broker) return;
+    if (budget == 0) return;
     while (c.history_bytes.load() > budget) {
       std::unique_lock trimming(c.trim_mu, std::try_to_lock);
       if (!trimming.owns_lock()) return;
@@ -1035,11 +1133,14 @@ class hub {
       }
       return t;
     }
+    // With a broker every topic held here mirrors a shared log that publishers write to directly:
+    // it counts as a publisher's (a subscriber cannot take a publisher's slot: they do not need one).
+    if (c.opts.broker) role = topic_role::publisher;
     if (!take_slot(c, role, topic, ec)) return nullptr;
     topic_role kind = role;
     log_options lo = c.opts.history;
     std::uint64_t head = 0;
-    if (const auto& store = c.opts.store) {
+    if (const auto& store = c.opts.broker ? nullptr : c.opts.store) {
       const std::string proposed = lo.epoch.empty() ? make_epoch() : lo.epoch;
       store_topic stored = store->open_topic(topic, proposed, ec);
       if (!ec && (stored.epoch.empty() || detail::has_line_break_or_nul(stored.epoch))) ec = store_errc::failed;
@@ -1065,6 +1166,7 @@ class hub {
       if (t->subscribed_only) metrics::add(m->subscribed_only_topics);
     }
     st.topics.emplace(t->name, t);
+    if (const auto& b = c.opts.broker) b->watch(t->name);  // positions it, then feeds it (see mirror_feed)
     return t;
   }
 
@@ -1075,16 +1177,37 @@ class hub {
       });
   }
 
-  /// On shard i: delivers what publish() put in the topic's inbox for it, in seq order.
+  /// Hands `item` to every shard with subscribers of `t` (t->mu held), posting a drain where none is.
+  static void to_inboxes(core& c, const std::shared_ptr<detail::topic_state>& t, detail::inbox_item item) {
+    for (std::size_t i = 0; i < t->counts.size(); ++i) {
+      if (t->counts[i] == 0) continue;
+      t->inbox[i].push_back(item);
+      if (t->drain_posted[i]) continue;  // the posted drain has not taken the inbox yet: it will take this too
+      t->drain_posted[i] = 1;
+      asio::post(c.shards[i], [t, i] { drain(*t, i); });
+    }
+  }
+
+  /// On shard i: delivers what publish() (or the broker's feed) put in the topic's inbox for it,
+  /// in seq order; a seal closes the shard's streams after the events before it.
   static void drain(detail::topic_state& t, std::size_t i) {
-    std::vector<std::pair<std::uint64_t, shared_event>> batch;
+    std::vector<detail::inbox_item> batch;
+    std::optional<std::chrono::milliseconds> seal_retry;
     {
       std::lock_guard lk(t.mu);
       batch.swap(t.inbox[i]);
       t.drain_posted[i] = 0;
+      seal_retry = t.seal_retry;  // a seal is for good: the value its marker stands for
     }
     const bool multi = t.counts.size() > 1;
-    for (auto& [seq, enc] : batch) {
+    for (auto& [seq, enc, kind] : batch) {
+      if (kind != detail::inbox_item::event) {
+        for (auto& sub : t.local[i]) {
+          if (kind == detail::inbox_item::seal) sub.stream->close(seal_retry);
+          else sub.stream->deliver_local(enc);  // a reset: the shared log lost entries
+        }
+        continue;
+      }
       // With several shards, each takes its own reference count on the event (an aliasing pointer
       // to it), so the per-subscriber copies below never bounce one counter's cache line between
       // the shards' threads.
@@ -1097,9 +1220,191 @@ class hub {
     }
   }
 
+  // ---------- with a broker: each held topic's log mirrors its shared log ----------
+
+  enum class mirror_step { ready, wait, read };
+
+  /// The shared log's position of a mirrored entry (its id is the shared log's).
+  static log_position pos_of(const core& c, const log_entry& e) {
+    return c.opts.broker->parse_id(e.event->id).value_or(log_position{});
+  }
+
+  /// True when the mirror holds every entry after `u` that it was fed (t.mu held).
+  static bool mirror_covers(const core& c, const detail::topic_state& t, log_position u) {
+    if (!t.positioned || u < t.cover) return false;
+    if (t.log.oldest_seq() <= t.cover_seq) return true;  // nothing fed has been evicted
+    if (t.log.size() == 0) return u >= t.last;
+    return u >= pos_of(c, t.log.entries().front());
+  }
+
+  /// The first retained entry whose position is above `u` (or at least `u`, when !strictly).
+  static auto mirror_from(const core& c, const detail::topic_state& t, log_position u, bool strictly) {
+    return std::partition_point(t.log.entries().begin(), t.log.entries().end(), [&](const log_entry& e) {
+      const auto p = pos_of(c, e);
+      return strictly ? p <= u : p < u;
+    });
+  }
+
+  /// What `last` resumes to from the mirror alone (h == nullptr), or from the shared log's answer
+  /// `h` joined to the mirror (t.mu held). `ready`: r (and sealed / seal_retry when the answer
+  /// reaches the seal) is the replay; `wait`: the mirror has not been fed that far yet (or is not
+  /// positioned); `read`: ask the shared log (again).
+  static mirror_step mirror_resume(const core& c, const detail::topic_state& t, const std::string& last,
+                                   const broker_history* h, resume_result& r, bool& sealed,
+                                   std::optional<std::chrono::milliseconds>& seal_retry) {
+    r = resume_result{};
+    r.head = t.log.head();
+    auto from_history = [&] {
+      if (!last.empty()) {
+        r.status = h->status;
+        r.reason = h->reason;
+        r.oldest_id = h->oldest_id;
+      }
+      for (const auto& e : h->entries)
+        if (e.event) r.entries.push_back(log_entry{0, e.event});
+    };
+    if (h && !h->entries.empty() && !h->entries.back().event) {  // the answer reaches the seal: nothing follows
+      from_history();
+      sealed = true;
+      seal_retry = h->entries.back().seal_retry;
+      return mirror_step::ready;
+    }
+    if (!t.positioned) return mirror_step::wait;
+    if (!h) {
+      if (last.empty()) return mirror_step::ready;  // live from here
+      const auto p = c.opts.broker->parse_id(last);
+      if (!p || *p > t.last || !mirror_covers(c, t, *p)) return mirror_step::read;
+      auto it = mirror_from(c, t, *p, false);
+      const bool entry = it != t.log.entries().end() && pos_of(c, *it) == *p;
+      // An id the mirror cannot name (not one of its entries, nor where it starts): the shared log decides.
+      if (!entry && *p != t.last && !(*p == t.cover && t.log.oldest_seq() <= t.cover_seq)) return mirror_step::read;
+      if (entry) ++it;
+      r.status = resume_status::replay;
+      r.entries.assign(it, t.log.entries().end());
+      return mirror_step::ready;
+    }
+    if (h->upto > t.last) {
+      if (!t.sealed) return mirror_step::wait;
+      from_history();  // nothing will be fed after the seal
+      return mirror_step::ready;
+    }
+    if (!mirror_covers(c, t, h->upto)) return mirror_step::read;  // the mirror let go of entries after it meanwhile
+    from_history();
+    r.entries.insert(r.entries.end(), mirror_from(c, t, h->upto, true), t.log.entries().end());
+    return mirror_step::ready;
+  }
+
+  /// The waiters of `t` that can go on (all of them when `all`); t.mu held.
+  static std::vector<detail::mirror_waiter> take_waiters(detail::topic_state& t, bool all) {
+    std::vector<detail::mirror_waiter> out;
+    for (auto it = t.waiters.begin(); it != t.waiters.end();) {
+      if (all || (t.positioned && (!it->upto || *it->upto <= t.last))) {
+        out.push_back(std::move(*it));
+        it = t.waiters.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
+  static void wake(core& c, std::vector<detail::mirror_waiter> ws) {
+    for (auto& w : ws) asio::post(c.shards[w.shard], std::move(w.retry));
+  }
+
+  static std::shared_ptr<detail::topic_state> find_in(core& c, std::string_view topic) {
+    auto& st = c.map[std::hash<std::string_view>{}(topic) % stripes];
+    std::lock_guard lk(st.mu);
+    auto it = st.topics.find(std::string(topic));
+    return it == st.topics.end() ? nullptr : it->second;
+  }
+
+  /// broker_context::positioned: the mirror starts at `pos` (its first position only).
+  static void mirror_positioned(core& c, std::string_view topic, log_position pos, std::string id,
+                                std::optional<broker_entry> seal) {
+    auto t = find_in(c, topic);
+    if (!t) return;
+    std::vector<detail::mirror_waiter> ws;
+    {
+      std::lock_guard lk(t->mu);
+      if (t->positioned || t->evicted || t->erased) return;
+      t->positioned = true;
+      t->cover = t->last = pos;
+      t->last_id = std::move(id);
+      t->cover_seq = t->log.next_seq();
+      if (seal) {
+        t->sealed = true;
+        t->seal_retry = seal->seal_retry;
+      }
+      ws = take_waiters(*t, false);
+    }
+    wake(c, std::move(ws));
+  }
+
+  /// broker_context::entries: into the mirror and out to the streams, like publish() without a broker.
+  static void mirror_feed(core& c, std::string_view topic, std::vector<broker_entry> es) {
+    auto t = find_in(c, topic);
+    if (!t) return;
+    std::vector<detail::mirror_waiter> ws;
+    std::size_t fed = 0;
+    {
+      std::lock_guard lk(t->mu);
+      if (!t->positioned || t->evicted || t->erased) return;  // a mirror positioned later starts after these
+      for (auto& e : es) {
+        if (e.pos <= t->last) continue;  // before its position: not its to mirror
+        if (t->sealed) break;            // nothing after the seal is delivered
+        t->last = e.pos;
+        t->last_id = e.id;
+        if (!e.event) {
+          t->sealed = true;
+          t->seal_retry = e.seal_retry;
+          to_inboxes(c, t, {t->log.next_seq(), nullptr, detail::inbox_item::seal});
+          break;
+        }
+        const std::uint64_t seq = t->log.next_seq();
+        append_to_log(c, t, seq, e.event);
+        to_inboxes(c, t, {seq, std::move(e.event), detail::inbox_item::event});
+        ++fed;
+      }
+      ws = take_waiters(*t, t->sealed);
+    }
+    wake(c, std::move(ws));
+    if (fed > 0) trim_history(c);
+  }
+
+  /// broker_context::lost: the shared log lost entries after what was fed. The mirror starts over
+  /// from its newest entry, and its streams get `event: reset` (too-old) in order.
+  static void mirror_lost(core& c, std::string_view topic) {
+    auto t = find_in(c, topic);
+    if (!t) return;
+    std::vector<detail::mirror_waiter> ws;
+    {
+      std::lock_guard lk(t->mu);
+      if (!t->positioned || t->evicted || t->erased) return;
+      const auto bytes = static_cast<std::int64_t>(t->log.bytes());
+      const auto events = static_cast<std::int64_t>(t->log.clear());
+      t->oldest_live.store(t->log.oldest_seq(), std::memory_order_relaxed);
+      account_history(c, -bytes, -events);
+      t->cover = t->last;
+      t->cover_seq = t->log.next_seq();
+      resume_result r;
+      r.status = resume_status::reset;
+      r.reason = reset_reason::too_old;
+      to_inboxes(c, t, {0, make_reset_event(r), detail::inbox_item::reset});
+      if (auto* m = c.opts.metrics) metrics::add(m->resets);
+      ws = take_waiters(*t, true);
+    }
+    wake(c, std::move(ws));
+  }
+
+  /// Registers `s` on its shard (runs there) with the replay its Last-Event-ID asks for. With a
+  /// broker the topic's mirror answers when it can; otherwise the shared log's answer (`hist`,
+  /// from broker::read) is joined to it, once the mirror has been fed as far as that answer goes.
+  /// `round` counts the asynchronous steps taken (the stream is started and pinged from the first).
   static void do_subscribe(const std::shared_ptr<core>& c, std::shared_ptr<detail::topic_state> t,
                            std::shared_ptr<stream_base> s, std::size_t shard, const std::string& last,
-                           const subscribe_options& opts) {
+                           const subscribe_options& opts, std::shared_ptr<const broker_history> hist = nullptr,
+                           int round = 0) {
     if (s->is_closed()) return drop_if_unused(*c, t);
     resume_result r;
     std::uint32_t slot = 0;
@@ -1121,19 +1426,65 @@ class hub {
         lk = std::unique_lock(t->mu);
       }
       t->last_used = std::chrono::steady_clock::now();
-      sealed = t->sealed;
-      seal_retry = t->seal_retry;
       if (t->erased) {
         lk.unlock();
         s->close();
         return;
       }
-      r = t->log.since(last);
+      if (c->opts.broker) {
+        const auto step = mirror_resume(*c, *t, last, hist.get(), r, sealed, seal_retry);
+        if (step != mirror_step::ready) {
+          std::weak_ptr<core> wc = c;
+          auto again = [wc, t, s, shard, last, opts, round](std::shared_ptr<const broker_history> h) {
+            if (auto c = wc.lock()) do_subscribe(c, t, s, shard, last, opts, std::move(h), round + 1);
+          };
+          if (step == mirror_step::wait)
+            t->waiters.push_back({hist ? std::optional(hist->upto) : std::nullopt, shard, [again, hist] { again(hist); }});
+          lk.unlock();
+          if (round == 0) {
+            // The head is written once the subscription is in place (a client that has it gets
+            // every event published after), or after a second when the shared log is slow or
+            // unreachable, so that a proxy sees the response start; pings from now on.
+            if (!c->keepalives.empty()) c->keepalives[shard]->add(s);
+            auto timer = std::make_shared<asio::steady_timer>(c->shards[shard], std::chrono::seconds(1));
+            timer->async_wait([timer, ws = std::weak_ptr<stream_base>(s)](std::error_code e) {
+              if (auto st = ws.lock(); st && !e && !st->is_closed()) st->start();
+            });
+            s->on_close([wt = std::weak_ptr<asio::steady_timer>(timer)](std::error_code) {
+              if (auto t = wt.lock()) t->cancel();  // lets the executor run out of work at shutdown
+            });
+          }
+          if (round >= 10) {
+            detail::log_to(c->opts.on_log, log_level::warn,
+                           "sse hub: topic '{}': cannot join the shared log's history to what was read live; "
+                           "the client resumes", log_escape(t->name));
+            return s->abort();
+          }
+          if (step == mirror_step::read)
+            c->opts.broker->read(t->name, last, [wc, shard, s, again](std::error_code ec, broker_history h) {
+              auto c = wc.lock();
+              if (!c) return;
+              if (ec) {
+                detail::log_to(c->opts.on_log, log_level::warn, "sse hub: a resume could not read the shared log: {}",
+                               ec.message());
+                return s->abort();
+              }
+              asio::post(c->shards[shard], [again, h = std::make_shared<const broker_history>(std::move(h))] { again(h); });
+            });
+          return;
+        }
+        sealed = sealed || t->sealed;
+        if (!seal_retry) seal_retry = t->seal_retry;
+      } else {
+        r = t->log.since(last);
+        sealed = t->sealed;
+        seal_retry = t->seal_retry;
+      }
       t->counts[shard] += 1;
       slot = t->local[shard].add(s, r.head + 1);
     }
     std::size_t from_store = 0;
-    if (c->opts.store && r.status == resume_status::reset && r.reason == reset_reason::too_old)
+    if (c->opts.store && !c->opts.broker && r.status == resume_status::reset && r.reason == reset_reason::too_old)
       from_store = replay_from_store(*c, *t, last, r);
     std::vector<shared_event> rep;
     rep.reserve(r.entries.size() + 1);
@@ -1172,7 +1523,7 @@ class hub {
       if (unused)
         if (auto c = wc.lock()) drop_if_unused(*c, t);  // checks every shard's count, under both locks
     });
-    if (!c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));
+    if (round == 0 && !c->keepalives.empty()) c->keepalives[shard]->add(std::move(s));  // else added already
   }
 
   /// Turns a too-old reset into a replay when the store holds every event between the client's id

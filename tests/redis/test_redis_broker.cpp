@@ -7,7 +7,9 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <variant>
+#include <vector>
 
 #include "../support/http_client.hpp"
 #include "redis_process.hpp"
@@ -27,17 +29,19 @@ namespace {
 /// An sse::server (2 threads, port 0) whose hub shares its topics through Redis under `prefix`, with
 /// /events/{topic}, /publish/{topic} and /finished/{topic} (close_after_replay); started.
 std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, const std::string& prefix,
-                                          std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30)) {
+                                          std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30),
+                                          std::size_t history_events = 1000) {
   sse::server_options o;
+  o.hub.history.max_events = history_events;  // what each topic's mirror of its shared log keeps
   o.port = 0;
   o.threads = 2;
   o.hub.keepalive = sse::keepalive_options{.interval = std::chrono::milliseconds(100)};
+  o.hub.idle_topic_ttl = idle_topic_ttl;  // how long a topic without subscribers stays held (and read)
   sse::redis::broker_options bo;
   bo.server = sse::redis::parse_url(redis.url());
   bo.prefix = prefix;
   bo.reconnect_initial = 20ms;
   bo.reconnect_max = 100ms;
-  bo.idle_topic_ttl = idle_topic_ttl;
   bo.block = 200ms;  // the reader looks at its topics at least this often
   o.hub.broker = sse::redis::broker::create(bo);
   auto s = std::make_unique<sse::server>(o);
@@ -51,6 +55,20 @@ std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, 
 }
 
 bool redis_up(sse::server& s) { return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker).is_up(); }
+
+sse::redis::broker& broker_of(sse::server& s) { return dynamic_cast<sse::redis::broker&>(*s.hub().options().broker); }
+
+std::vector<std::string> ids_of(const std::vector<sse_test::collected_event>& evs) {
+  std::vector<std::string> out;
+  for (const auto& e : evs) out.push_back(e.id);
+  return out;
+}
+
+std::vector<std::string> ids_of(const sse::resume_result& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.entries) out.push_back(e.event->id);
+  return out;
+}
 
 }  // namespace
 
@@ -83,6 +101,15 @@ TEST_CASE("in-process: two sse::server sharing Redis through sse::redis::broker,
   REQUIRE(sb->read_until([&] { return without_resets(sb->events()).size() >= 9; }, 5s));
   CHECK(strictly_increasing(sa->events()));
   CHECK(strictly_increasing(sb->events()));
+  // Redis came back empty (no persistence): what was published while the streams' positions were
+  // gone may be lost, so each stream got an in-band reset (through its hub's inbox) before "again0".
+  for (auto* s : {sa.get(), sb.get()}) {
+    const auto evs = s->events();
+    REQUIRE(evs.size() == 10);
+    CHECK(evs[6].type == "reset");
+    CHECK(evs[6].data.find("too-old") != std::string::npos);
+    CHECK(evs[7].data == "again0");
+  }
   CHECK(sse_test::get(a->port(), "/metrics").body.find("sse_redis_up 1") != std::string::npos);
   a->stop(std::chrono::milliseconds(500));
   b->stop(std::chrono::milliseconds(500));
@@ -166,6 +193,110 @@ TEST_CASE("in-process: a topic without subscribers stops being read, and is read
   CHECK(live->events()[0].id == third);  // live only: from the newest entry on
   CHECK(resumed->events()[0].id == second);  // a resume replays from the stream, as always
   CHECK(resumed->events()[1].id == third);
+  a->stop(std::chrono::milliseconds(300));
+  b->stop(std::chrono::milliseconds(300));
+}
+
+TEST_CASE("one fan-out engine: with a broker, since, last_id and is_sealed answer from the mirror or the shared log") {
+  sse_test::temp_dir dir("sse-redis-mirror");
+  sse_test::redis_process redis(dir.path());
+  auto a = redis_server(redis, "m:"), b = redis_server(redis, "m:");
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(a->hub().publish("m", {.data = "e" + std::to_string(i)}));
+
+  // B does not hold "m": each answer is a read of the shared log.
+  auto& bb = broker_of(*b);
+  const auto reads0 = bb.counters().reads.load();
+  auto r = b->hub().since("m", ids[1]);
+  REQUIRE(r);
+  CHECK(r->status == sse::resume_status::replay);
+  CHECK(ids_of(*r) == std::vector<std::string>{ids[2], ids[3]});
+  CHECK(bb.counters().reads.load() == reads0 + 1);
+  CHECK(b->hub().last_id("m") == ids[3]);
+  CHECK_FALSE(b->hub().is_sealed("m"));
+  r = b->hub().since("m", "1-0");  // before the first entry: trimmed, as far as anyone can tell
+  REQUIRE(r);
+  CHECK(r->status == sse::resume_status::reset);
+  CHECK(r->reason == sse::reset_reason::too_old);
+  CHECK(r->oldest_id == ids[0]);
+  CHECK(ids_of(*r) == ids);
+  r = b->hub().since("m", "not-an-id");
+  REQUIRE(r);
+  CHECK(r->reason == sse::reset_reason::unknown_id);
+  CHECK(b->hub().topic_count() == 0);  // reading is not holding
+
+  // A subscriber on B: B holds "m" and mirrors it; answers within the mirror need no read.
+  auto sb = subscribe(b->port(), "m");
+  CHECK(b->hub().topic_count() == 1);
+  CHECK(bb.watched_topics() == 1);
+  ids.push_back(a->hub().publish("m", {.data = "e4"}));
+  REQUIRE(sb->wait_events(1));
+  CHECK(sb->events()[0].id == ids[4]);
+  const auto reads1 = bb.counters().reads.load();
+  r = b->hub().since("m", ids[3]);  // where the mirror starts
+  REQUIRE(r);
+  CHECK(r->status == sse::resume_status::replay);
+  CHECK(ids_of(*r) == std::vector<std::string>{ids[4]});
+  r = b->hub().since("m", ids[4]);
+  REQUIRE(r);
+  CHECK(r->status == sse::resume_status::replay);
+  CHECK(r->entries.empty());
+  CHECK(b->hub().last_id("m") == ids[4]);
+  CHECK_FALSE(b->hub().is_sealed("m"));
+  CHECK(bb.counters().reads.load() == reads1);
+  r = b->hub().since("m", ids[0]);  // older than the mirror: the shared log answers
+  REQUIRE(r);
+  CHECK(ids_of(*r) == std::vector<std::string>{ids[1], ids[2], ids[3], ids[4]});
+  CHECK(bb.counters().reads.load() == reads1 + 1);
+
+  // The seal ends B's stream after e4 (through the inbox, like an event) and both answer "sealed".
+  CHECK(a->hub().seal("m"));
+  CHECK(sb->wait_closed(5s));
+  CHECK(ids_of(sb->events()) == std::vector<std::string>{ids[4]});
+  CHECK(b->hub().is_sealed("m"));  // the mirror
+  CHECK(a->hub().is_sealed("m"));  // A holds no "m": the shared log
+  // B's hub holds the topic and its history like any other (they were the broker's, unseen, before).
+  const auto m = sse_test::get(b->port(), "/metrics").body;
+  CHECK(m.find("sse_topics 1\n") != std::string::npos);
+  CHECK(m.find("sse_history_bytes 0\n") == std::string::npos);
+  a->stop(std::chrono::milliseconds(300));
+  b->stop(std::chrono::milliseconds(300));
+}
+
+TEST_CASE("one fan-out engine: a resume older than the mirror is joined to it exactly while events keep coming") {
+  sse_test::temp_dir dir("sse-redis-join");
+  sse_test::redis_process redis(dir.path());
+  auto a = redis_server(redis, "j:");
+  auto b = redis_server(redis, "j:", std::chrono::seconds(30), /*history_events=*/3);  // a short mirror
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
+  auto live = subscribe(b->port(), "j");  // B holds "j" from here
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(a->hub().publish("j", {.data = "e" + std::to_string(i)}));
+  REQUIRE(live->wait_events(10));
+  CHECK(ids_of(live->events()) == ids);  // B's mirror now keeps e7..e9 only
+
+  // While A publishes 40 more, two clients resume on B: from e2 (the shared log's history joined
+  // to the mirror) and from e8 (the mirror alone).
+  std::vector<std::string> more(40);
+  std::thread publisher([&] {
+    for (int i = 0; i < 40; ++i) more[static_cast<std::size_t>(i)] = a->hub().publish("j", {.data = "p" + std::to_string(i)});
+  });
+  auto old = subscribe(b->port(), "j", ids[2]);
+  auto recent = subscribe(b->port(), "j", ids[8]);
+  publisher.join();
+  std::vector<std::string> all = ids;
+  all.insert(all.end(), more.begin(), more.end());
+  const std::vector<std::string> want_old(all.begin() + 3, all.end()), want_recent(all.begin() + 9, all.end());
+  REQUIRE(old->wait_events(want_old.size()));
+  REQUIRE(recent->wait_events(want_recent.size()));
+  REQUIRE(live->wait_events(all.size()));
+  std::this_thread::sleep_for(200ms);  // a duplicate would come now
+  CHECK(ids_of(old->events()) == want_old);  // no gap, no duplicate, no reset
+  CHECK(ids_of(recent->events()) == want_recent);
+  CHECK(ids_of(live->events()) == all);
+  CHECK(old->events()[0].data == "e3");
+  CHECK(old->events().back().data == "p39");
   a->stop(std::chrono::milliseconds(300));
   b->stop(std::chrono::milliseconds(300));
 }

@@ -2,47 +2,48 @@
  * @file broker.hpp
  * @brief sse::redis::broker: several sse::hub instances sharing topics through Redis Streams.
  *
- * Design (see also sse/broker.hpp):
+ * Design (see also sse/broker.hpp): the broker is a source of ids and history; sse::hub keeps the
+ * subscribers, fans out, seals and closes.
  *  - The shared log: one Redis Stream per topic, key `<prefix><topic>`. publish = `XADD key
  *    MAXLEN ~ N * [t type] d data`: Redis assigns the id (`<ms>-<seq>`), the same on every
  *    instance, and that id goes unchanged to clients. The publishing instance does not deliver
  *    locally; it reads its own entries back like every other instance, so every instance delivers
  *    the same events in the same order.
- *  - Live delivery: one reader connection per instance issues `XREAD BLOCK 2000 COUNT 512 STREAMS
- *    k1..kn p1..pn` over the topics it has subscribers for, from the last id it delivered of each
- *    (its position), and fans each batch out to the shards like sse::hub does. A topic is added by
- *    `CLIENT UNBLOCK`ing the reader, which then re-issues XREAD with it. Positions are explicit, so a
- *    reader that reconnects misses nothing that is still in the stream. (Chosen over PUBLISH /
- *    SUBSCRIBE: same latency in our measurement, see tests/redis/test_redis_latency.cpp, and
- *    pub/sub loses what is published while a subscriber is disconnected.)
- *  - A topic's position is fixed when it is first watched (`XREVRANGE key + - COUNT 1`).
+ *  - Live feed: one reader connection per instance issues `XREAD BLOCK 2000 COUNT 512 STREAMS
+ *    k1..kn p1..pn` over the topics the hub watches (those it holds: subscribers, or recently used),
+ *    from the last id it read of each (its position), and hands each batch to the hub
+ *    (broker_context::entries), which keeps it in the topic's in-memory log and fans it out. A topic
+ *    is added by `CLIENT UNBLOCK`ing the reader, which then re-issues XREAD with it. Positions are
+ *    explicit, so a reader that reconnects misses nothing that is still in the stream. (Chosen over
+ *    PUBLISH / SUBSCRIBE: same latency in our measurement, see benchmarks/redis-latency, and pub/sub
+ *    loses what is published while a subscriber is disconnected.)
+ *  - A topic's position is fixed when it is first watched (`XREVRANGE key + - COUNT 1`) and
+ *    reported to the hub (broker_context::positioned).
  *  - seal(topic): `XADD key * x seal [r <retry-ms>]`, an end marker. It is never sent to clients:
- *    an instance that reads it closes the topic's streams after the entries before it (with the
- *    retry hint, if any); a subscriber whose replay reaches it gets the replay and is closed; a
- *    publish through an instance that has read it fails with hub_errc::topic_sealed (publishes
- *    through instances that have not are stored after the marker and never delivered).
- *  - Last-Event-ID `0-0` (never a real entry id) means "from the start": every entry Redis retains
- *    is replayed (a reset when there are more than replay_limit).
- *  - Subscribe with Last-Event-ID L: the stream is registered (under the topic's mutex, as in
- *    sse::hub) in "catching up" state, where live entries are kept aside; then `XRANGE key L +
- *    COUNT limit+1` on the command connection. If L is the first entry, the rest is replayed;
- *    otherwise L was trimmed (or never existed): an `event: reset` (reason too-old or unknown-id)
- *    and what Redis retains. Then the entries kept aside, skipping any id <= the last one replayed,
- *    and from then on only ids greater than the last one sent: no gap, no duplicate. The stream's
- *    head is written when its catch-up is done (one round trip), or at once when Redis is down.
+ *    the hub closes the topic's streams when it is fed the marker (after the entries before it); a
+ *    read whose entries reach it ends with it; nothing after it is fed; a publish through an
+ *    instance that has read it fails with hub_errc::topic_sealed (publishes through instances that
+ *    have not are stored after the marker and never delivered).
+ *  - read(topic, L), the history for a resume the hub's mirror cannot answer: `XRANGE key L + COUNT
+ *    limit+2` on the command connection. If L is there, the entries after it; otherwise L was
+ *    trimmed (or never existed): a reset (reason too-old or unknown-id) with the newest replay_limit
+ *    entries Redis retains (`XREVRANGE`). Last-Event-ID `0-0` (never a real entry id) means "from the
+ *    start": every entry retained (a reset when there are more than replay_limit). For a watched
+ *    topic the read runs once the topic is positioned, so its answer reaches at least the position
+ *    and the hub can join it to what it was fed.
  *  - Redis down: publish fails at once with sse::redis::errc::not_connected (the server answers 503
  *    with that reason). Open streams stay open (the hub keeps pinging them). Both connections
- *    reconnect with backoff; catch-ups wait and are redone; the reader resumes from its positions.
+ *    reconnect with backoff; reads wait and are redone; the reader resumes from its positions.
  *    When a position is no longer in the stream after a reconnect (Redis restarted without
- *    persistence, or trimmed past it), live streams of that topic get `event: reset` (reason
- *    too-old), since entries may have been lost, then the live entries.
+ *    persistence, or trimmed past it), the hub is told (broker_context::lost): its live streams of
+ *    that topic get `event: reset` (reason too-old), since entries may have been lost.
  *  - Metrics: sse_redis_up, sse_redis_errors_total, sse_redis_reconnects_total, and more (see
  *    prometheus()).
  *
- * A topic leaves the reader's XREAD once it has had no subscriber here for idle_topic_ttl (a later
- * subscriber watches it again from its newest entry; a resume still replays from the stream), so the
- * reader's work follows the topics in use, not every topic ever seen. Only an event's type and data
- * are shared (not its comment or retry fields).
+ * A topic leaves the reader's XREAD once the hub no longer watches it (the hub drops a topic after
+ * hub_options::idle_topic_ttl without subscribers), so the reader's work follows the topics in use,
+ * not every topic ever seen. Only an event's type and data are shared (not its comment or retry
+ * fields).
  */
 #pragma once
 
@@ -83,12 +84,9 @@ struct broker_options {
   config server = {};                 ///< where Redis is (parse_url("redis://..."))
   std::string prefix = "sse:";        ///< stream key = prefix + topic
   std::size_t max_len = 1000;         ///< `MAXLEN ~ max_len` per stream (at least this many kept)
-  std::size_t replay_limit = 10000;   ///< most entries replayed to one subscriber; above: reset
-  std::size_t max_pending = 10000;    ///< live entries kept aside per catching-up stream; above: closed
+  std::size_t replay_limit = 10000;   ///< most entries one read answers with; above: reset
   std::chrono::milliseconds block = std::chrono::milliseconds(2000);  ///< XREAD BLOCK
   std::size_t read_count = 512;       ///< XREAD COUNT
-  /// A topic without subscribers on this instance for this long stops being read (see above).
-  std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30);
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
   std::chrono::milliseconds command_timeout = std::chrono::seconds(3);
   std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(100);
@@ -106,9 +104,9 @@ struct broker_options {
 struct broker_stats {
   std::atomic<std::uint64_t> publish_errors{0};   ///< publishes refused (Redis down, error reply)
   std::atomic<std::uint64_t> entries_read{0};     ///< entries read by the reader (live)
-  std::atomic<std::uint64_t> catchups{0};         ///< subscriptions that replayed from a stream
-  std::atomic<std::uint64_t> replayed{0};         ///< entries replayed to subscribers
-  std::atomic<std::uint64_t> resets{0};           ///< reset events sent (id unknown / trimmed / data lost)
+  std::atomic<std::uint64_t> reads{0};            ///< history reads answered (resumes the hub's mirror could not answer)
+  std::atomic<std::uint64_t> replayed{0};         ///< entries those reads answered with
+  std::atomic<std::uint64_t> resets{0};           ///< reads answered with a reset, and positions lost in Redis
   std::atomic<std::uint64_t> read_errors{0};      ///< XREAD failures
 };
 
@@ -131,10 +129,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     return cmd_ && reader_ && cmd_->is_up() && reader_->is_up();
   }
 
-  /// Topics this instance reads now (see idle_topic_ttl).
+  /// Topics the hub watches now (each is read live while it is watched).
   std::size_t watched_topics() const {
     std::lock_guard lk(mu_);
-    return topics_.size();
+    std::size_t n = 0;
+    for (const auto& [k, t] : topics_) n += t->watchers > 0 ? 1 : 0;
+    return n;
   }
 
   // ---------- sse::broker ----------
@@ -183,7 +183,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   /// Stops both connections and, on the strand, lets go of every I/O object (timers, strand,
   /// connections), so that the hub's executors run out of work and nothing of them outlives them.
-  /// With own_thread, then stops and joins the broker's thread.
+  /// With own_thread, then stops and joins the broker's thread. No callback reaches the hub after.
   void detach() override {
     std::shared_ptr<io_runner> runner;  // first: its io_context outlives the I/O objects below
     std::shared_ptr<connection> c, r;
@@ -206,7 +206,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         self->unblock_timer_.reset();
         self->cmd_.reset();
         self->reader_.reset();
-        self->waiting_.clear();
+        self->waiting_.clear();  // reads waiting for Redis: their handlers go unanswered (the hub is stopping)
         for (auto& [k, t] : self->topics_) t->after_position.clear();
         self->strand_ = asio::any_io_executor();
       });
@@ -224,62 +224,56 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     append(topic, fields, /*refuse_if_sealed=*/true, std::move(done));
   }
 
-  void subscribe(std::shared_ptr<stream_base> s, std::string_view topic, std::string_view last_event_id,
-                 std::size_t shard, subscribe_options opts) override {
-    auto t = topic_of(topic);  // counts this subscriber in t->subscribers
-    const std::uint64_t id = next_sub_id_.fetch_add(1, std::memory_order_relaxed);
-    const bool live_now = last_event_id.empty() && t->positioned.load(std::memory_order_acquire);
-    if (live_now && (opts.close_after_replay || t->sealed.load(std::memory_order_acquire))) {
-      t->unsubscribed();
-      s->start();  // nothing to replay, and nothing live will come
-      s->close(opts.close_after_replay ? opts.close_retry : t->seal_retry());
-      return;
-    }
-    const auto cmd = command_connection();
-    const bool start_now = live_now || !cmd || !cmd->is_up();
-    {
-      std::lock_guard lk(t->mu);
-      t->counts[shard] += 1;
-      t->local[shard].push_back(sub{s, id, live_now, start_now, opts, {}, {}});
-    }
-    if (start_now) s->start();
-    std::weak_ptr<topic_state> wt = t;
-    s->on_close([wt, shard, id](std::error_code) {
-      auto t = wt.lock();
-      if (!t) return;
-      std::lock_guard lk(t->mu);
-      auto& v = t->local[shard];
-      for (std::size_t i = 0; i < v.size(); ++i)
-        if (v[i].id == id) {
-          v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
-          t->counts[shard] -= 1;
-          t->unsubscribed();
-          break;
-        }
-    });
-    if (live_now) return;
-    post_to_strand([self = shared_from_this(), t, shard, id, last = std::string(last_event_id)] {
-      self->catch_up(t, shard, id, last);
-    });
-  }
-
-  void close_all(std::optional<std::chrono::milliseconds> retry) override {
-    std::vector<std::shared_ptr<topic_state>> ts;
-    {
-      std::lock_guard lk(mu_);
-      for (auto& [k, t] : topics_) ts.push_back(t);
-    }
-    for (auto& t : ts)
-      for (std::size_t i = 0; i < ctx_.shards.size(); ++i)
-        post_to_shard(i, [t, i, retry] {
-          for (auto& s : t->local[i]) s.s->close(retry);
-        });
-  }
-
   void seal(std::string_view topic, std::optional<std::chrono::milliseconds> retry, seal_handler done) override {
     std::vector<std::pair<std::string, std::string>> fields{{"x", "seal"}};
     if (retry) fields.emplace_back("r", std::to_string(retry->count()));
     append(topic, fields, /*refuse_if_sealed=*/false, [done = std::move(done)](std::error_code ec, std::string) { done(ec); });
+  }
+
+  void watch(std::string_view topic) override {
+    std::shared_ptr<topic_state> t;
+    {
+      std::lock_guard lk(mu_);
+      if (detached_) return;
+      auto it = topics_.find(std::string(topic));
+      if (it == topics_.end()) {
+        auto n = std::make_shared<topic_state>(std::string(topic), key_of(topic));
+        by_key_.emplace(n->key, n);
+        it = topics_.emplace(n->name, n).first;
+      }
+      t = it->second;
+      t->watchers += 1;
+    }
+    post_to_strand([self = shared_from_this(), t] {
+      if (t->positioned) return self->report_position(*t);
+      self->ensure_positioned(t, {});  // reports it when done
+    });
+  }
+
+  void unwatch(std::string_view topic) override {
+    std::lock_guard lk(mu_);
+    if (auto it = topics_.find(std::string(topic)); it != topics_.end() && it->second->watchers > 0)
+      it->second->watchers -= 1;  // the reader lets it go at its next XREAD
+  }
+
+  void read(std::string_view topic, std::string_view after, read_handler done) override {
+    std::shared_ptr<topic_state> t;
+    {
+      std::lock_guard lk(mu_);
+      if (auto it = topics_.find(std::string(topic)); it != topics_.end() && it->second->watchers > 0) t = it->second;
+    }
+    auto q = std::make_shared<query>(query{std::string(topic), key_of(topic), std::string(after), std::move(done)});
+    if (!post_to_strand([self = shared_from_this(), t, q] {
+          if (!t) return self->run_read(q);
+          self->ensure_positioned(t, [self, q] { self->run_read(q); });
+        }))
+      q->done(errc::closed, {});
+  }
+
+  std::optional<log_position> parse_id(std::string_view id) const override {
+    const auto s = stream_id::parse(id);
+    if (!s) return std::nullopt;
+    return log_position{s->ms, s->seq};
   }
 
   bool is_unavailable(const std::error_code& ec) const override { return sse::redis::is_unavailable(ec); }
@@ -313,82 +307,39 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
            stats_.publish_errors.load(std::memory_order_relaxed));
     metric("sse_redis_entries_read_total", "counter", "Stream entries read for live delivery.",
            stats_.entries_read.load(std::memory_order_relaxed));
-    metric("sse_redis_catchups_total", "counter", "Subscriptions that replayed from a Redis stream.",
-           stats_.catchups.load(std::memory_order_relaxed));
-    metric("sse_redis_replayed_total", "counter", "Entries replayed from Redis streams.",
+    metric("sse_redis_reads_total", "counter", "History reads from Redis (resumes the in-memory log could not answer).",
+           stats_.reads.load(std::memory_order_relaxed));
+    metric("sse_redis_replayed_total", "counter", "Entries those history reads answered with.",
            stats_.replayed.load(std::memory_order_relaxed));
-    metric("sse_redis_resets_total", "counter", "Reset events sent (id unknown or trimmed, or data lost in Redis).",
+    metric("sse_redis_resets_total", "counter", "History reads answered with a reset, and read positions lost in Redis.",
            stats_.resets.load(std::memory_order_relaxed));
     metric("sse_redis_read_errors_total", "counter", "XREAD calls that failed.",
            stats_.read_errors.load(std::memory_order_relaxed));
-    metric("sse_redis_topics", "gauge", "Topics this instance reads from Redis (those with subscribers, or recently).",
-           watched_topics());
+    metric("sse_redis_topics", "gauge", "Topics this instance reads from Redis (those the hub holds).", watched_topics());
     return out;
   }
 
  private:
-  struct pending_entry {
-    stream_id id;
-    shared_event ev;  // nullptr: the seal marker
-    std::optional<std::chrono::milliseconds> retry = {};  // the seal's retry hint
-  };
-  struct sub {
-    std::shared_ptr<stream_base> s;
-    std::uint64_t id = 0;
-    bool live = false;     // false while catching up: live entries go to `pending`
-    bool started = false;  // s->start() called
-    subscribe_options opts = {};
-    std::optional<stream_id> last = {};  // only ids above are sent
-    std::vector<pending_entry> pending = {};
-  };
-  /// What a catch-up sends: the events, the last id they cover, and whether a seal ends them.
-  struct replay_batch {
-    std::vector<shared_event> events;
-    std::optional<stream_id> upto;
-    bool sealed = false;
-    std::optional<std::chrono::milliseconds> seal_retry;
-  };
   struct topic_state {
-    topic_state(std::string n, std::string k, std::size_t shards) : name(std::move(n)), key(std::move(k)), counts(shards, 0), local(shards) {}
+    topic_state(std::string n, std::string k) : name(std::move(n)), key(std::move(k)) {}
     const std::string name, key;
-    std::mutex mu;
-    std::vector<std::size_t> counts;          // guarded by mu
-    std::vector<std::vector<sub>> local;      // local[i]: shard i only (changes also hold mu)
-    std::atomic<bool> positioned{false};      // the reader watches it from `position`
-    std::atomic<bool> sealed{false};          // this instance has read its seal marker
-    std::atomic<std::size_t> subscribers{0};  // here, counted from topic_of() (under the broker's mu_)
-    std::atomic<std::int64_t> idle_since{0};  // steady-clock ns when subscribers last fell to 0
-    void unsubscribed() {
-      if (subscribers.fetch_sub(1, std::memory_order_acq_rel) == 1)
-        idle_since.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-    }
-    std::atomic<std::int64_t> seal_retry_ms{-1};
-    std::optional<std::chrono::milliseconds> seal_retry() const {
-      const auto v = seal_retry_ms.load(std::memory_order_relaxed);
-      return v < 0 ? std::nullopt : std::optional(std::chrono::milliseconds(v));
-    }
+    std::size_t watchers = 0;  // guarded by the broker's mu_
+    std::atomic<bool> sealed{false};  // `seal` is set (read by publish on any thread)
     // Strand only:
+    bool positioned = false;
     bool positioning = false;
+    bool unpositioned_waiting = false;  // positioning failed: redone when the command connection is back
     std::string position = "0-0";
+    std::optional<broker_entry> seal;  // this instance has read its seal marker
     std::vector<std::function<void()>> after_position;
+  };
+  /// One history read in progress (redone after Redis comes back).
+  struct query {
+    std::string topic, key, after;
+    read_handler done;
   };
 
   std::string key_of(std::string_view topic) const { return opts_.prefix + std::string(topic); }
-
-  /// The topic's state, created if needed, with one more subscriber counted (under mu_, so that
-  /// read_loop() never drops a topic someone is subscribing to).
-  std::shared_ptr<topic_state> topic_of(std::string_view topic) {
-    std::lock_guard lk(mu_);
-    auto it = topics_.find(std::string(topic));
-    if (it == topics_.end()) {
-      auto t = std::make_shared<topic_state>(std::string(topic), key_of(topic), ctx_.shards.size());
-      by_key_.emplace(t->key, t);
-      it = topics_.emplace(t->name, t).first;
-    }
-    it->second->subscribers.fetch_add(1, std::memory_order_acq_rel);
-    return it->second;
-  }
-
 
   std::shared_ptr<connection> command_connection() const {
     std::lock_guard lk(mu_);
@@ -396,17 +347,11 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   }
 
   template <class F>
-  void post_to_strand(F&& f) {
+  bool post_to_strand(F&& f) {
     std::lock_guard lk(mu_);
-    if (detached_ || !strand_) return;
+    if (detached_ || !strand_) return false;
     asio::post(strand_, std::forward<F>(f));
-  }
-
-  template <class F>
-  void post_to_shard(std::size_t i, F&& f) {
-    std::lock_guard lk(mu_);
-    if (detached_) return;
-    asio::post(ctx_.shards[i], std::forward<F>(f));
+    return true;
   }
 
   /// XADD of an event or the seal marker to `topic`'s stream; refused at once when the broker is
@@ -431,13 +376,6 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
                });
   }
 
-  /// `e` is the seal marker of `t`: later subscribers here are closed after their replay.
-  static void mark_sealed(topic_state& t, const stream_entry& e) {
-    const auto retry = retry_of(e);
-    t.seal_retry_ms.store(retry ? retry->count() : -1, std::memory_order_relaxed);
-    t.sealed.store(true, std::memory_order_release);
-  }
-
   static bool is_seal(const stream_entry& e) {
     const auto* x = e.field("x");
     return x && *x == "seal" && !e.field("d");
@@ -448,18 +386,26 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     return parse_retry(*r);
   }
 
-  /// Appends entries [from, end) to `out`, stopping at a seal marker.
-  static void append_replay(replay_batch& out, const std::vector<stream_entry>& es, std::size_t from) {
-    for (std::size_t i = from; i < es.size() && !out.sealed; ++i) {
-      const auto id = stream_id::parse(es[i].id);
-      if (!id) continue;
-      out.upto = id;
-      if (is_seal(es[i])) {
-        out.sealed = true;
-        out.seal_retry = retry_of(es[i]);
-      } else {
-        out.events.push_back(encode_entry(es[i]));
-      }
+  /// The entry as the hub takes it (nullopt: its id is not a stream id).
+  static std::optional<broker_entry> to_entry(const stream_entry& e) {
+    const auto id = stream_id::parse(e.id);
+    if (!id) return std::nullopt;
+    broker_entry b{log_position{id->ms, id->seq}, e.id, nullptr, std::nullopt};
+    if (is_seal(e)) b.seal_retry = retry_of(e);
+    else b.event = encode_entry(e);
+    return b;
+  }
+
+  /// Appends entries [from, end) to `out`, ending with a seal marker if one comes.
+  static void append_entries(broker_history& out, const std::vector<stream_entry>& es, std::size_t from) {
+    for (std::size_t i = from; i < es.size(); ++i) {
+      auto b = to_entry(es[i]);
+      if (!b) continue;
+      out.upto = b->pos;
+      out.upto_id = b->id;
+      const bool seal = !b->event;
+      out.entries.push_back(std::move(*b));
+      if (seal) break;
     }
   }
 
@@ -482,12 +428,21 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     if (opts_.on_log) opts_.on_log(level, msg);
   }
 
-  // ---------- positions and catch-up (strand) ----------
+  // ---------- positions and reads (strand) ----------
+
+  void report_position(const topic_state& t) {
+    if (detached_ || !ctx_.positioned) return;
+    const auto id = stream_id::parse(t.position).value_or(stream_id{});
+    ctx_.positioned(t.name, log_position{id.ms, id.seq}, t.position == "0-0" ? std::string() : t.position, t.seal);
+  }
 
   void ensure_positioned(const std::shared_ptr<topic_state>& t, std::function<void()> then) {
     if (detached_) return;
-    if (t->positioned.load(std::memory_order_relaxed)) return then();
-    t->after_position.push_back(std::move(then));
+    if (t->positioned) {
+      if (then) then();
+      return;
+    }
+    if (then) t->after_position.push_back(std::move(then));
     if (t->positioning) return;
     t->positioning = true;
     async_xrevrange(*cmd_, t->key, "+", "-", 1, [self = shared_from_this(), t](std::error_code ec, std::vector<stream_entry> es) {
@@ -495,11 +450,14 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       if (self->detached_) return;
       if (ec) {
         self->log(log_level::debug, fmt::format("sse redis: topic '{}': cannot read its position: {}", log_escape(t->name), ec.message()));
-        return self->start_waiting(t);  // redone when the command connection is back
+        t->unpositioned_waiting = true;
+        return;  // redone when the command connection is back (on_cmd_up)
       }
       t->position = es.empty() ? "0-0" : es.front().id;
-      if (!es.empty() && is_seal(es.front())) mark_sealed(*t, es.front());  // sealed before this instance watched it
-      t->positioned.store(true, std::memory_order_release);
+      if (!es.empty() && is_seal(es.front())) t->seal = to_entry(es.front());  // sealed before this instance watched it
+      if (t->seal) t->sealed.store(true, std::memory_order_release);
+      t->positioned = true;
+      self->report_position(*t);
       self->kick_reader();
       auto then = std::move(t->after_position);
       t->after_position.clear();
@@ -507,117 +465,73 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     });
   }
 
-  /// Redis is unreachable: let the streams of `t` that wait for a catch-up write their head.
-  void start_waiting(const std::shared_ptr<topic_state>& t) {
-    for (std::size_t i = 0; i < ctx_.shards.size(); ++i)
-      post_to_shard(i, [t, i] {
-        for (auto& s : t->local[i])
-          if (!s.started) {
-            s.started = true;
-            s.s->start();
-          }
+  /// The history read itself (the topic is positioned when watched).
+  void run_read(const std::shared_ptr<query>& q) {
+    if (detached_) return q->done(errc::closed, {});
+    if (q->after.empty()) {
+      return async_xrevrange(*cmd_, q->key, "+", "-", 1, [self = shared_from_this(), q](std::error_code ec, std::vector<stream_entry> es) {
+        if (ec) return self->read_failed(q, ec);
+        broker_history h;
+        h.status = resume_status::live;
+        if (!es.empty()) append_entries(h, es, 0);
+        if (!h.entries.empty() && h.entries.back().event) h.entries.clear();  // only a seal is of interest
+        q->done({}, std::move(h));
       });
+    }
+    const auto lid = stream_id::parse(q->after);
+    if (!lid) return read_reset(q, reset_reason::unknown_id);
+    const bool from_start = *lid == stream_id{};  // 0-0: every entry retained
+    const std::size_t limit = opts_.replay_limit;
+    async_xrange(*cmd_, q->key, from_start ? "-" : q->after, "+", limit + (from_start ? 1 : 2),
+                 [self = shared_from_this(), q, lid, limit, from_start](std::error_code ec, std::vector<stream_entry> es) {
+                   if (ec) return self->read_failed(q, ec);
+                   const std::size_t skip = from_start ? 0 : 1;  // XRANGE from L includes L itself
+                   const bool found = from_start || (!es.empty() && es.front().id == q->after);
+                   if (found && es.size() - skip <= limit) {
+                     broker_history h;
+                     h.upto = log_position{lid->ms, lid->seq};
+                     h.upto_id = from_start ? std::string() : q->after;
+                     append_entries(h, es, skip);
+                     self->stats_.reads.fetch_add(1, std::memory_order_relaxed);
+                     self->stats_.replayed.fetch_add(h.entries.size(), std::memory_order_relaxed);
+                     return q->done({}, std::move(h));
+                   }
+                   // Too many to replay, or the id is gone (trimmed, or Redis lost it) or never was: reset.
+                   const bool older = from_start || (!es.empty() && *lid < *stream_id::parse(es.front().id));
+                   self->read_reset(q, older ? reset_reason::too_old : reset_reason::unknown_id);
+                 });
   }
 
-  void catch_up(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, const std::string& last) {
-    if (detached_) return;
-    ensure_positioned(t, [self = shared_from_this(), t, shard, sub_id, last] {
-      if (last.empty()) {
-        replay_batch rb;
-        rb.sealed = t->sealed.load(std::memory_order_acquire);
-        rb.seal_retry = t->seal_retry();
-        return self->finish(t, shard, sub_id, std::move(rb));
-      }
-      const auto lid = stream_id::parse(last);
-      if (!lid) return self->reset_replay(t, shard, sub_id, reset_reason::unknown_id);
-      const bool from_start = *lid == stream_id{};  // 0-0: every entry retained
-      const std::size_t limit = self->opts_.replay_limit;
-      async_xrange(*self->cmd_, t->key, from_start ? "-" : last, "+", limit + (from_start ? 1 : 2),
-                   [self, t, shard, sub_id, last, lid, limit, from_start](std::error_code ec, std::vector<stream_entry> es) {
-                     if (ec) return self->retry_later(t, shard, sub_id, last, ec);
-                     const std::size_t skip = from_start ? 0 : 1;  // XRANGE from L includes L itself
-                     const bool found = from_start || (!es.empty() && es.front().id == last);
-                     if (found && es.size() - skip <= limit) {
-                       replay_batch rb;
-                       rb.upto = lid;
-                       append_replay(rb, es, skip);
-                       self->stats_.catchups.fetch_add(1, std::memory_order_relaxed);
-                       self->stats_.replayed.fetch_add(rb.events.size(), std::memory_order_relaxed);
-                       return self->finish(t, shard, sub_id, std::move(rb));
-                     }
-                     // Too many to replay, or the id is gone (trimmed, or Redis lost it) or never was: reset.
-                     const bool older = from_start || (!es.empty() && *lid < *stream_id::parse(es.front().id));
-                     self->reset_replay(t, shard, sub_id, older ? reset_reason::too_old : reset_reason::unknown_id);
-                   });
-    });
-  }
-
-  /// Sends `event: reset` and then the newest replay_limit entries retained.
-  void reset_replay(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, reset_reason why) {
-    if (detached_) return;
-    async_xrevrange(*cmd_, t->key, "+", "-", opts_.replay_limit,
-                    [self = shared_from_this(), t, shard, sub_id, why](std::error_code ec, std::vector<stream_entry> es) {
-                      if (ec) return self->retry_later(t, shard, sub_id, {}, ec);
+  /// A reset: the newest replay_limit entries retained.
+  void read_reset(const std::shared_ptr<query>& q, reset_reason why) {
+    async_xrevrange(*cmd_, q->key, "+", "-", opts_.replay_limit,
+                    [self = shared_from_this(), q, why](std::error_code ec, std::vector<stream_entry> es) {
+                      if (ec) return self->read_failed(q, ec);
                       std::reverse(es.begin(), es.end());
-                      resume_result r;
-                      r.status = resume_status::reset;
-                      r.reason = why;
-                      if (!es.empty()) r.oldest_id = es.front().id;
-                      replay_batch rb;
-                      rb.events.push_back(make_reset_event(r));
-                      append_replay(rb, es, 0);
+                      broker_history h;
+                      h.status = resume_status::reset;
+                      h.reason = why;
+                      if (!es.empty()) h.oldest_id = es.front().id;
+                      append_entries(h, es, 0);
+                      self->stats_.reads.fetch_add(1, std::memory_order_relaxed);
                       self->stats_.resets.fetch_add(1, std::memory_order_relaxed);
-                      self->stats_.replayed.fetch_add(rb.events.size() - 1, std::memory_order_relaxed);
-                      self->log(log_level::info, fmt::format("sse redis: topic '{}': Last-Event-ID is {}, resetting with {} entries",
-                                                             log_escape(t->name), to_string(why), rb.events.size() - 1));
-                      self->finish(t, shard, sub_id, std::move(rb));
+                      self->stats_.replayed.fetch_add(h.entries.size(), std::memory_order_relaxed);
+                      self->log(log_level::info, fmt::format("sse redis: topic '{}': Last-Event-ID '{}' is {}, resetting with {} entries",
+                                                             log_escape(q->topic), log_escape(q->after, 60), to_string(why),
+                                                             h.entries.size()));
+                      q->done({}, std::move(h));
                     });
   }
 
-  void retry_later(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, std::string last,
-                   std::error_code ec) {
-    if (detached_) return;
-    log(log_level::debug, fmt::format("sse redis: topic '{}': catch-up waits for Redis: {}", log_escape(t->name), ec.message()));
-    start_waiting(t);
-    waiting_.push_back([self = shared_from_this(), t, shard, sub_id, last = std::move(last)] {
-      self->catch_up(t, shard, sub_id, last);
-    });
-  }
-
-  /// On the stream's shard: replay, then what was kept aside (ids above `upto`), then live; or the
-  /// end of the stream when the replay reached the seal or the subscription asked to close after it.
-  void finish(const std::shared_ptr<topic_state>& t, std::size_t shard, std::uint64_t sub_id, replay_batch rb) {
-    post_to_shard(shard, [t, shard, sub_id, rb = std::move(rb)]() mutable {
-      std::lock_guard lk(t->mu);
-      for (auto& s : t->local[shard]) {
-        if (s.id != sub_id) continue;
-        if (!s.started) {
-          s.started = true;
-          s.s->start();
-        }
-        if (!rb.events.empty()) s.s->replay(std::move(rb.events));
-        s.live = true;
-        s.last = rb.upto;
-        if (rb.sealed) {
-          s.s->close(rb.seal_retry);
-        } else if (s.opts.close_after_replay) {
-          s.s->close(s.opts.close_retry);
-        } else {
-          for (auto& p : s.pending)
-            if (!s.last || *s.last < p.id) {
-              s.last = p.id;
-              if (!p.ev) {
-                s.s->close(p.retry);
-                break;
-              }
-              s.s->send(p.ev);
-            }
-        }
-        s.pending.clear();
-        s.pending.shrink_to_fit();
-        break;
-      }
-    });
+  /// Redis unreachable: the read waits for the command connection and is redone; another error
+  /// (an error reply) is the answer.
+  void read_failed(const std::shared_ptr<query>& q, std::error_code ec) {
+    if (detached_) return q->done(errc::closed, {});
+    if (!sse::redis::is_unavailable(ec)) return q->done(ec, {});
+    log(log_level::debug, fmt::format("sse redis: topic '{}': read waits for Redis: {}", log_escape(q->topic), ec.message()));
+    auto redo = [self = shared_from_this(), q] { self->read(q->topic, q->after, std::move(q->done)); };
+    if (cmd_->is_up()) return asio::post(strand_, std::move(redo));  // back already
+    waiting_.push_back(std::move(redo));
   }
 
   void on_cmd_up() {
@@ -632,10 +546,9 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       for (auto& [k, t] : topics_) ts.push_back(t);
     }
     for (auto& t : ts)
-      if (!t->positioned.load() && !t->positioning && !t->after_position.empty()) {
-        auto then = std::move(t->after_position);
-        t->after_position.clear();
-        for (auto& f : then) ensure_positioned(t, std::move(f));
+      if (!t->positioned && !t->positioning && t->unpositioned_waiting) {
+        t->unpositioned_waiting = false;
+        ensure_positioned(t, {});
       }
     if (reader_blocked_pending_unblock_) kick_reader();
   }
@@ -649,7 +562,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     {
       std::lock_guard lk(mu_);
       for (auto& [k, t] : topics_)
-        if (t->positioned.load() && t->position != "0-0") ts.push_back(t);
+        if (t->positioned && t->position != "0-0") ts.push_back(t);
     }
     if (ts.empty() || !ever_read_) {
       ever_read_ = true;
@@ -670,19 +583,9 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   void continuity_lost(const std::shared_ptr<topic_state>& t) {
     log(log_level::warn, fmt::format("sse redis: topic '{}': entry {} is no longer in Redis (restarted or trimmed); "
-                                     "sending reset to its streams", log_escape(t->name), t->position));
-    resume_result r;
-    r.status = resume_status::reset;
-    r.reason = reset_reason::too_old;
-    auto ev = make_reset_event(r);
-    for (std::size_t i = 0; i < ctx_.shards.size(); ++i)
-      post_to_shard(i, [self = shared_from_this(), t, i, ev] {
-        for (auto& s : t->local[i])
-          if (s.live) {
-            s.s->send(ev);
-            self->stats_.resets.fetch_add(1, std::memory_order_relaxed);
-          }
-      });
+                                     "its streams get a reset", log_escape(t->name), t->position));
+    stats_.resets.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.lost) ctx_.lost(t->name);
   }
 
   void kick_reader() {
@@ -706,22 +609,18 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   void read_loop() {
     if (detached_ || xread_in_flight_ || checking_ || !reader_->is_up()) return;
-    // The positioned topics, in one pass that also stops reading those without a subscriber here
-    // for idle_topic_ttl.
-    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    const auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(opts_.idle_topic_ttl).count();
+    // The positioned topics, in one pass that also lets go of those the hub no longer watches.
     std::vector<std::pair<std::string, std::string>> keys;
     {
       std::lock_guard lk(mu_);
       for (auto it = topics_.begin(); it != topics_.end();) {
         const auto& t = it->second;
-        if (t->subscribers.load(std::memory_order_acquire) == 0 && !t->positioning && t->after_position.empty() &&
-            now - t->idle_since.load(std::memory_order_relaxed) >= ttl) {
+        if (t->watchers == 0 && !t->positioning && t->after_position.empty()) {
           by_key_.erase(t->key);
           it = topics_.erase(it);
           continue;
         }
-        if (t->positioned.load()) keys.emplace_back(t->key, t->position);
+        if (t->positioned) keys.emplace_back(t->key, t->position);
         ++it;
       }
     }
@@ -747,6 +646,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
                 });
   }
 
+  /// A batch read live: to the hub, up to and including a seal marker; nothing after one.
   void deliver(const std::string& key, const std::vector<stream_entry>& entries) {
     std::shared_ptr<topic_state> t;
     {
@@ -756,45 +656,23 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       t = it->second;
     }
     if (entries.empty()) return;
-    auto batch = std::make_shared<std::vector<pending_entry>>();
-    batch->reserve(entries.size());
-    for (const auto& e : entries) {
-      const auto id = stream_id::parse(e.id);
-      if (!id) continue;
-      if (is_seal(e)) {
-        mark_sealed(*t, e);
-        batch->push_back({*id, nullptr, retry_of(e)});
-      } else {
-        batch->push_back({*id, encode_entry(e), std::nullopt});
-      }
-    }
     t->position = entries.back().id;
     stats_.entries_read.fetch_add(entries.size(), std::memory_order_relaxed);
-    std::lock_guard lk(t->mu);
-    for (std::size_t i = 0; i < t->counts.size(); ++i) {
-      if (t->counts[i] == 0) continue;
-      post_to_shard(i, [t, i, batch, max = opts_.max_pending] {
-        for (auto& s : t->local[i]) {
-          if (!s.live) {
-            if (s.pending.size() + batch->size() > max) {
-              s.s->abort();  // the client resumes with its Last-Event-ID
-              continue;
-            }
-            s.pending.insert(s.pending.end(), batch->begin(), batch->end());
-            continue;
-          }
-          for (const auto& e : *batch) {
-            if (s.last && !(*s.last < e.id)) continue;  // already sent (replay or earlier)
-            s.last = e.id;
-            if (!e.ev) {  // the seal: the stream ends after what it has queued
-              s.s->close(e.retry);
-              break;
-            }
-            s.s->send(e.ev);
-          }
-        }
-      });
+    if (t->seal) return;  // entries stored after the marker are never delivered
+    std::vector<broker_entry> batch;
+    batch.reserve(entries.size());
+    for (const auto& e : entries) {
+      auto b = to_entry(e);
+      if (!b) continue;
+      const bool seal = !b->event;
+      if (seal) {
+        t->seal = b;
+        t->sealed.store(true, std::memory_order_release);
+      }
+      batch.push_back(std::move(*b));
+      if (seal) break;
     }
+    if (!batch.empty() && ctx_.entries) ctx_.entries(t->name, std::move(batch));
   }
 
   /// The broker's own I/O thread (broker_options::own_thread): shared with the thread itself, so
@@ -820,9 +698,8 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   asio::any_io_executor strand_;
   std::optional<asio::steady_timer> retry_timer_, unblock_timer_;
   std::shared_ptr<connection> cmd_, reader_;
-  std::atomic<std::uint64_t> next_sub_id_{1};
 
-  mutable std::mutex mu_;  // topics_, by_key_, attached_/detached_, posting to shards
+  mutable std::mutex mu_;  // topics_, by_key_, watchers, attached_/detached_
   std::unordered_map<std::string, std::shared_ptr<topic_state>> topics_, by_key_;
   bool attached_ = false;
   std::atomic<bool> detached_{false};

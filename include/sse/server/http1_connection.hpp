@@ -315,14 +315,12 @@ class server::connection final : public server::closable,
     if (ec) return respond_error(500, ec.message());
     so.body_framing = req.version_minor == 0 ? framing::close_delimited : framing::chunked;
     const std::string last = sub.last_event_id ? *sub.last_event_id : req.last_event_id().value_or("");
-    if (!srv_.opts_.hub.broker) {
-      // Create the topic now, while an error can still be an HTTP answer (the topic limit: 503).
-      try {
-        srv_.hub_->open_topic(sub.topic, topic_role::subscriber);  // never takes a publisher's slot
-      } catch (const hub_error& e) {
-        srv_.log(log_level::warn, fmt::format("subscribe to '{}' refused: {}", sub.topic, e.what()));
-        return respond_error(503, e.what());
-      }
+    // Create the topic now, while an error can still be an HTTP answer (the topic limit: 503).
+    try {
+      srv_.hub_->open_topic(sub.topic, topic_role::subscriber);  // never takes a publisher's slot
+    } catch (const hub_error& e) {
+      srv_.log(log_level::warn, fmt::format("subscribe to '{}' refused: {}", sub.topic, e.what()));
+      return respond_error(503, e.what());
     }
     disarm_timer();
     handed_off_ = true;
