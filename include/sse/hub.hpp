@@ -301,6 +301,7 @@ struct topic_state {
   // entry after it was fed, and got a seq from cover_seq on (the log's own ids are unused: entries
   // keep the shared log's).
   bool positioned = false;
+  bool cover_named = false;           // `cover` is an entry a client may resume from (not after a loss)
   log_position cover = {};
   std::uint64_t cover_seq = 1;
   log_position last = {};             // the newest entry fed (or the position)
@@ -475,6 +476,14 @@ class hub {
     if (const auto& b = core_->opts.broker) b->detach();
     for (auto& k : core_->keepalives) k->stop();
     if (core_->reaper) core_->reaper->stop();
+    // Resumes waiting for the mirror would never go on now: let go of them (they hold their topic).
+    for (auto& st : core_->map) {
+      std::lock_guard lk(st.mu);
+      for (auto& [name, t] : st.topics) {
+        std::lock_guard tl(t->mu);
+        t->waiters.clear();
+      }
+    }
   }
 
   std::size_t shard_count() const noexcept { return core_->shards.size(); }
@@ -1251,7 +1260,7 @@ class hub {
   /// positioned); `read`: ask the shared log (again).
   static mirror_step mirror_resume(const core& c, const detail::topic_state& t, const std::string& last,
                                    const broker_history* h, resume_result& r, bool& sealed,
-                                   std::optional<std::chrono::milliseconds>& seal_retry) {
+                                   std::optional<std::chrono::milliseconds>& seal_retry, bool waited = false) {
     r = resume_result{};
     r.head = t.log.head();
     auto from_history = [&] {
@@ -1271,13 +1280,19 @@ class hub {
     }
     if (!t.positioned) return mirror_step::wait;
     if (!h) {
-      if (last.empty()) return mirror_step::ready;  // live from here
+      if (last.empty()) {
+        // Live: from here; or, for a subscription that waited for the position, from the position
+        // (what was fed meanwhile is after its subscribe call), while the mirror still has it all.
+        if (waited && t.cover_named && t.log.oldest_seq() <= t.cover_seq) r.entries.assign(t.log.entries().begin(), t.log.entries().end());
+        return mirror_step::ready;
+      }
       const auto p = c.opts.broker->parse_id(last);
       if (!p || *p > t.last || !mirror_covers(c, t, *p)) return mirror_step::read;
       auto it = mirror_from(c, t, *p, false);
       const bool entry = it != t.log.entries().end() && pos_of(c, *it) == *p;
       // An id the mirror cannot name (not one of its entries, nor where it starts): the shared log decides.
-      if (!entry && *p != t.last && !(*p == t.cover && t.log.oldest_seq() <= t.cover_seq)) return mirror_step::read;
+      if (!entry && !(*p == t.last && *p != t.cover) && !(*p == t.cover && t.cover_named && t.log.oldest_seq() <= t.cover_seq))
+        return mirror_step::read;
       if (entry) ++it;
       r.status = resume_status::replay;
       r.entries.assign(it, t.log.entries().end());
@@ -1329,6 +1344,7 @@ class hub {
       std::lock_guard lk(t->mu);
       if (t->positioned || t->evicted || t->erased) return;
       t->positioned = true;
+      t->cover_named = true;
       t->cover = t->last = pos;
       t->last_id = std::move(id);
       t->cover_seq = t->log.next_seq();
@@ -1385,7 +1401,8 @@ class hub {
       const auto events = static_cast<std::int64_t>(t->log.clear());
       t->oldest_live.store(t->log.oldest_seq(), std::memory_order_relaxed);
       account_history(c, -bytes, -events);
-      t->cover = t->last;
+      t->cover = t->last;  // entries after it are fed from now on; ids up to it: the shared log decides
+      t->cover_named = false;
       t->cover_seq = t->log.next_seq();
       resume_result r;
       r.status = resume_status::reset;
@@ -1432,7 +1449,7 @@ class hub {
         return;
       }
       if (c->opts.broker) {
-        const auto step = mirror_resume(*c, *t, last, hist.get(), r, sealed, seal_retry);
+        const auto step = mirror_resume(*c, *t, last, hist.get(), r, sealed, seal_retry, /*waited=*/round > 0);
         if (step != mirror_step::ready) {
           std::weak_ptr<core> wc = c;
           auto again = [wc, t, s, shard, last, opts, round](std::shared_ptr<const broker_history> h) {
