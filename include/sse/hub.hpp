@@ -88,6 +88,10 @@
 #include <asio/steady_timer.hpp>
 
 #include "sse/broker.hpp"
+#include "sse/hub/completion.hpp"
+#include "sse/hub/mirror.hpp"
+#include "sse/hub/options.hpp"
+#include "sse/hub/topic.hpp"
 #include "sse/error_category.hpp"
 #include "sse/shared_event.hpp"
 #include "sse/logger.hpp"
@@ -100,298 +104,6 @@
 #include "sse/stream.hpp"
 
 namespace sse {
-
-/// Errors of hub operations that are not argument errors.
-enum class hub_errc {
-  too_many_topics = 1,  ///< creating the topic would pass hub_options::max_topics
-  invalid_topic,        ///< the topic name is empty, too long or has bytes outside 0x21..0x7E
-  id_not_allowed,       ///< the event has an id; the hub assigns ids
-  foreign_executor,     ///< the stream's executor is none of the hub's shards
-  topic_sealed,         ///< the topic was sealed (hub::seal): it takes no more events
-  /// subscribing would pass hub_options::max_subscribed_topics (topics nothing was published to)
-  too_many_subscribed_topics,
-  /// a blocking call (publish or seal with a broker) made on one of the hub's executors, or on
-  /// the broker's: it would wait for work that this very thread has to run. Use async_publish /
-  /// async_seal there.
-  would_block,
-};
-
-}  // namespace sse
-
-template <>
-struct std::is_error_code_enum<sse::hub_errc> : std::true_type {};
-
-namespace sse {
-
-namespace detail {
-struct hub_category_impl {
-  static constexpr const char* name = "sse.hub";
-  static std::string message(int ev) {
-    switch (static_cast<hub_errc>(ev)) {
-      case hub_errc::too_many_topics: return "too many topics";
-      case hub_errc::invalid_topic: return "invalid topic name";
-      case hub_errc::id_not_allowed: return "the hub assigns event ids; leave event::id unset";
-      case hub_errc::foreign_executor: return "the stream's executor is not one of the hub's shards";
-      case hub_errc::topic_sealed: return "the topic is sealed: it takes no more events";
-      case hub_errc::too_many_subscribed_topics:
-        return "too many topics that only have subscribers (nothing published to them yet)";
-      case hub_errc::would_block:
-        return "blocking publish/seal on a hub executor would wait for itself: use async_publish / async_seal";
-    }
-    return "unknown sse.hub error";
-  }
-};
-}  // namespace detail
-
-inline const std::error_category& hub_category() noexcept {
-  return sse::error_category_for<detail::hub_category_impl>();
-}
-
-inline std::error_code make_error_code(hub_errc e) noexcept { return {static_cast<int>(e), hub_category()}; }
-
-/// Thrown when the topic limit is reached or the store refuses (resource problems, not argument errors).
-class hub_error : public std::system_error {
- public:
-  explicit hub_error(std::error_code ec) : std::system_error(ec) {}
-};
-
-/// Thrown for invalid arguments (bad topic name, event with an id, stream on a foreign executor).
-class hub_argument_error : public std::invalid_argument {
- public:
-  explicit hub_argument_error(std::error_code ec) : std::invalid_argument(ec.message()), code_(ec) {}
-  const std::error_code& code() const noexcept { return code_; }
-
- private:
-  std::error_code code_;
-};
-
-/// Who opens a topic (hub::open_topic): a publisher's topic counts against hub_options::max_topics;
-/// a topic opened only for subscribers (nothing published to it, the store knows no events of it)
-/// counts against the smaller hub_options::max_subscribed_topics until its first publish.
-enum class topic_role { publisher, subscriber };
-
-struct hub_options {
-  /// Topics that may exist at once that something was published to (or opened as a publisher, or
-  /// known to the store with events). Subscribers alone never take these: see max_subscribed_topics.
-  std::size_t max_topics = 10000;
-  /// Topics that may exist at once only because clients subscribed to them (nothing published to
-  /// them yet, the store knows no events of them). Such a topic becomes an ordinary one at its
-  /// first publish (counted against max_topics then) and is dropped as soon as its last subscriber
-  /// leaves. A subscription past this bound fails with hub_errc::too_many_subscribed_topics (the
-  /// server answers 503), so unauthenticated subscribers can never lock publishers out.
-  /// nullopt = max_topics / 10, at least 1.
-  std::optional<std::size_t> max_subscribed_topics = std::nullopt;
-  std::size_t max_topic_bytes = 200;     ///< longest topic name
-  log_options history = {};              ///< bounds of each topic's history (its in-memory log) (epoch "" = random per topic)
-  std::optional<keepalive_options> keepalive = keepalive_options{};  ///< one scheduler per shard; nullopt = none
-  sse::metrics* metrics = nullptr;       ///< counters, or nullptr
-  logger on_log = {};                    ///< logging hook, or empty
-  std::shared_ptr<event_store> store = {};  ///< durable log (replay across restarts), or none
-  std::size_t store_replay_limit = 10000;   ///< most events replayed from the store for one subscriber
-  std::shared_ptr<sse::broker> broker = {}; ///< shared log across instances (sse/broker.hpp), or none
-  /// A topic without subscribers that nothing has published to (or subscribed to, or polled with
-  /// since()) for this long is dropped from memory, its log with it: a finished job, a closed
-  /// ticket. With a store the topic is opened again from it on next use, ids continuing, and a
-  /// resume is replayed from the store; without one a later resume gets `event: reset`. The seal
-  /// is not kept. Checked every ttl/4 (at least every second) on the first shard. 0 = never.
-  std::chrono::milliseconds idle_topic_ttl = std::chrono::milliseconds(0);
-  /// false: no timer for idle_topic_ttl; call hub::evict_idle() yourself (tests running an
-  /// io_context until it has no work, or an application with its own housekeeping).
-  bool idle_topic_timer = true;
-  /// Global history budget: encoded bytes retained in all topics' logs together (each log also
-  /// keeps its own log_options bounds). Past it, the oldest retained events across all topics are
-  /// trimmed first (a global FIFO in publish order); a client resuming from a trimmed id gets the
-  /// usual `event: reset` (too-old), or its replay from the store when there is one. Counted in
-  /// metrics::history_bytes / history_trimmed_events. 0 = no global budget. With a broker the
-  /// mirrors count (a resume past what they keep reads the shared log).
-  std::size_t max_history_bytes = std::size_t{64} << 20;
-};
-
-/// True if `name` is a valid topic name: 1..max bytes, each printable ASCII without space.
-inline bool is_valid_topic(std::string_view name, std::size_t max_bytes = 200) noexcept {
-  if (name.empty() || name.size() > max_bytes) return false;
-  for (const char c : name)
-    if (c < 0x21 || c > 0x7E) return false;
-  return true;
-}
-
-namespace detail {
-
-struct subscriber {
-  std::shared_ptr<stream_base> stream;
-  std::uint64_t next_seq = 0;
-  std::uint32_t slot = 0;  ///< stable handle: shard_subscribers::where_[slot] is its index
-};
-
-/// One shard's subscribers of a topic: a dense vector (walked per event) with O(1) removal by a
-/// stable slot (swap with the last). Walk order across streams is not kept; each stream's own
-/// delivery order is (every event is one walk, in publish order).
-class shard_subscribers {
- public:
-  std::uint32_t add(std::shared_ptr<stream_base> s, std::uint64_t next_seq) {
-    std::uint32_t slot;
-    if (!free_.empty()) {
-      slot = free_.back();
-      free_.pop_back();
-    } else {
-      slot = static_cast<std::uint32_t>(where_.size());
-      where_.push_back(0);
-    }
-    where_[slot] = static_cast<std::uint32_t>(subs_.size());
-    subs_.push_back(subscriber{std::move(s), next_seq, slot});
-    return slot;
-  }
-  void remove(std::uint32_t slot) {
-    const std::uint32_t i = where_[slot];
-    if (i + 1 != subs_.size()) {
-      subs_[i] = std::move(subs_.back());
-      where_[subs_[i].slot] = i;
-    }
-    subs_.pop_back();
-    free_.push_back(slot);
-  }
-  std::size_t size() const noexcept { return subs_.size(); }
-  auto begin() noexcept { return subs_.begin(); }
-  auto end() noexcept { return subs_.end(); }
-
- private:
-  std::vector<subscriber> subs_;
-  std::vector<std::uint32_t> where_;  // slot -> index in subs_
-  std::vector<std::uint32_t> free_;   // slots to reuse
-};
-
-/// What a shard's inbox holds: an event in seq order, or (after the events before it) the topic's
-/// seal (close its streams) or an in-band reset (the shared log lost entries: see sse/broker.hpp).
-struct inbox_item {
-  enum kind_t : std::uint8_t { event, seal, reset };
-  std::uint64_t seq = 0;
-  shared_event ev = {};
-  kind_t kind = event;
-};
-
-/// A resume a topic's mirror of its shared log cannot answer yet (hub_options::broker): retried on
-/// its shard once the mirror is positioned and has been fed up to `upto`.
-struct mirror_waiter {
-  std::optional<log_position> upto;  ///< nullopt: once positioned
-  std::size_t shard = 0;
-  std::function<void()> retry;
-};
-
-struct topic_state {
-  topic_state(std::string n, const log_options& lo, std::size_t shards, std::uint64_t head = 0)
-      : name(std::move(n)), log(lo), counts(shards, 0), inbox(shards), drain_posted(shards, 0), local(shards) {
-    if (head != 0) log.restore_head(head);
-  }
-  const std::string name;
-  std::mutex mu;
-  event_log log;                      // guarded by mu
-  std::vector<std::size_t> counts;    // guarded by mu: subscribers per shard
-  bool erased = false;                // guarded by mu
-  /// Only subscribers made it exist (see hub_options::max_subscribed_topics). Changed with both the
-  /// stripe's mutex and mu held; read under either.
-  bool subscribed_only = false;
-  /// log.oldest_seq() (max when the log was dropped), for the history FIFO's stale-entry check
-  /// without taking mu. Written under mu.
-  std::atomic<std::uint64_t> oldest_live{1};
-  bool evicted = false;               // guarded by mu: dropped for idleness; users look it up again
-  std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();  // guarded by mu
-  bool sealed = false;                // guarded by mu
-  std::optional<std::chrono::milliseconds> seal_retry;  // guarded by mu
-  // With a broker the log mirrors the topic's shared log from `cover` on (guarded by mu): every
-  // entry after it was fed, and got a seq from cover_seq on (the log's own ids are unused: entries
-  // keep the shared log's).
-  bool positioned = false;
-  bool cover_named = false;           // `cover` is an entry a client may resume from (not after a loss)
-  log_position cover = {};
-  std::uint64_t cover_seq = 1;
-  log_position last = {};             // the newest entry fed (or the position)
-  std::string last_id = {};           // its id ("" = none)
-  std::vector<mirror_waiter> waiters;
-  // local[i] is touched only on shard i's executor (and registration also holds mu).
-  // Events on their way to shard i, in seq order (pushed under mu); one drain task posted at a time.
-  // A mailbox, not one post per event: Asio runs a post made from inside one of its handlers after
-  // posts made meanwhile from other threads, so posting per event could deliver seq n+1 before n
-  // on a shard when two threads publish to a topic (n would then be skipped as "in its replay").
-  std::vector<std::vector<inbox_item>> inbox;  // guarded by mu
-  std::vector<char> drain_posted;              // guarded by mu
-  std::vector<shard_subscribers> local;
-};
-
-}  // namespace detail
-
-class hub;
-
-namespace detail {
-/// The completion handler of a hub asynchronous operation (hub::async_publish, hub::async_seal) with
-/// outstanding work on its associated executor (`fallback`, one of the hub's, when it has none)
-/// until it runs there. Like asio::post(fallback, handler): post() runs it later, never inline,
-/// through `fallback` and then the handler's executor; dispatch() (for a completion coming after
-/// the initiation returned, from another thread) goes to the handler's executor directly. Move-only;
-/// completes once.
-template <class Handler>
-class hub_completion {
- public:
-  using executor_type = asio::associated_executor_t<Handler, asio::any_io_executor>;
-
-  hub_completion(Handler h, asio::any_io_executor fallback)
-      : work_(asio::make_work_guard(asio::get_associated_executor(h, fallback))),
-        fallback_(std::move(fallback)),
-        handler_(std::move(h)) {}
-
-  template <class... Args>
-  void post(Args... args) && {
-    const asio::any_io_executor ex = fallback_;
-    asio::post(ex, [self = std::move(*this), ... args = std::move(args)]() mutable {
-      std::move(self).dispatch(std::move(args)...);
-    });
-  }
-
-  template <class... Args>
-  void dispatch(Args... args) && {
-    auto work = std::move(work_);
-    asio::dispatch(work.get_executor(), [h = std::move(handler_), ... args = std::move(args)]() mutable {
-      std::move(h)(std::move(args)...);
-    });
-    work.reset();
-  }
-
- private:
-  asio::executor_work_guard<executor_type> work_;
-  asio::any_io_executor fallback_;
-  Handler handler_;
-};
-
-/// The timer that drops idle topics (hub_options::idle_topic_ttl): one per hub, on its first shard.
-class topic_reaper : public std::enable_shared_from_this<topic_reaper> {
- public:
-  topic_reaper(asio::any_io_executor ex, std::chrono::milliseconds period, std::function<void()> sweep)
-      : timer_(std::move(ex)), period_(period), sweep_(std::move(sweep)) {}
-  void start() {
-    asio::dispatch(timer_.get_executor(), [self = shared_from_this()] { self->arm(); });
-  }
-  void stop() {
-    asio::dispatch(timer_.get_executor(), [self = shared_from_this()] {
-      self->stopped_ = true;
-      self->timer_.cancel();
-    });
-  }
-
- private:
-  void arm() {
-    if (stopped_) return;
-    timer_.expires_after(period_);
-    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (ec || self->stopped_) return;
-      self->sweep_();
-      self->arm();
-    });
-  }
-  asio::steady_timer timer_;
-  std::chrono::milliseconds period_;
-  std::function<void()> sweep_;
-  bool stopped_ = false;
-};
-}  // namespace detail
 
 class hub {
   static constexpr std::size_t stripes = 64;
@@ -652,7 +364,7 @@ class hub {
         resume_result r;
         bool sealed = false;
         std::optional<std::chrono::milliseconds> retry;
-        if (mirror_resume(*core_, *t, std::string(last_event_id), nullptr, r, sealed, retry) == mirror_step::ready) return r;
+        if (detail::mirror_resume(*core_->opts.broker, *t, std::string(last_event_id), nullptr, r, sealed, retry) == detail::mirror_step::ready) return r;
       }
       const broker_history h = read_shared_log(topic, last_event_id);
       resume_result r;
@@ -889,7 +601,7 @@ class hub {
   static void forget(core& c, detail::topic_state& t) {
     if (const auto& b = c.opts.broker) {
       b->unwatch(t.name);
-      wake(c, take_waiters(t, true));  // they find the topic gone and look again
+      wake(c, detail::take_waiters(t, true));  // they find the topic gone and look again
     }
     (t.subscribed_only ? c.subscribed_count : c.topic_count).fetch_sub(1, std::memory_order_relaxed);
     if (auto* m = c.opts.metrics) {
@@ -1229,99 +941,7 @@ class hub {
     }
   }
 
-  // ---------- with a broker: each held topic's log mirrors its shared log ----------
-
-  enum class mirror_step { ready, wait, read };
-
-  /// The shared log's position of a mirrored entry (its id is the shared log's).
-  static log_position pos_of(const core& c, const log_entry& e) {
-    return c.opts.broker->parse_id(e.event->id).value_or(log_position{});
-  }
-
-  /// True when the mirror holds every entry after `u` that it was fed (t.mu held).
-  static bool mirror_covers(const core& c, const detail::topic_state& t, log_position u) {
-    if (!t.positioned || u < t.cover) return false;
-    if (t.log.oldest_seq() <= t.cover_seq) return true;  // nothing fed has been evicted
-    if (t.log.size() == 0) return u >= t.last;
-    return u >= pos_of(c, t.log.entries().front());
-  }
-
-  /// The first retained entry whose position is above `u` (or at least `u`, when !strictly).
-  static auto mirror_from(const core& c, const detail::topic_state& t, log_position u, bool strictly) {
-    return std::partition_point(t.log.entries().begin(), t.log.entries().end(), [&](const log_entry& e) {
-      const auto p = pos_of(c, e);
-      return strictly ? p <= u : p < u;
-    });
-  }
-
-  /// What `last` resumes to from the mirror alone (h == nullptr), or from the shared log's answer
-  /// `h` joined to the mirror (t.mu held). `ready`: r (and sealed / seal_retry when the answer
-  /// reaches the seal) is the replay; `wait`: the mirror has not been fed that far yet (or is not
-  /// positioned); `read`: ask the shared log (again).
-  static mirror_step mirror_resume(const core& c, const detail::topic_state& t, const std::string& last,
-                                   const broker_history* h, resume_result& r, bool& sealed,
-                                   std::optional<std::chrono::milliseconds>& seal_retry, bool waited = false) {
-    r = resume_result{};
-    r.head = t.log.head();
-    auto from_history = [&] {
-      if (!last.empty()) {
-        r.status = h->status;
-        r.reason = h->reason;
-        r.oldest_id = h->oldest_id;
-      }
-      for (const auto& e : h->entries)
-        if (e.event) r.entries.push_back(log_entry{0, e.event});
-    };
-    if (h && !h->entries.empty() && !h->entries.back().event) {  // the answer reaches the seal: nothing follows
-      from_history();
-      sealed = true;
-      seal_retry = h->entries.back().seal_retry;
-      return mirror_step::ready;
-    }
-    if (!t.positioned) return mirror_step::wait;
-    if (!h) {
-      if (last.empty()) {
-        // Live: from here; or, for a subscription that waited for the position, from the position
-        // (what was fed meanwhile is after its subscribe call), while the mirror still has it all.
-        if (waited && t.cover_named && t.log.oldest_seq() <= t.cover_seq) r.entries.assign(t.log.entries().begin(), t.log.entries().end());
-        return mirror_step::ready;
-      }
-      const auto p = c.opts.broker->parse_id(last);
-      if (!p || *p > t.last || !mirror_covers(c, t, *p)) return mirror_step::read;
-      auto it = mirror_from(c, t, *p, false);
-      const bool entry = it != t.log.entries().end() && pos_of(c, *it) == *p;
-      // An id the mirror cannot name (not one of its entries, nor where it starts): the shared log decides.
-      if (!entry && !(*p == t.last && *p != t.cover) && !(*p == t.cover && t.cover_named && t.log.oldest_seq() <= t.cover_seq))
-        return mirror_step::read;
-      if (entry) ++it;
-      r.status = resume_status::replay;
-      r.entries.assign(it, t.log.entries().end());
-      return mirror_step::ready;
-    }
-    if (h->upto > t.last) {
-      if (!t.sealed) return mirror_step::wait;
-      from_history();  // nothing will be fed after the seal
-      return mirror_step::ready;
-    }
-    if (!mirror_covers(c, t, h->upto)) return mirror_step::read;  // the mirror let go of entries after it meanwhile
-    from_history();
-    r.entries.insert(r.entries.end(), mirror_from(c, t, h->upto, true), t.log.entries().end());
-    return mirror_step::ready;
-  }
-
-  /// The waiters of `t` that can go on (all of them when `all`); t.mu held.
-  static std::vector<detail::mirror_waiter> take_waiters(detail::topic_state& t, bool all) {
-    std::vector<detail::mirror_waiter> out;
-    for (auto it = t.waiters.begin(); it != t.waiters.end();) {
-      if (all || (t.positioned && (!it->upto || *it->upto <= t.last))) {
-        out.push_back(std::move(*it));
-        it = t.waiters.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return out;
-  }
+  // ---------- with a broker: each held topic's log mirrors its shared log (see sse/hub/mirror.hpp) ----------
 
   static void wake(core& c, std::vector<detail::mirror_waiter> ws) {
     for (auto& w : ws) asio::post(c.shards[w.shard], std::move(w.retry));
@@ -1352,7 +972,7 @@ class hub {
         t->sealed = true;
         t->seal_retry = seal->seal_retry;
       }
-      ws = take_waiters(*t, false);
+      ws = detail::take_waiters(*t, false);
     }
     wake(c, std::move(ws));
   }
@@ -1382,7 +1002,7 @@ class hub {
         to_inboxes(c, t, {seq, std::move(e.event), detail::inbox_item::event});
         ++fed;
       }
-      ws = take_waiters(*t, t->sealed);
+      ws = detail::take_waiters(*t, t->sealed);
     }
     wake(c, std::move(ws));
     if (fed > 0) trim_history(c);
@@ -1409,7 +1029,7 @@ class hub {
       r.reason = reset_reason::too_old;
       to_inboxes(c, t, {0, make_reset_event(r), detail::inbox_item::reset});
       if (auto* m = c.opts.metrics) metrics::add(m->resets);
-      ws = take_waiters(*t, true);
+      ws = detail::take_waiters(*t, true);
     }
     wake(c, std::move(ws));
   }
@@ -1449,13 +1069,13 @@ class hub {
         return;
       }
       if (c->opts.broker) {
-        const auto step = mirror_resume(*c, *t, last, hist.get(), r, sealed, seal_retry, /*waited=*/round > 0);
-        if (step != mirror_step::ready) {
+        const auto step = detail::mirror_resume(*c->opts.broker, *t, last, hist.get(), r, sealed, seal_retry, /*waited=*/round > 0);
+        if (step != detail::mirror_step::ready) {
           std::weak_ptr<core> wc = c;
           auto again = [wc, t, s, shard, last, opts, round](std::shared_ptr<const broker_history> h) {
             if (auto c = wc.lock()) do_subscribe(c, t, s, shard, last, opts, std::move(h), round + 1);
           };
-          if (step == mirror_step::wait)
+          if (step == detail::mirror_step::wait)
             t->waiters.push_back({hist ? std::optional(hist->upto) : std::nullopt, shard, [again, hist] { again(hist); }});
           lk.unlock();
           if (round == 0) {
@@ -1477,7 +1097,7 @@ class hub {
                            "the client resumes", log_escape(t->name));
             return s->abort();
           }
-          if (step == mirror_step::read)
+          if (step == detail::mirror_step::read)
             c->opts.broker->read(t->name, last, [wc, shard, s, again](std::error_code ec, broker_history h) {
               auto c = wc.lock();
               if (!c) return;

@@ -29,7 +29,7 @@ std::string layer_of(const std::string& h) {
       h == "sse/stream_writer.hpp" ||
       h == "sse/keepalive.hpp" || h == "sse/log.hpp")
     return "stream";
-  if (h == "sse/hub.hpp" || h == "sse/store.hpp" || h == "sse/broker.hpp") return "hub";
+  if (h == "sse/hub.hpp" || h.starts_with("sse/hub/") || h == "sse/store.hpp" || h == "sse/broker.hpp") return "hub";
   if (h == "sse/server.hpp" || h.starts_with("sse/server/") || h == "sse/probe.hpp") return "server";
   if (h == "sse/client.hpp" || h == "sse/client_tls.hpp") return "client";
   if (h.starts_with("sse/sqlite/")) return "sqlite";
@@ -80,6 +80,7 @@ TEST_CASE("every header belongs to a layer and includes only its own layer and t
 TEST_CASE("layer_of classifies by path") {
   CHECK(layer_of("sse/http/request_parser.hpp") == "core");
   CHECK(layer_of("sse/server/router.hpp") == "server");
+  CHECK(layer_of("sse/hub/mirror.hpp") == "hub");
   CHECK(layer_of("sse/redis/broker.hpp") == "redis");
   CHECK(layer_of("sse/nowhere.hpp").empty());
 }
