@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   cli.number<unsigned short>("--port", opts.port, "N", "TCP port (default 8080; 0 = any free port, printed at start)", 0,
                              65535);
   cli.text("--unix", opts.unix_path, "PATH", "listen on a Unix-domain socket instead of TCP", true);
+  cli.flag("--reuse-port", opts.reuse_port,
+           "SO_REUSEPORT: several sse-hub processes started with it share --port (the kernel\n"
+           "spreads connections; with --redis they serve the same topics)");
   cli.number<std::size_t>("--threads", opts.threads, "N", "executor threads (default 0: hardware threads)", 0, 1024);
   cli.seconds("--ping-interval", [&](std::chrono::milliseconds v) { keepalive.interval = v; },
               "ping streams idle for S seconds (default 15; fractions allowed)", 0.01, 86400);

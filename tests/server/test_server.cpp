@@ -381,6 +381,40 @@ TEST_CASE("a Unix-domain socket server") {
   CHECK(got.find("data: over unix\n\n") != std::string::npos);
 }
 
+TEST_CASE("reuse_port: two servers share one port and both take connections; without it the port is taken") {
+  auto with_name = [](sse::server& srv, std::string name) {
+    srv.route("GET", "/who", [name](const sse::request_context&) { return sse::response::text(200, name); });
+    srv.sse_route("/events/{topic}");
+    srv.start();
+  };
+  auto o = test_options();
+  o.reuse_port = true;
+  sse::server a(o);
+  with_name(a, "a");
+  o.port = a.port();
+  sse::server b(o);
+  with_name(b, "b");
+  CHECK(b.port() == a.port());
+  auto plain = test_options();
+  plain.port = a.port();
+  sse::server c(plain);
+  CHECK_THROWS_AS(c.start(), std::system_error);  // SO_REUSEPORT only joins listeners that all set it
+  std::set<std::string> answered;
+  for (int i = 0; i < 64 && answered.size() < 2; ++i) {  // the kernel hashes each new connection
+    const auto r = sse_test::get(a.port(), "/who");
+    REQUIRE(r.status == 200);
+    answered.insert(r.body.substr(0, r.body.find_last_not_of("\r\n") + 1));
+  }
+  CHECK(answered == std::set<std::string>{"a", "b"});
+  // A stream on either gets what is published there.
+  sse_subscriber sub(a.port(), "/events/shared");
+  REQUIRE(sub.read_until([&] { return sub.body().find(": ok\n") != std::string::npos; }));
+  (void)a.hub().publish("shared", {.data = "x"});
+  (void)b.hub().publish("shared", {.data = "x"});
+  REQUIRE(sub.wait_events(1));
+  CHECK(sub.events()[0].data == "x");
+}
+
 TEST_CASE("graceful shutdown tells streams when to reconnect and leaves no thread or socket behind") {
   const std::size_t threads_before = count_dir("/proc/self/task");
   const std::size_t fds_before = count_dir("/proc/self/fd");

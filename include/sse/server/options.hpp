@@ -23,6 +23,9 @@ namespace sse {
 struct server_options {
   std::string bind = "127.0.0.1";
   unsigned short port = 8080;        ///< 0 = any free port (see server::port())
+  /// SO_REUSEPORT on the TCP listener: several processes (each with it set) share one port and the
+  /// kernel spreads new connections across them (several sse-hub instances on one Redis).
+  bool reuse_port = false;
   std::string unix_path = {};        ///< non-empty: listen on this Unix-domain socket instead of TCP
   std::size_t threads = 0;           ///< executors to own; 0 = hardware threads (ignored with a borrowed io_context)
   /// Open HTTP connections and streams; beyond: 503. 0 = derived from the file-descriptor limit

@@ -138,7 +138,7 @@ class server {
       tcp_acceptor_.emplace(executors_.front());
       asio::ip::tcp::endpoint ep(asio::ip::make_address(opts_.bind, ec), opts_.port);
       if (ec) return;
-      open_acceptor(*tcp_acceptor_, ep, ec);
+      open_acceptor(*tcp_acceptor_, ep, ec, opts_.reuse_port);
       if (ec) return;
       port_ = tcp_acceptor_->local_endpoint(ec).port();
     } else {
@@ -317,10 +317,13 @@ class server {
   }
 
   template <class Acceptor, class Endpoint>
-  static void open_acceptor(Acceptor& a, const Endpoint& ep, std::error_code& ec) {
+  static void open_acceptor(Acceptor& a, const Endpoint& ep, std::error_code& ec, bool reuse_port = false) {
     a.open(ep.protocol(), ec);
     if (ec) return;
-    if constexpr (std::is_same_v<Acceptor, asio::ip::tcp::acceptor>) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if constexpr (std::is_same_v<Acceptor, asio::ip::tcp::acceptor>) {
+      a.set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && reuse_port) a.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    }
     if (ec) return;
     a.bind(ep, ec);
     if (ec) return;
