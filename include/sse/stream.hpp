@@ -345,7 +345,9 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
       case stream_writer::enqueue_status::queued:
         maybe_write();
         return;
-      case stream_writer::enqueue_status::dropped: return;  // into the pending gap marker
+      case stream_writer::enqueue_status::dropped:  // into the pending gap marker, written now when
+        maybe_write();                               // nothing is in flight (else after that write)
+        return;
       case stream_writer::enqueue_status::overflow:
         if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
         detail::log_to(opts_.on_log, log_level::info,

@@ -669,13 +669,15 @@ TEST_CASE("fault proxy: idle watchdog is kept quiet by pings") {
   sse_test::test_server server(io, [](const request&, std::size_t) {
     reply r{.piece_delay = 40ms, .hold_open = true};
     r.pieces.push_back(sse_test::numbered_events(1, 1));
-    for (int i = 0; i < 8; ++i) r.pieces.push_back(": ping\n\n");
+    for (int i = 0; i < 20; ++i) r.pieces.push_back(": ping\n\n");
     r.pieces.push_back(sse_test::numbered_events(2, 2));
     return r;
   });
   sse_test::fault_proxy proxy(io, server.port(), nullptr);
   auto opts = fast_options();
-  opts.idle_timeout = 150ms;  // shorter than the whole stream, longer than the ping interval
+  // Half the stream's 840 ms between its two events, ten times the ping interval (150 ms was
+  // missed once on a loaded machine, ctest -j2).
+  opts.idle_timeout = 400ms;
   sse::client c(io, proxy.url(), opts);
   sse_test::recorder rec;
   rec.attach(c);

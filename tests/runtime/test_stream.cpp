@@ -250,6 +250,24 @@ TEST_SUITE("runtime.stream") {
     (void)live;
   }
 
+  TEST_CASE("drop policy: one event larger than the bound with nothing in flight: its gap marker is written at once") {
+    harness h;
+    auto [s, t] = h.make({.head = head, .max_queued_bytes = 100, .on_overflow = sse::overflow_policy::drop});
+    s->start();
+    h.run();
+    s->send(sse::make_shared_event(sse::event{.data = std::string(120, 'x'), .id = "e-big"}));
+    h.run();  // nothing else is sent: the marker must not wait for a next event (nor hold back pings)
+    const std::string gap = "event: gap\ndata: {\"skipped\":1,\"first\":\"e-big\",\"last\":\"e-big\"}\n\n";
+    CHECK(t.data() == head + chunk(": ok\n") + chunk(gap));
+    CHECK(s->stats().gaps == 1);
+    CHECK(s->stats().events_dropped == 1);
+    CHECK(s->stats().queued_bytes == 0);
+    s->send(ev50(1));
+    h.run();
+    CHECK(t.data() == head + chunk(": ok\n") + chunk(gap) + chunk(ev50(1)->bytes));
+    CHECK(s->is_open());
+  }
+
   TEST_CASE("replay is written after the preamble and before live events") {
     harness h;
     auto [s, t] = h.make({.head = head, .max_replay_batch_bytes = 100}, {.stalled = true});
