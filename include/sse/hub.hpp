@@ -354,32 +354,29 @@ class hub {
   /// the mirror can give it, else from the shared log (a blocking read, at most 5 s: hub_error with
   /// std::errc::timed_out, or the broker's error; hub_errc::would_block on a hub executor); a topic
   /// the shared log has no entries of answers as an empty one (never nullopt). The entries' `seq`
-  /// is 0 then (ids are the shared log's).
+  /// is 0 then (ids are the shared log's). async_since() never blocks.
   std::optional<resume_result> since(std::string_view topic, std::string_view last_event_id) const {
-    auto t = find(topic);
     if (core_->opts.broker) {
-      if (t) {
-        std::lock_guard lk(t->mu);
-        t->last_used = std::chrono::steady_clock::now();
-        resume_result r;
-        bool sealed = false;
-        std::optional<std::chrono::milliseconds> retry;
-        if (detail::mirror_resume(*core_->opts.broker, *t, std::string(last_event_id), nullptr, r, sealed, retry) == detail::mirror_step::ready) return r;
-      }
-      const broker_history h = read_shared_log(topic, last_event_id);
-      resume_result r;
-      if (last_event_id.empty()) return r;
-      r.status = h.status;
-      r.reason = h.reason;
-      r.oldest_id = h.oldest_id;
-      for (const auto& e : h.entries)
-        if (e.event) r.entries.push_back(log_entry{0, e.event});
-      return r;
+      if (auto r = mirror_since(topic, last_event_id)) return r;
+      return from_shared_log(read_shared_log(topic, last_event_id), last_event_id);
     }
+    auto t = find(topic);
     if (!t) return std::nullopt;
     std::lock_guard lk(t->mu);
     t->last_used = std::chrono::steady_clock::now();
     return t->log.since(last_event_id);
+  }
+
+  /// since() as an Asio asynchronous operation completing with `void(std::error_code,
+  /// resume_result)`: the token, the handler's executor and the never-inline rule are as for
+  /// async_publish. Without a broker the answer is taken at the initiation (hub_errc::no_such_topic
+  /// when the topic does not exist); with one, from the topic's mirror when it can answer, else once
+  /// the shared log has (its errors). hub_errc::invalid_topic for a bad name. Any thread, never
+  /// blocks (the form to use on a hub executor with a broker).
+  template <ASIO_COMPLETION_TOKEN_FOR(void(std::error_code, resume_result)) CompletionToken>
+  auto async_since(std::string_view topic, std::string_view last_event_id, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, resume_result)>(
+        initiate_since{this}, token, std::string(topic), std::string(last_event_id));
   }
 
   /// The id of the last event published on `topic` ("" when none or no such topic). With a broker:
@@ -739,6 +736,53 @@ class hub {
       std::move(done).post(ec);
     }
   };
+
+  struct initiate_since {
+    hub* self;
+    template <class Handler>
+    void operator()(Handler&& handler, std::string topic, std::string last) const {
+      detail::hub_completion<std::decay_t<Handler>> done(std::forward<Handler>(handler), self->completion_executor());
+      if (!is_valid_topic(topic, self->core_->opts.max_topic_bytes))
+        return std::move(done).post(make_error_code(hub_errc::invalid_topic), resume_result{});
+      if (!self->core_->opts.broker) {
+        auto r = self->since(topic, last);
+        if (!r) return std::move(done).post(make_error_code(hub_errc::no_such_topic), resume_result{});
+        return std::move(done).post(std::error_code{}, std::move(*r));
+      }
+      if (auto r = self->mirror_since(topic, last)) return std::move(done).post(std::error_code{}, std::move(*r));
+      complete_through_broker(std::move(done), [&](auto report) {
+        self->core_->opts.broker->read(topic, last, [report = std::move(report), last](std::error_code ec, broker_history h) mutable {
+          report(ec, ec ? resume_result{} : from_shared_log(h, last));
+        });
+      });
+    }
+  };
+
+  /// With a broker: the answer of `topic`'s mirror, when this instance holds it and the mirror can give it.
+  std::optional<resume_result> mirror_since(std::string_view topic, std::string_view last) const {
+    auto t = find(topic);
+    if (!t) return std::nullopt;
+    std::lock_guard lk(t->mu);
+    t->last_used = std::chrono::steady_clock::now();
+    resume_result r;
+    bool sealed = false;
+    std::optional<std::chrono::milliseconds> retry;
+    if (detail::mirror_resume(*core_->opts.broker, *t, std::string(last), nullptr, r, sealed, retry) == detail::mirror_step::ready)
+      return r;
+    return std::nullopt;
+  }
+
+  /// The shared log's answer as since() gives it (entries' seq 0: their ids are the shared log's).
+  static resume_result from_shared_log(const broker_history& h, std::string_view last) {
+    resume_result r;
+    if (last.empty()) return r;
+    r.status = h.status;
+    r.reason = h.reason;
+    r.oldest_id = h.oldest_id;
+    for (const auto& e : h.entries)
+      if (e.event) r.entries.push_back(log_entry{0, e.event});
+    return r;
+  }
 
   /// True when a blocking wait for the broker here could never end: the caller runs one of the
   /// hub's executors (the broker's I/O runs on the first by default) or the broker's own.

@@ -19,19 +19,38 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection goes on in order") {
+namespace {
+
+/// The error lines a server logged.
+struct error_log {
   std::mutex mu;
-  std::vector<std::string> errors;
+  std::vector<std::string> lines;
+  std::vector<std::string> get() {
+    std::lock_guard lk(mu);
+    return lines;
+  }
+};
+
+/// One thread, no keepalive, port 0; error lines go to `log`.
+sse::server_options options_logging_to(error_log& log) {
   sse::server_options o;
   o.port = 0;
   o.threads = 1;
   o.hub.keepalive = std::nullopt;
   o.shutdown_grace = 1s;
-  o.on_log = [&](sse::log_level level, std::string_view msg) {
+  o.on_log = [&log](sse::log_level level, std::string_view msg) {
     if (level != sse::log_level::error) return;
-    std::lock_guard lk(mu);
-    errors.emplace_back(msg);
+    std::lock_guard lk(log.mu);
+    log.lines.emplace_back(msg);
   };
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection goes on in order") {
+  error_log log;
+  auto o = options_logging_to(log);
   sse::server srv(o);
   const std::string what = "boom\r\nX-Injected: 1\x1b[31m\\";
   srv.route("GET", "/plain", [&](const sse::request_context&) -> sse::response { throw std::runtime_error(what); });
@@ -65,25 +84,14 @@ TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection g
   CHECK(srv.http_metrics().http_server_errors.load() == 3);
 
   const std::string escaped = "boom\\x0d\\x0aX-Injected: 1\\x1b[31m\\\\";
-  std::lock_guard lk(mu);
-  CHECK(errors == std::vector<std::string>{"GET /plain: handler threw: " + escaped,
-                                           "GET /async: handler threw: " + escaped,
-                                           "GET /events/a\\\\b: handler threw: " + escaped});
+  CHECK(log.get() == std::vector<std::string>{"GET /plain: handler threw: " + escaped,
+                                            "GET /async: handler threw: " + escaped,
+                                            "GET /events/a\\\\b: handler threw: " + escaped});
 }
 
 TEST_CASE("a throwing auth hook (a route's, metrics_auth): 500, logged escaped, the connection goes on") {
-  std::mutex mu;
-  std::vector<std::string> errors;
-  sse::server_options o;
-  o.port = 0;
-  o.threads = 1;
-  o.hub.keepalive = std::nullopt;
-  o.shutdown_grace = 1s;
-  o.on_log = [&](sse::log_level level, std::string_view msg) {
-    if (level != sse::log_level::error) return;
-    std::lock_guard lk(mu);
-    errors.emplace_back(msg);
-  };
+  error_log log;
+  auto o = options_logging_to(log);
   const std::string what = "no\x1b";
   o.metrics_auth = [&](const sse::request_context&) -> std::optional<sse::response> { throw std::runtime_error(what); };
   sse::server srv(o);
@@ -123,8 +131,7 @@ TEST_CASE("a throwing auth hook (a route's, metrics_auth): 500, logged escaped, 
   CHECK(ran == 0);
 
   const std::string escaped = "no\\x1b";
-  std::lock_guard lk(mu);
-  CHECK(errors == std::vector<std::string>{"GET /metrics: auth hook threw: " + escaped,
-                                           "POST /guarded: auth hook threw: " + escaped,
-                                           "POST /guarded: auth hook threw: " + escaped});
+  CHECK(log.get() == std::vector<std::string>{"GET /metrics: auth hook threw: " + escaped,
+                                            "POST /guarded: auth hook threw: " + escaped,
+                                            "POST /guarded: auth hook threw: " + escaped});
 }

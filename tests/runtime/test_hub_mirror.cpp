@@ -314,4 +314,43 @@ TEST_SUITE("runtime.hub.mirror") {
     f.poll();
     CHECK(f.ts[1]->data() == wire(4, 4));
   }
+
+  TEST_CASE("async_since: from the mirror, or once the shared log answers; never inline; no_such_topic without a broker") {
+    fixture f;
+    auto s = f.stream();
+    f.hub.subscribe(s, "t");
+    f.poll();
+    f.positioned(1);
+    f.feed(entries(2, 3));
+    f.poll();
+    std::vector<std::string> got;
+    auto record = [&got](std::string what) {
+      return [&got, what](std::error_code ec, sse::resume_result r) {
+        std::string line = what + (ec ? " error " + ec.message() : " ok");
+        for (const auto& e : r.entries) line += " " + e.event->id;
+        got.push_back(line);
+      };
+    };
+    f.hub.async_since("t", id(2), record("mirror"));       // held: the mirror answers
+    f.hub.async_since("other", id(5), record("shared"));   // not held: a read
+    f.hub.async_since("bad topic", id(5), record("bad"));
+    CHECK(got.empty());  // never inline
+    f.poll();
+    CHECK(got == std::vector<std::string>{"mirror ok 3-0", "bad error invalid topic name"});
+    REQUIRE(f.broker->reads.size() == 1);
+    CHECK(f.broker->reads[0].topic == "other");
+    f.answer_read(answer(6, 7, 7));
+    f.poll();
+    CHECK(got.back() == "shared ok 6-0 7-0");
+    CHECK(f.hub.topic_count() == 1);  // reading "other" did not hold it
+
+    asio::io_context plain_io;
+    sse::hub plain(plain_io, {.history = {.epoch = "ep"}, .keepalive = std::nullopt});
+    (void)plain.publish("p", {.data = "x"});
+    plain.async_since("p", "ep-0", record("plain"));
+    plain.async_since("none", "ep-0", record("none"));
+    plain_io.run();
+    CHECK(got[got.size() - 2] == "plain ok ep-1");
+    CHECK(got.back() == "none error no such topic");
+  }
 }

@@ -38,6 +38,7 @@ enum class hub_errc {
   /// the broker's: it would wait for work that this very thread has to run. Use async_publish /
   /// async_seal there.
   would_block,
+  no_such_topic,        ///< hub::async_since without a broker: the topic does not exist here
 };
 
 }  // namespace sse
@@ -61,6 +62,7 @@ struct hub_category_impl {
         return "too many topics that only have subscribers (nothing published to them yet)";
       case hub_errc::would_block:
         return "blocking publish/seal on a hub executor would wait for itself: use async_publish / async_seal";
+      case hub_errc::no_such_topic: return "no such topic";
     }
     return "unknown sse.hub error";
   }
