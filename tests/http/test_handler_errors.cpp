@@ -89,6 +89,49 @@ TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection g
                                             "GET /events/a\\\\b: handler threw: " + escaped});
 }
 
+TEST_CASE("an asynchronous handler answers once: a throw after its answer, or a second answer, is logged and dropped") {
+  error_log log;
+  auto o = options_logging_to(log);
+  sse::server srv(o);
+  srv.async_route("GET", "/answer-then-throw", [](const sse::request_context&, std::function<void(sse::response)> respond) {
+    respond(sse::response::text(200, "first"));
+    throw std::runtime_error("late");
+  });
+  std::function<void(sse::response)> kept;
+  srv.async_route("GET", "/throw-then-answer", [&](const sse::request_context&, std::function<void(sse::response)> respond) {
+    kept = respond;  // answered later, after the throw was answered with 500
+    throw std::runtime_error("early");
+  });
+  srv.async_route("GET", "/twice", [](const sse::request_context&, std::function<void(sse::response)> respond) {
+    respond(sse::response::text(200, "first"));
+    respond(sse::response::text(201, "second"));
+  });
+  srv.route("GET", "/ok", [](const sse::request_context&) { return sse::response::text(200, "ok"); });
+  srv.start();
+
+  auto get = [](std::string_view target) { return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"; };
+  auto text = [](std::string_view status, std::string_view body) {
+    return "HTTP/1.1 " + std::string(status) + "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+           std::to_string(body.size() + 1) + "\r\nConnection: keep-alive\r\n\r\n" + std::string(body) + "\n";
+  };
+  sse_test::raw_socket c(srv.port());
+  c.send(get("/answer-then-throw") + get("/throw-then-answer") + get("/twice") + get("/ok"));
+  const std::string expected = text("200 OK", "first") + text("500 Internal Server Error", "internal error") +
+                               text("200 OK", "first") + text("200 OK", "ok");
+  std::string in;
+  for (int i = 0; i < 100 && in.size() < expected.size() && c.read_some(in, 50ms); ++i) {
+  }
+  REQUIRE(kept);
+  kept(sse::response::text(200, "too late"));  // after its request was answered: dropped
+  c.read_some(in, 200ms);                      // a second response would arrive now
+  CHECK(in == expected);
+  CHECK_FALSE(c.eof());
+  CHECK(log.get() == std::vector<std::string>{"GET /answer-then-throw: handler threw: late",
+                                            "GET /throw-then-answer: handler threw: early",
+                                            "/twice: the handler answered twice; the second answer (201) is dropped",
+                                            "/throw-then-answer: the handler answered twice; the second answer (200) is dropped"});
+}
+
 TEST_CASE("a throwing auth hook (a route's, metrics_auth): 500, logged escaped, the connection goes on") {
   error_log log;
   auto o = options_logging_to(log);

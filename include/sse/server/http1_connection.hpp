@@ -241,15 +241,23 @@ class server::connection final : public server::closable,
   void run_route(const sse::route& route, const request_context& ctx, const reply_to& to) {
     if (route.async_handle) {
       // The timer is disarmed: the handler bounds its own wait. `respond` holds the connection
-      // until the answer comes (nothing else does meanwhile).
-      auto respond = [s = self(), to](response r) {
+      // until the answer comes (nothing else does meanwhile). One answer per request: a second call
+      // of `respond`, or a throw after it (or a call after a throw answered 500), is logged and
+      // dropped, never written as a second response.
+      auto answered = std::make_shared<std::atomic<bool>>(false);
+      auto respond = [s = self(), to, answered, what = log_escape(ctx.request.target)](response r) {
+        if (answered->exchange(true)) {
+          s->srv_.log(log_level::error, fmt::format("{}: the handler answered twice; the second answer ({}) is dropped", what,
+                                                    r.status));
+          return;
+        }
         asio::dispatch(s->socket_.get_executor(), [s, r = std::move(r), to]() mutable { s->finish(std::move(r), to); });
       };
       auto failed = invoke_handler<std::optional<response>>(ctx.request, [&] {
         route.async_handle(ctx, std::move(respond));
         return std::optional<response>{};  // it answers later, through `respond`
       });
-      if (failed) finish(std::move(*failed), to);
+      if (failed && !answered->exchange(true)) finish(std::move(*failed), to);
       return;
     }
     if (route.handle) return finish(invoke_handler<response>(ctx.request, [&] { return route.handle(ctx); }), to);
