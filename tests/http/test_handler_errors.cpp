@@ -46,6 +46,26 @@ sse::server_options options_logging_to(error_log& log) {
   return o;
 }
 
+/// A pipelinable GET.
+std::string get_request(std::string_view target) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+}
+
+/// The exact bytes of a keep-alive sse::response::text(status, body).
+std::string text_response(std::string_view status, std::string_view body) {
+  return "HTTP/1.1 " + std::string(status) + "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+         std::to_string(body.size() + 1) + "\r\nConnection: keep-alive\r\n\r\n" + std::string(body) + "\n";
+}
+
+const std::string internal_error = text_response("500 Internal Server Error", "internal error");
+const std::string ok = text_response("200 OK", "ok");
+
+/// Reads until `in` holds at least `n` bytes (bounded: 100 reads of at most 50 ms).
+void read_at_least(sse_test::raw_socket& c, std::string& in, std::size_t n) {
+  for (int i = 0; i < 100 && in.size() < n && c.read_some(in, 50ms); ++i) {
+  }
+}
+
 }  // namespace
 
 TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection goes on in order") {
@@ -63,22 +83,12 @@ TEST_CASE("a throwing handler of any kind: 500, logged escaped, the connection g
   srv.route("GET", "/ok", [](const sse::request_context&) { return sse::response::text(200, "ok"); });
   srv.start();
 
-  auto get = [](std::string_view target) {
-    return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-  };
   sse_test::raw_socket c(srv.port());
-  c.send(get("/plain") + get("/async") + get("/events/a\\b") + get("/ok"));  // pipelined, all at once
+  c.send(get_request("/plain") + get_request("/async") + get_request("/events/a\\b") + get_request("/ok"));  // pipelined
 
-  const std::string internal_error =
-      "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\n"
-      "Connection: keep-alive\r\n\r\ninternal error\n";
-  const std::string ok =
-      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
-      "Connection: keep-alive\r\n\r\nok\n";
   const std::string expected = internal_error + internal_error + internal_error + ok;
   std::string in;
-  for (int i = 0; i < 100 && in.size() < expected.size() && c.read_some(in, 50ms); ++i) {
-  }
+  read_at_least(c, in, expected.size());
   CHECK(in == expected);
   CHECK_FALSE(c.eof());  // kept alive
   CHECK(srv.http_metrics().http_server_errors.load() == 3);
@@ -109,18 +119,11 @@ TEST_CASE("an asynchronous handler answers once: a throw after its answer, or a 
   srv.route("GET", "/ok", [](const sse::request_context&) { return sse::response::text(200, "ok"); });
   srv.start();
 
-  auto get = [](std::string_view target) { return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"; };
-  auto text = [](std::string_view status, std::string_view body) {
-    return "HTTP/1.1 " + std::string(status) + "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-           std::to_string(body.size() + 1) + "\r\nConnection: keep-alive\r\n\r\n" + std::string(body) + "\n";
-  };
   sse_test::raw_socket c(srv.port());
-  c.send(get("/answer-then-throw") + get("/throw-then-answer") + get("/twice") + get("/ok"));
-  const std::string expected = text("200 OK", "first") + text("500 Internal Server Error", "internal error") +
-                               text("200 OK", "first") + text("200 OK", "ok");
+  c.send(get_request("/answer-then-throw") + get_request("/throw-then-answer") + get_request("/twice") + get_request("/ok"));
+  const std::string expected = text_response("200 OK", "first") + internal_error + text_response("200 OK", "first") + ok;
   std::string in;
-  for (int i = 0; i < 100 && in.size() < expected.size() && c.read_some(in, 50ms); ++i) {
-  }
+  read_at_least(c, in, expected.size());
   REQUIRE(kept);
   kept(sse::response::text(200, "too late"));  // after its request was answered: dropped
   c.read_some(in, 200ms);                      // a second response would arrive now
@@ -148,16 +151,9 @@ TEST_CASE("a throwing auth hook (a route's, metrics_auth): 500, logged escaped, 
   c.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
          "POST /guarded HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi"
          "GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  const std::string internal_error =
-      "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\n"
-      "Connection: keep-alive\r\n\r\ninternal error\n";
-  const std::string ok =
-      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
-      "Connection: keep-alive\r\n\r\nok\n";
   std::string expected = internal_error + internal_error + ok;
   std::string in;
-  for (int i = 0; i < 100 && in.size() < expected.size() && c.read_some(in, 50ms); ++i) {
-  }
+  read_at_least(c, in, expected.size());
   CHECK(in == expected);
   CHECK_FALSE(c.eof());
   CHECK(ran == 0);
