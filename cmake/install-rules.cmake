@@ -14,6 +14,9 @@ endif()
 if(TARGET sse_redis)
   install(TARGETS sse_redis EXPORT sse-targets)
 endif()
+if(TARGET sse_batch)
+  install(TARGETS sse_batch EXPORT sse-targets)
+endif()
 install(EXPORT sse-targets NAMESPACE sse:: DESTINATION "${SSE_INSTALL_CMAKEDIR}")
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/sse-config.cmake.in"

@@ -1,6 +1,9 @@
 // sse-hub: a generic publish/subscribe SSE server.
 //   GET  /events/{topic}    the topic's event stream (resumable with Last-Event-ID or ?lastEventId=)
 //   POST /publish/{topic}   body = event data, ?event=type; answers 202 {"id":"..."}
+//   POST /publish           a batch: one {"topic":"t","event":"type","data":"..."} a line (NDJSON);
+//                           answers 200 with one {"id":"..."} or {"status":N,"error":"..."} a line
+//                           (sse/server/publish_batch.hpp); both behind --publish-token
 //   GET  /metrics, /healthz
 //   GET  /.well-known/sse-probe   with --probe: the diagnostic probe for sse-doctor (sse/probe.hpp)
 // With --redis URL, several instances share their topics through Redis Streams.
@@ -8,6 +11,7 @@
 #include "../common/log_sink.hpp"
 #include <sse/probe.hpp>
 #include <sse/server.hpp>
+#include <sse/server/publish_batch.hpp>
 #ifdef SSE_HUB_HAS_REDIS
 #include <sse/redis/broker.hpp>
 #endif
@@ -27,6 +31,7 @@ int main(int argc, char** argv) {
   std::string publish_token;
   sse::log_level min_level = sse::log_level::info;
   std::string redis_url, redis_prefix = "sse:";
+  std::size_t redis_readers = 0;  // 0: sse::redis::broker_options' default
   std::optional<std::chrono::milliseconds> idle_ttl;
   opts.hub.idle_topic_ttl = 600s;  // idle topics expire by default (a subscriber must not pin a topic slot forever)
 
@@ -34,6 +39,11 @@ int main(int argc, char** argv) {
                    "A publish/subscribe Server-Sent Events server.\n"
                    "  GET  /events/{topic}     subscribe (Last-Event-ID header or ?lastEventId= resumes)\n"
                    "  POST /publish/{topic}    publish; body = data, ?event=TYPE; answers 202 {\"id\":\"...\"}\n"
+                   "  POST /publish            publish a batch: one JSON object a line (NDJSON),\n"
+                   "                           {\"topic\":\"T\",\"event\":\"TYPE\",\"data\":\"...\"} (\"event\" optional);\n"
+                   "                           a bad line refuses the whole batch (400 naming it);\n"
+                   "                           answers 200 with one line per event, in order:\n"
+                   "                           {\"id\":\"...\"} or {\"status\":503,\"error\":\"...\"}\n"
                    "  GET  /metrics            Prometheus text format;  GET /healthz\n");
   constexpr std::size_t big = std::size_t{1} << 40;  // 1 TiB: "no practical bound" for byte counts
   cli.text("--bind", opts.bind, "ADDR", "address to listen on (default 127.0.0.1)", true);
@@ -89,7 +99,11 @@ int main(int argc, char** argv) {
                           "the file-descriptor limit, see the log at start)",
                           0, 10'000'000);
   cli.number<std::size_t>("--max-body-bytes", opts.max_body_bytes, "N",
-                          "largest publish body; beyond that 413 (default 65536)", 1, std::size_t{1} << 30);
+                          "largest publish body, a batch's too; beyond that 413 (default 65536)", 1,
+                          std::size_t{1} << 30);
+  sse::publish_batch_options batch;
+  cli.number<std::size_t>("--max-batch-events", batch.max_events, "N",
+                          "events in one POST /publish at most; beyond that 413 (default 1000)", 1, 1'000'000);
   cli.text("--publish-token", publish_token, "TOKEN", "require \"Authorization: Bearer TOKEN\" to publish (not empty)",
            true);
   cli.texts("--allow-origin", opts.allow_origins, "ORIGIN", "CORS: allow this origin (\"*\" for any)");
@@ -108,6 +122,9 @@ int main(int argc, char** argv) {
            "publish answers 503, open streams stay open and resume afterwards.",
            true);
   cli.text("--redis-prefix", redis_prefix, "P", "Redis key prefix (default \"sse:\")", true);
+  cli.number<std::size_t>("--redis-readers", redis_readers, "N",
+                          "Redis reader connections (XREAD BLOCK), topics spread over them by\n"
+                          "a hash of their name (default 4)", 1, 64);
   cli.parse(argc, argv);
   retry_given = cli.app().count("--retry") > 0;
   if (cli.app().count("--max-subscribed-topics") > 0) opts.hub.max_subscribed_topics = max_subscribed;
@@ -126,6 +143,7 @@ int main(int argc, char** argv) {
     if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
     bo.prefix = redis_prefix;
     bo.max_len = opts.hub.history.max_events;
+    if (redis_readers > 0) bo.readers = redis_readers;
     opts.on_log(sse::log_level::info, fmt::format("sharing topics through {} (prefix '{}')",
                                                   sse::redis::to_display_url(bo.server), bo.prefix));
     opts.hub.broker = sse::redis::broker::create(std::move(bo));
@@ -138,6 +156,8 @@ int main(int argc, char** argv) {
     sse::server server(opts);
     server.sse_route("/events/{topic}");
     server.publish_route("/publish/{topic}", publish_token.empty() ? sse::auth_hook{} : sse::bearer_token(publish_token));
+    sse::add_publish_batch_route(server, "/publish",
+                                 publish_token.empty() ? sse::auth_hook{} : sse::bearer_token(publish_token), batch);
     if (probe)
       sse::add_probe_route(server, "/.well-known/sse-probe",
                            publish_token.empty() ? sse::auth_hook{} : sse::bearer_token(publish_token));

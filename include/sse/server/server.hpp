@@ -115,7 +115,8 @@ class server {
 
   /// A publish route (POST): the body is the event's data, the optional `event` query parameter its
   /// type. Answers 202 `{"id":"..."}`; 400 for a bad topic or type; 413 above max_body_bytes; 503
-  /// with the reason when the hub's broker (Redis) is unavailable, with `Retry-After: 1`.
+  /// with the reason when the hub's broker (Redis) is unavailable, with `Retry-After: 1`. Many
+  /// events in one request: sse::add_publish_batch_route (sse/server/publish_batch.hpp, sse::batch).
   void publish_route(std::string_view pattern, auth_hook auth = {}) {
     async_route(
         "POST", pattern,
@@ -449,6 +450,11 @@ class server {
                         });
   }
 
+ public:
+  /// The answer of the publish route to an outcome of hub::async_publish: 202 `{"id":"..."}`, or
+  /// the error's status and reason (503 too many topics; 503 with `Retry-After: 1` when the broker
+  /// or the store is unavailable; 500 when the broker refused the event; 400 otherwise). Also the
+  /// per-line status of sse::add_publish_batch_route (sse/server/publish_batch.hpp).
   static response publish_response(const sse::broker* broker, std::error_code ec, const std::string& id) {
     if (ec == hub_errc::too_many_topics) return response::text(503, ec.message());
     if (ec && broker && ec.category() != hub_category() && ec.category() != error_category()) {
@@ -470,6 +476,7 @@ class server {
     return response::json(202, std::move(body));
   }
 
+ private:
   response builtin(const http::request& req, bool& handled, const request_context& ctx) const {
     handled = true;
     if (opts_.serve_healthz && req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
