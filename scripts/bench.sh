@@ -65,6 +65,7 @@ benchmarks/run.sh "$dir" ${run_args[@]+"${run_args[@]}"} --out "$out" || status=
 [ -n "$charts_dir" ] || exit "$status"
 if [ "$status" = 2 ]; then
   log "no charts: the benchmark stopped on a setup error"
+  grep -q '^{' "$out" 2>/dev/null && log "(the runs that finished are in $out: benchmarks/plot.sh $out $charts_dir draws them)"
   exit 2
 fi
 
