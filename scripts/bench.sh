@@ -8,6 +8,7 @@
 #                               runs the matrix, then renders the results into docs/bench-latency.svg,
 #                               docs/bench-memory.svg and docs/bench-throughput.svg (benchmarks/plot.sh,
 #                               gnuplot); installs the Debian packages of scripts/packages-bench.txt
+#                               (gnuplot-nox, jq, and nginx-light + libnginx-mod-nchan for the nchan peer)
 #   --charts-dir DIR            the same into DIR (implies --charts)
 #   --chart-note TEXT           one more footer line on every chart (e.g. that the machine was shared)
 # Other options are passed to benchmarks/run.sh (see its header), e.g. --servers sse-hub,nchan.
