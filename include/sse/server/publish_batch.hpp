@@ -14,9 +14,10 @@
  * `400` (`413` for too many events) with a text reason naming the first bad line, e.g.
  * `line 3: unknown member "type" (the members are "topic", "event" and "data")`.
  *
- * Otherwise every event is published (hub::async_publish, in line order) and the answer is
- * `application/x-ndjson`, one line per event, in the order of the request's events (blank lines
- * have none):
+ * Otherwise every event is published in line order (hub::publish on the connection's executor; with
+ * a broker hub::async_publish, initiated in line order, answered once all have completed), and the
+ * answer is `application/x-ndjson`, one line per event, in the order of the request's events
+ * (blank lines have none):
  *   {"id":"<id>"}                                  published, with the id its subscribers see
  *   {"status":503,"error":"too many topics"}       not published: the status and reason the
  *                                                  single-event publish route would have answered
