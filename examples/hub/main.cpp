@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   std::string publish_token;
   sse::log_level min_level = sse::log_level::info;
   std::string redis_url, redis_prefix = "sse:";
+  std::size_t redis_readers = 0;  // 0: sse::redis::broker_options' default
   std::optional<std::chrono::milliseconds> idle_ttl;
   opts.hub.idle_topic_ttl = 600s;  // idle topics expire by default (a subscriber must not pin a topic slot forever)
 
@@ -121,6 +122,9 @@ int main(int argc, char** argv) {
            "publish answers 503, open streams stay open and resume afterwards.",
            true);
   cli.text("--redis-prefix", redis_prefix, "P", "Redis key prefix (default \"sse:\")", true);
+  cli.number<std::size_t>("--redis-readers", redis_readers, "N",
+                          "Redis reader connections (XREAD BLOCK), topics spread over them by\n"
+                          "a hash of their name (default 4)", 1, 64);
   cli.parse(argc, argv);
   retry_given = cli.app().count("--retry") > 0;
   if (cli.app().count("--max-subscribed-topics") > 0) opts.hub.max_subscribed_topics = max_subscribed;
@@ -139,6 +143,7 @@ int main(int argc, char** argv) {
     if (const char* pw = std::getenv("SSE_HUB_REDIS_PASSWORD"); pw && *pw) bo.server.password = pw;
     bo.prefix = redis_prefix;
     bo.max_len = opts.hub.history.max_events;
+    if (redis_readers > 0) bo.readers = redis_readers;
     opts.on_log(sse::log_level::info, fmt::format("sharing topics through {} (prefix '{}')",
                                                   sse::redis::to_display_url(bo.server), bo.prefix));
     opts.hub.broker = sse::redis::broker::create(std::move(bo));

@@ -30,7 +30,7 @@ namespace {
 /// /events/{topic}, /publish/{topic} and /finished/{topic} (close_after_replay); started.
 std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, const std::string& prefix,
                                           std::chrono::milliseconds idle_topic_ttl = std::chrono::seconds(30),
-                                          std::size_t history_events = 1000) {
+                                          std::size_t history_events = 1000, std::size_t readers = 0) {
   sse::server_options o;
   o.hub.history.max_events = history_events;  // what each topic's mirror of its shared log keeps
   o.port = 0;
@@ -43,6 +43,7 @@ std::unique_ptr<sse::server> redis_server(const sse_test::redis_process& redis, 
   bo.reconnect_initial = 20ms;
   bo.reconnect_max = 100ms;
   bo.block = 200ms;  // the reader looks at its topics at least this often
+  if (readers > 0) bo.readers = readers;  // else the default
   o.hub.broker = sse::redis::broker::create(bo);
   auto s = std::make_unique<sse::server>(o);
   s->sse_route("/events/{topic}");
@@ -297,6 +298,84 @@ TEST_CASE("one fan-out engine: a resume older than the mirror is joined to it ex
   CHECK(ids_of(live->events()) == all);
   CHECK(old->events()[0].data == "e3");
   CHECK(old->events().back().data == "p39");
+  a->stop(std::chrono::milliseconds(300));
+  b->stop(std::chrono::milliseconds(300));
+}
+
+TEST_CASE("several readers: topics spread over 3 reader connections arrive in order, and after a Redis restart") {
+  sse_test::temp_dir dir("sse-redis-readers");
+  sse_test::redis_process redis(dir.path());
+  auto a = redis_server(redis, "rd:", std::chrono::seconds(30), 1000, /*readers=*/1);
+  auto b = redis_server(redis, "rd:", std::chrono::seconds(30), 1000, /*readers=*/3);
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 5s));
+  auto& bb = broker_of(*b);
+  CHECK(bb.options().readers == 3);
+  // Nine topics on B; their names hash to every one of its three readers.
+  std::vector<std::string> topics;
+  std::vector<std::unique_ptr<sse_subscriber>> subs;
+  for (int i = 0; i < 9; ++i) {
+    topics.push_back("r" + std::to_string(i));
+    subs.push_back(subscribe(b->port(), topics.back()));
+  }
+  const auto per_reader = bb.watched_topics_per_reader();
+  REQUIRE(per_reader.size() == 3);
+  for (const auto n : per_reader) CHECK(n > 0);
+  CHECK(per_reader[0] + per_reader[1] + per_reader[2] == 9);
+  // Redis sees B's three readers by name, and A's one.
+  {
+    sse_test::io_thread io;
+    auto c = sse_test::connect(io.executor(), redis.url());
+    REQUIRE(sse_test::eventually([&] { return c->is_up(); }, 5s));
+    const auto list = sse_test::run(*c, {"CLIENT", "LIST"}).r.str;
+    for (const char* name : {"name=sse-reader-0 ", "name=sse-reader-1 ", "name=sse-reader-2 ", "name=sse-reader "})
+      CHECK(list.find(name) != std::string::npos);
+    sse_test::stop(c);
+  }
+
+  // Interleaved publishing (through A, and through B) over the nine topics: each stream gets its
+  // topic's events, all of them, in order.
+  std::vector<std::vector<std::string>> want(9);
+  auto publish_round = [&](const std::string& tag) {
+    for (int k = 0; k < 4; ++k)
+      for (std::size_t i = 0; i < topics.size(); ++i) {
+        auto& via = (k + static_cast<int>(i)) % 2 ? *a : *b;
+        const std::string data = tag + std::to_string(k);
+        CHECK_FALSE(via.hub().publish(topics[i], {.data = data}).empty());
+        want[i].push_back(data);
+      }
+  };
+  auto data_of = [](const std::vector<sse_test::collected_event>& evs) {
+    std::vector<std::string> out;
+    for (const auto& e : evs) out.push_back(e.data);
+    return out;
+  };
+  publish_round("e");
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    REQUIRE(subs[i]->wait_events(4));
+    CHECK(data_of(subs[i]->events()) == want[i]);
+    CHECK(strictly_increasing(subs[i]->events()));
+  }
+  for (const auto x : bb.xreads_per_reader()) CHECK(x > 0);  // every reader read its share
+
+  // Redis restarted empty: each reader reconnects, finds its topics' positions gone, and every
+  // stream (whichever reader reads it) gets a reset before the events published afterwards.
+  redis.kill();
+  REQUIRE(sse_test::eventually([&] { return !redis_up(*a) && !redis_up(*b); }, 5s));
+  redis.start();
+  REQUIRE(sse_test::eventually([&] { return redis_up(*a) && redis_up(*b); }, 10s));
+  publish_round("again");
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    REQUIRE(subs[i]->read_until([&] { return without_resets(subs[i]->events()).size() >= 8; }, 5s));
+    const auto evs = subs[i]->events();
+    REQUIRE(evs.size() == 9);
+    CHECK(evs[4].type == "reset");
+    CHECK(data_of(without_resets(evs)) == want[i]);
+    CHECK(strictly_increasing(evs));
+  }
+  const auto m = sse_test::get(b->port(), "/metrics").body;
+  CHECK(m.find("sse_redis_readers 3\n") != std::string::npos);
+  CHECK(m.find("sse_redis_topics 9\n") != std::string::npos);
+  CHECK(m.find("sse_redis_reader_topics{reader=\"2\"} " + std::to_string(per_reader[2]) + "\n") != std::string::npos);
   a->stop(std::chrono::milliseconds(300));
   b->stop(std::chrono::milliseconds(300));
 }

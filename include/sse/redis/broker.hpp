@@ -9,12 +9,16 @@
  *    instance, and that id goes unchanged to clients. The publishing instance does not deliver
  *    locally; it reads its own entries back like every other instance, so every instance delivers
  *    the same events in the same order.
- *  - Live feed: one reader connection per instance issues `XREAD BLOCK 2000 COUNT 512 STREAMS
- *    k1..kn p1..pn` over the topics the hub watches (those it holds: subscribers, or recently used),
- *    from the last id it read of each (its position), and hands each batch to the hub
+ *  - Live feed: reader connections (broker_options::readers, default 4; a topic is read by the
+ *    reader its name hashes to) each issue `XREAD BLOCK 2000 COUNT 512 STREAMS k1..kn p1..pn` over
+ *    their share of the topics the hub watches (those it holds: subscribers, or recently used),
+ *    from the last id read of each (its position), and hand each batch to the hub
  *    (broker_context::entries), which keeps it in the topic's in-memory log and fans it out. A topic
- *    is added by `CLIENT UNBLOCK`ing the reader, which then re-issues XREAD with it. Positions are
- *    explicit, so a reader that reconnects misses nothing that is still in the stream. (Chosen over
+ *    is added by `CLIENT UNBLOCK`ing its reader, which then re-issues XREAD with it. Positions are
+ *    explicit, so a reader that reconnects misses nothing that is still in the stream. Several
+ *    readers, because one XREAD names every key it reads: with thousands of topics each call costs
+ *    Redis and this instance time in proportion to them, and one reader delivers no faster than one
+ *    such call after another (see benchmarks/README.md, many topics). (Chosen over
  *    PUBLISH / SUBSCRIBE: same latency in our measurement, see benchmarks/redis-latency, and pub/sub
  *    loses what is published while a subscriber is disconnected.)
  *  - A topic's position is fixed when it is first watched (`XREVRANGE key + - COUNT 1`) and
@@ -32,8 +36,8 @@
  *    topic the read runs once the topic is positioned, so its answer reaches at least the position
  *    and the hub can join it to what it was fed.
  *  - Redis down: publish fails at once with sse::redis::errc::not_connected (the server answers 503
- *    with that reason). Open streams stay open (the hub keeps pinging them). Both connections
- *    reconnect with backoff; reads wait and are redone; the reader resumes from its positions.
+ *    with that reason). Open streams stay open (the hub keeps pinging them). Every connection
+ *    reconnects with backoff; reads wait and are redone; each reader resumes from its positions.
  *    When a position is no longer in the stream after a reconnect (Redis restarted without
  *    persistence, or trimmed past it), the hub is told (broker_context::lost): its live streams of
  *    that topic get `event: reset` (reason too-old), since entries may have been lost.
@@ -86,6 +90,10 @@ struct broker_options {
   std::size_t max_len = 1000;         ///< `MAXLEN ~ max_len` per stream (at least this many kept)
   std::size_t replay_limit = 10000;   ///< most entries one read answers with; above: reset
   std::chrono::milliseconds block = std::chrono::milliseconds(2000);  ///< XREAD BLOCK
+  /// Reader connections: each topic is read by one (by a hash of its name), each reader issues its
+  /// own XREAD BLOCK over its topics. More readers: shorter XREAD calls when thousands of topics are
+  /// watched, at one Redis connection each (idle readers cost nothing but the connection). 1..64.
+  std::size_t readers = 4;
   std::size_t read_count = 512;       ///< XREAD COUNT
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
   std::chrono::milliseconds command_timeout = std::chrono::seconds(3);
@@ -108,6 +116,7 @@ struct broker_stats {
   std::atomic<std::uint64_t> replayed{0};         ///< entries those reads answered with
   std::atomic<std::uint64_t> resets{0};           ///< reads answered with a reset, and positions lost in Redis
   std::atomic<std::uint64_t> read_errors{0};      ///< XREAD failures
+  std::atomic<std::uint64_t> xreads{0};           ///< XREAD calls answered (entries or none)
 };
 
 class broker final : public sse::broker, public std::enable_shared_from_this<broker> {
@@ -117,16 +126,37 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   static std::shared_ptr<broker> create(broker_options opts) {
     return std::make_shared<broker>(private_tag{}, std::move(opts));
   }
-  broker(private_tag, broker_options opts) : opts_(std::move(opts)) {}
+  broker(private_tag, broker_options opts) : opts_(std::move(opts)) {
+    if (opts_.readers < 1 || opts_.readers > 64)
+      throw std::invalid_argument("sse::redis::broker_options::readers: 1 to 64");
+    for (std::size_t i = 0; i < opts_.readers; ++i) readers_.push_back(std::make_unique<reader_state>(i));
+  }
   ~broker() override { detach(); }
 
   const broker_options& options() const noexcept { return opts_; }
   const stats& connection_stats() const noexcept { return conn_stats_; }
   const broker_stats& counters() const noexcept { return stats_; }
-  /// True when both connections (commands, reader) are up.
+  /// True when every connection (commands, readers) is up.
   bool is_up() const noexcept {
     std::lock_guard lk(mu_);
-    return cmd_ && reader_ && cmd_->is_up() && reader_->is_up();
+    if (!cmd_ || !cmd_->is_up()) return false;
+    for (const auto& r : readers_)
+      if (!r->conn || !r->conn->is_up()) return false;
+    return true;
+  }
+
+  /// Topics the hub watches now, per reader connection (their sum is watched_topics()).
+  std::vector<std::size_t> watched_topics_per_reader() const {
+    std::lock_guard lk(mu_);
+    std::vector<std::size_t> out(readers_.size(), 0);
+    for (const auto& [k, t] : topics_) out[t->reader] += t->watchers > 0 ? 1 : 0;
+    return out;
+  }
+  /// XREAD calls answered, per reader connection.
+  std::vector<std::uint64_t> xreads_per_reader() const {
+    std::vector<std::uint64_t> out;
+    for (const auto& r : readers_) out.push_back(r->xreads.load(std::memory_order_relaxed));
+    return out;
   }
 
   /// Topics the hub watches now (each is read live while it is watched).
@@ -152,9 +182,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     const asio::any_io_executor ex =
         opts_.executor ? *opts_.executor : runner_ ? asio::any_io_executor(runner_->ioc.get_executor()) : ctx_.shards.front();
     strand_ = asio::make_strand(ex);
-    retry_timer_.emplace(strand_);
-    unblock_timer_.emplace(strand_);
-    auto make = [&](const char* name) {
+    auto make = [&](std::string name) {
       connection_options o;
       o.server = opts_.server;
       o.connect_timeout = opts_.connect_timeout;
@@ -168,44 +196,52 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       return connection::create(strand_, std::move(o));
     };
     cmd_ = make("sse-cmd");
-    reader_ = make("sse-reader");
     std::weak_ptr<broker> w = weak_from_this();
     // on_state runs on the connection's strand, nested in the broker's.
     cmd_->on_state([w](bool up, std::error_code) {
       if (auto b = w.lock(); b && up) b->on_cmd_up();
     });
-    reader_->on_state([w](bool up, std::error_code) {
-      if (auto b = w.lock(); b && up) b->on_reader_up();
-    });
+    for (auto& r : readers_) {
+      r->retry_timer.emplace(strand_);
+      r->unblock_timer.emplace(strand_);
+      r->conn = make(readers_.size() == 1 ? std::string("sse-reader") : fmt::format("sse-reader-{}", r->index));
+      r->conn->on_state([w, i = r->index](bool up, std::error_code) {
+        if (auto b = w.lock(); b && up) b->on_reader_up(*b->readers_[i]);
+      });
+    }
     cmd_->start();
-    reader_->start();
+    for (auto& r : readers_) r->conn->start();
   }
 
-  /// Stops both connections and, on the strand, lets go of every I/O object (timers, strand,
+  /// Stops every connection and, on the strand, lets go of every I/O object (timers, strand,
   /// connections), so that the hub's executors run out of work and nothing of them outlives them.
   /// With own_thread, then stops and joins the broker's thread. No callback reaches the hub after.
   void detach() override {
     std::shared_ptr<io_runner> runner;  // first: its io_context outlives the I/O objects below
-    std::shared_ptr<connection> c, r;
+    std::shared_ptr<connection> c;
+    std::vector<std::shared_ptr<connection>> rs;
     asio::any_io_executor strand;
     {
       std::lock_guard lk(mu_);
       if (detached_) return;
       detached_ = true;
       c = cmd_;
-      r = reader_;
+      for (auto& r : readers_) rs.push_back(r->conn);
       strand = strand_;
       runner = std::move(runner_);
     }
     if (c) c->stop();
-    if (r) r->stop();
+    for (auto& r : rs)
+      if (r) r->stop();
     if (strand)
       asio::post(strand, [self = shared_from_this()] {
         std::lock_guard lk(self->mu_);
-        self->retry_timer_.reset();
-        self->unblock_timer_.reset();
         self->cmd_.reset();
-        self->reader_.reset();
+        for (auto& r : self->readers_) {
+          r->retry_timer.reset();
+          r->unblock_timer.reset();
+          r->conn.reset();
+        }
         self->waiting_.clear();  // reads waiting for Redis: their handlers go unanswered (the hub is stopping)
         for (auto& [k, t] : self->topics_) t->after_position.clear();
         self->strand_ = asio::any_io_executor();
@@ -213,7 +249,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     if (!runner) return;
     strand = {};
     c.reset();
-    r.reset();
+    rs.clear();
     runner->finish();
   }
 
@@ -237,8 +273,9 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       if (detached_) return;
       auto it = topics_.find(std::string(topic));
       if (it == topics_.end()) {
-        auto n = std::make_shared<topic_state>(std::string(topic), key_of(topic));
+        auto n = std::make_shared<topic_state>(std::string(topic), key_of(topic), reader_of(topic));
         by_key_.emplace(n->key, n);
+        readers_[n->reader]->topics.emplace(n->key, n);
         it = topics_.emplace(n->name, n).first;
       }
       t = it->second;
@@ -292,7 +329,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     auto metric = [&](const char* name, const char* type, const char* help, auto v) {
       out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
     };
-    metric("sse_redis_up", "gauge", "1 when both Redis connections (commands, reader) are up.", is_up() ? 1 : 0);
+    metric("sse_redis_up", "gauge", "1 when every Redis connection (commands, readers) is up.", is_up() ? 1 : 0);
     metric("sse_redis_connections_up", "gauge", "Redis connections past their handshake.",
            conn_stats_.connections_up.load(std::memory_order_relaxed));
     metric("sse_redis_errors_total", "counter", "Redis connection failures, losses and timeouts.",
@@ -316,13 +353,27 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     metric("sse_redis_read_errors_total", "counter", "XREAD calls that failed.",
            stats_.read_errors.load(std::memory_order_relaxed));
     metric("sse_redis_topics", "gauge", "Topics this instance reads from Redis (those the hub holds).", watched_topics());
+    metric("sse_redis_readers", "gauge", "Reader connections (XREAD BLOCK), each over its share of the topics.",
+           readers_.size());
+    metric("sse_redis_xreads_total", "counter", "XREAD calls answered (with entries or none).",
+           stats_.xreads.load(std::memory_order_relaxed));
+    // Per reader: the topics it reads and its XREAD calls (their sums are the two figures above).
+    const auto per_topics = watched_topics_per_reader();
+    out += "# HELP sse_redis_reader_topics Topics each reader connection reads.\n# TYPE sse_redis_reader_topics gauge\n";
+    for (std::size_t i = 0; i < per_topics.size(); ++i)
+      out += fmt::format("sse_redis_reader_topics{{reader=\"{}\"}} {}\n", i, per_topics[i]);
+    out += "# HELP sse_redis_reader_xreads_total XREAD calls answered, per reader connection.\n"
+           "# TYPE sse_redis_reader_xreads_total counter\n";
+    for (const auto& r : readers_)
+      out += fmt::format("sse_redis_reader_xreads_total{{reader=\"{}\"}} {}\n", r->index, r->xreads.load(std::memory_order_relaxed));
     return out;
   }
 
  private:
   struct topic_state {
-    topic_state(std::string n, std::string k) : name(std::move(n)), key(std::move(k)) {}
+    topic_state(std::string n, std::string k, std::size_t r) : name(std::move(n)), key(std::move(k)), reader(r) {}
     const std::string name, key;
+    const std::size_t reader;  // index in readers_
     std::size_t watchers = 0;  // guarded by the broker's mu_
     std::atomic<bool> sealed{false};  // `seal` is set (read by publish on any thread)
     // Strand only:
@@ -340,6 +391,12 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   };
 
   std::string key_of(std::string_view topic) const { return opts_.prefix + std::string(topic); }
+  /// The reader of a topic: FNV-1a of its name (stable across runs and builds), modulo the readers.
+  std::size_t reader_of(std::string_view topic) const noexcept {
+    std::uint64_t h = 14695981039346656037ull;
+    for (const unsigned char ch : topic) h = (h ^ ch) * 1099511628211ull;
+    return static_cast<std::size_t>(h % readers_.size());
+  }
 
   std::shared_ptr<connection> command_connection() const {
     std::lock_guard lk(mu_);
@@ -458,7 +515,7 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       if (t->seal) t->sealed.store(true, std::memory_order_release);
       t->positioned = true;
       self->report_position(*t);
-      self->kick_reader();
+      self->kick_reader(*self->readers_[t->reader]);
       auto then = std::move(t->after_position);
       t->after_position.clear();
       for (auto& f : then) f();
@@ -550,33 +607,47 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
         t->unpositioned_waiting = false;
         ensure_positioned(t, {});
       }
-    if (reader_blocked_pending_unblock_) kick_reader();
+    for (auto& r : readers_)
+      if (r->pending_unblock) kick_reader(*r);
   }
 
-  // ---------- the reader (strand) ----------
+  // ---------- the readers (strand) ----------
 
-  void on_reader_up() {
-    if (detached_) return;
+  /// One reader connection and the topics it reads (those whose name hashes to it).
+  struct reader_state {
+    explicit reader_state(std::size_t i) : index(i) {}
+    const std::size_t index;
+    std::shared_ptr<connection> conn;
+    std::unordered_map<std::string, std::shared_ptr<topic_state>> topics;  // by key; guarded by the broker's mu_
+    std::atomic<std::uint64_t> xreads{0};
+    // Strand only.
+    std::optional<asio::steady_timer> retry_timer, unblock_timer;
+    bool xread_in_flight = false, checking = false, ever_read = false, pending_unblock = false;
+    std::uint64_t gen = 0;
+  };
+
+  void on_reader_up(reader_state& r) {
+    if (detached_ || !r.conn) return;
     // After a reconnect: is each position still in its stream? If not, entries may be lost.
     std::vector<std::shared_ptr<topic_state>> ts;
     {
       std::lock_guard lk(mu_);
-      for (auto& [k, t] : topics_)
+      for (auto& [k, t] : r.topics)
         if (t->positioned && t->position != "0-0") ts.push_back(t);
     }
-    if (ts.empty() || !ever_read_) {
-      ever_read_ = true;
-      return read_loop();
+    if (ts.empty() || !r.ever_read) {
+      r.ever_read = true;
+      return read_loop(r);
     }
-    checking_ = true;
+    r.checking = true;
     auto left = std::make_shared<std::size_t>(ts.size());
     for (auto& t : ts)
-      async_xrange(*reader_, t->key, t->position, t->position, 1,
-                   [self = shared_from_this(), t, left, pos = t->position](std::error_code ec, std::vector<stream_entry> es) {
+      async_xrange(*r.conn, t->key, t->position, t->position, 1,
+                   [self = shared_from_this(), &r, t, left, pos = t->position](std::error_code ec, std::vector<stream_entry> es) {
                      if (!ec && es.empty() && t->position == pos) self->continuity_lost(t);
                      if (--*left == 0) {
-                       self->checking_ = false;
-                       self->read_loop();
+                       r.checking = false;
+                       self->read_loop(r);
                      }
                    });
   }
@@ -588,36 +659,36 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
     if (ctx_.lost) ctx_.lost(t->name);
   }
 
-  void kick_reader() {
-    if (detached_) return;
-    if (!xread_in_flight_) return read_loop();
+  void kick_reader(reader_state& r) {
+    if (detached_ || !r.conn) return;
+    if (!r.xread_in_flight) return read_loop(r);
     // Interrupt the blocked XREAD so that it is issued again with the new stream.
-    reader_blocked_pending_unblock_ = true;
-    const std::uint64_t gen = xread_gen_;
-    cmd_->async_command({"CLIENT", "UNBLOCK", std::to_string(reader_->client_id())},
-                        [self = shared_from_this(), gen](std::error_code ec, reply r) {
-                          if (ec || r.integer == 1 || self->detached_ || !self->xread_in_flight_ ||
-                              gen != self->xread_gen_)
-                            return;
+    r.pending_unblock = true;
+    const std::uint64_t gen = r.gen;
+    cmd_->async_command({"CLIENT", "UNBLOCK", std::to_string(r.conn->client_id())},
+                        [self = shared_from_this(), &r, gen](std::error_code ec, reply rep) {
+                          if (ec || rep.integer == 1 || self->detached_ || !r.xread_in_flight || gen != r.gen) return;
                           // The XREAD had not reached Redis yet: try again shortly.
-                          self->unblock_timer_->expires_after(std::chrono::milliseconds(2));
-                          self->unblock_timer_->async_wait([self, gen](std::error_code ec) {
-                            if (!ec && self->xread_in_flight_ && gen == self->xread_gen_) self->kick_reader();
+                          r.unblock_timer->expires_after(std::chrono::milliseconds(2));
+                          r.unblock_timer->async_wait([self, &r, gen](std::error_code ec) {
+                            if (!ec && r.xread_in_flight && gen == r.gen) self->kick_reader(r);
                           });
                         });
   }
 
-  void read_loop() {
-    if (detached_ || xread_in_flight_ || checking_ || !reader_->is_up()) return;
-    // The positioned topics, in one pass that also lets go of those the hub no longer watches.
+  void read_loop(reader_state& r) {
+    if (detached_ || !r.conn || r.xread_in_flight || r.checking || !r.conn->is_up()) return;
+    // The reader's positioned topics, in one pass that also lets go of those the hub no longer watches.
     std::vector<std::pair<std::string, std::string>> keys;
     {
       std::lock_guard lk(mu_);
-      for (auto it = topics_.begin(); it != topics_.end();) {
+      keys.reserve(r.topics.size());
+      for (auto it = r.topics.begin(); it != r.topics.end();) {
         const auto& t = it->second;
         if (t->watchers == 0 && !t->positioning && t->after_position.empty()) {
           by_key_.erase(t->key);
-          it = topics_.erase(it);
+          topics_.erase(t->name);
+          it = r.topics.erase(it);
           continue;
         }
         if (t->positioned) keys.emplace_back(t->key, t->position);
@@ -625,25 +696,29 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
       }
     }
     if (keys.empty()) return;
-    xread_in_flight_ = true;
-    reader_blocked_pending_unblock_ = false;
-    const std::uint64_t gen = ++xread_gen_;
-    async_xread(*reader_, keys, opts_.block, opts_.read_count,
-                [self = shared_from_this(), gen](std::error_code ec, xread_result res) {
-                  if (gen != self->xread_gen_ || self->detached_) return;
-                  self->xread_in_flight_ = false;
-                  if (ec) {
-                    self->stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-                    if (self->detached_ || !self->reader_->is_up()) return;  // on_reader_up() restarts the loop
-                    self->retry_timer_->expires_after(std::chrono::milliseconds(100));
-                    self->retry_timer_->async_wait([self](std::error_code e) {
-                      if (!e) self->read_loop();
-                    });
-                    return;
-                  }
-                  for (auto& [key, entries] : res) self->deliver(key, entries);
-                  self->read_loop();
-                });
+    r.xread_in_flight = true;
+    r.pending_unblock = false;
+    const std::uint64_t gen = ++r.gen;
+    // The strand clears readers_' connections and timers only after detached_ is set: `r` (owned by
+    // readers_, which lives as long as the broker) is safe to use in these handlers.
+    auto done = [self = shared_from_this(), &r, gen](std::error_code ec, xread_result res) {
+      if (gen != r.gen || self->detached_) return;
+      r.xread_in_flight = false;
+      if (ec) {
+        self->stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+        if (self->detached_ || !r.conn || !r.conn->is_up()) return;  // on_reader_up() restarts the loop
+        r.retry_timer->expires_after(std::chrono::milliseconds(100));
+        r.retry_timer->async_wait([self, &r](std::error_code e) {
+          if (!e) self->read_loop(r);
+        });
+        return;
+      }
+      self->stats_.xreads.fetch_add(1, std::memory_order_relaxed);
+      r.xreads.fetch_add(1, std::memory_order_relaxed);
+      for (auto& [key, entries] : res) self->deliver(key, entries);
+      self->read_loop(r);
+    };
+    async_xread(*r.conn, keys, opts_.block, opts_.read_count, std::move(done));
   }
 
   /// A batch read live: to the hub, up to and including a seal marker; nothing after one.
@@ -696,8 +771,8 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
   stats conn_stats_;
   broker_stats stats_;
   asio::any_io_executor strand_;
-  std::optional<asio::steady_timer> retry_timer_, unblock_timer_;
-  std::shared_ptr<connection> cmd_, reader_;
+  std::shared_ptr<connection> cmd_;
+  std::vector<std::unique_ptr<reader_state>> readers_;  // fixed at construction; their contents: see reader_state
 
   mutable std::mutex mu_;  // topics_, by_key_, watchers, attached_/detached_
   std::unordered_map<std::string, std::shared_ptr<topic_state>> topics_, by_key_;
@@ -706,8 +781,6 @@ class broker final : public sse::broker, public std::enable_shared_from_this<bro
 
   // Strand only.
   std::vector<std::function<void()>> waiting_;
-  bool xread_in_flight_ = false, checking_ = false, ever_read_ = false, reader_blocked_pending_unblock_ = false;
-  std::uint64_t xread_gen_ = 0;
 };
 
 }  // namespace sse::redis
