@@ -4,12 +4,16 @@
 # same matrix against each (a fresh server process per run, so memory figures start clean), prints
 # the table with sse-hub's ratios against each peer, and writes one JSON line per run.
 # Servers: sse-hub, nchan, node, floor, and sse-hub-redis2: two sse-hub instances sharing topics
-# through one redis-server (--redis), subscribers split half/half, publishing to the first.
+# through one redis-server (--redis), subscribers split half/half, publishing to the first;
+# sse-hub-redis4 (or -redisK, K 2..16): K instances on K ports, one redis-server, subscribers spread.
+# --topics "1 2000": each cell also per topic count (the generator's --topics: client k on topic
+# (k div K) mod T, events to seeded random topics). --redis-readers "1 4": each sse-hub-redisK run
+# once per value (sse-hub --redis-readers N), labelled sse-hub-redisK-rN; without it, the default.
 #
 #   benchmarks/run.sh BUILD_DIR [--quick] [--servers LIST] [--clients "1000 5000"] [--rates "5 50 500"]
-#                     [--sizes "128 1024"] [--events M] [--slow-events M] [--threads N]
-#                     [--client-threads N] [--publishers P] [--repeat K] [--nice N] [--out FILE]
-#                     [--micro | --no-micro]
+#                     [--sizes "128 1024"] [--topics "1 2000"] [--events M] [--slow-events M]
+#                     [--threads N] [--client-threads N] [--publishers P] [--repeat K] [--nice N]
+#                     [--redis-readers "1 4"] [--out FILE] [--micro | --no-micro]
 #
 # Environment (each defaults to the build directory or PATH): SSE_HUB, FANOUT, FLOOR, MICRO, NGINX,
 # NODE, NCHAN_MODULE (checked to exist before nchan runs), REDIS_SERVER, REDIS_CLI.
@@ -20,7 +24,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 BUILD="$(cd "$1" && pwd)"; shift
@@ -40,6 +44,8 @@ servers="sse-hub,nchan,node,floor"
 clients="1000 5000 10000"
 rates="5 50 500"
 sizes="128 1024"
+topics_list="1"     # --topics: topic counts (1: one topic, the generator's default)
+redis_readers=""    # --redis-readers: reader connections of each sse-hub-redisK instance (empty: default)
 events=200
 slow_events=50      # events for rates below 50/s: keeps each run near 10 s
 threads=2           # sse-hub threads and nginx workers (node and the floor are single-threaded)
@@ -57,6 +63,8 @@ while [ $# -gt 0 ]; do
     --clients) clients="$2"; shift ;;
     --rates) rates="$2"; shift ;;
     --sizes) sizes="$2"; shift ;;
+    --topics) topics_list="$2"; shift ;;
+    --redis-readers) redis_readers="$2"; shift ;;
     --events) events="$2"; shift ;;
     --slow-events) slow_events="$2"; shift ;;
     --threads) threads="$2"; shift ;;
@@ -170,7 +178,10 @@ ensure_redis() {
 start_sse_hub() {
   local name="$1" log="$work/$1.$RANDOM.log" pid
   shift
-  "${nice_args[@]}" "$SSE_HUB" --port 0 --threads "$threads" --max-connections 30000 --log-level warn "$@" >"$log" 2>&1 &
+  local limits=()  # many topics (--topics): room for them (by default 10000 topics, 1000 made by subscribers only)
+  [ "${topics:-1}" -gt 1 ] && limits=(--max-topics $((topics * 2 + 100)) --max-subscribed-topics $((topics + 100)))
+  "${nice_args[@]}" "$SSE_HUB" --port 0 --threads "$threads" --max-connections 30000 --log-level warn \
+    "${limits[@]+"${limits[@]}"}" "$@" >"$log" 2>&1 &
   pid=$!
   started+=("$pid")
   server_pids+=("$pid")
@@ -190,20 +201,25 @@ start_server() {
       server_url="$hub_url"
       sub_args=(--subscribe "$sub_path")
       return 0 ;;
-    sse-hub-redis2)
-      # Two instances on one Redis, a fresh key prefix per run (and FLUSHALL, so Redis's memory
-      # starts clean); subscribers half on each (the generator alternates), publishing to the first.
+    sse-hub-redis[0-9]*)
+      # K instances on one Redis (sse-hub-redis2: two), a fresh key prefix per run (and FLUSHALL, so
+      # Redis's memory starts clean); subscribers spread over them (the generator: client k on the
+      # (k mod K)-th), publishing to the first. RUN_READERS: --redis-readers for each instance.
       ensure_redis || return 1
       if [ -x "$REDIS_CLI" ]; then "$REDIS_CLI" -p "$redis_port" FLUSHALL >/dev/null 2>&1 || true; fi
-      local redis_url="redis://127.0.0.1:$redis_port/0" prefix="bench-$$-$runs:" url1 url2
-      start_sse_hub sse-hub-1 --redis "$redis_url" --redis-prefix "$prefix" || return 1
-      url1="$hub_url"
-      start_sse_hub sse-hub-2 --redis "$redis_url" --redis-prefix "$prefix" || return 1
-      url2="$hub_url"
-      wait_for_redis_up "$url1" "${server_pids[0]}" sse-hub-1 || return 1
-      wait_for_redis_up "$url2" "${server_pids[1]}" sse-hub-2 || return 1
-      server_url="$url1"
-      sub_args=(--subscribe "$url1$sub_path" --subscribe "$url2$sub_path")
+      local redis_url="redis://127.0.0.1:$redis_port/0" prefix="bench-$$-$runs:" k urls=() extra=()
+      local count="${name#sse-hub-redis}"
+      [ -n "${RUN_READERS:-}" ] && extra=(--redis-readers "$RUN_READERS")
+      for k in $(seq "$count"); do
+        start_sse_hub "sse-hub-$k" --redis "$redis_url" --redis-prefix "$prefix" "${extra[@]+"${extra[@]}"}" || return 1
+        urls+=("$hub_url")
+      done
+      sub_args=()
+      for k in $(seq "$count"); do
+        wait_for_redis_up "${urls[$((k - 1))]}" "${server_pids[$((k - 1))]}" "sse-hub-$k" || return 1
+        sub_args+=(--subscribe "${urls[$((k - 1))]}$sub_path")
+      done
+      server_url="${urls[0]}"
       side_pids=("$redis_pid")
       return 0 ;;
     floor)
@@ -257,14 +273,20 @@ for s in "${wanted[@]}"; do
   case "$s" in
     sse-hub) [ -x "$SSE_HUB" ] || { echo "run.sh: $SSE_HUB not found" >&2; exit 2; } ;;
     floor) [ -x "$FLOOR" ] || { echo "run.sh: $FLOOR not found" >&2; exit 2; } ;;
-    sse-hub-redis2)
+    sse-hub-redis[0-9]*)
+      case "${s#sse-hub-redis}" in
+        ''|*[!0-9]*) echo "run.sh: unknown server $s (sse-hub-redisK, K 2..16)" >&2; exit 2 ;;
+      esac
+      if [ "${s#sse-hub-redis}" -lt 2 ] || [ "${s#sse-hub-redis}" -gt 16 ]; then
+        echo "run.sh: $s: K instances, 2..16" >&2; exit 2
+      fi
       [ -x "$SSE_HUB" ] || { echo "run.sh: $SSE_HUB not found" >&2; exit 2; }
       if ! [ -x "$REDIS_SERVER" ]; then
-        echo "run.sh: redis-server not found (apt-get install redis-server), skipping sse-hub-redis2 (two instances through Redis)" >&2
+        echo "run.sh: redis-server not found (apt-get install redis-server), skipping $s (instances through Redis)" >&2
         continue
       fi
       if grep -qF "built without Redis support" "$SSE_HUB"; then
-        echo "run.sh: $SSE_HUB was built without Redis support (apt-get install libhiredis-dev, rebuild), skipping sse-hub-redis2" >&2
+        echo "run.sh: $SSE_HUB was built without Redis support (apt-get install libhiredis-dev, rebuild), skipping $s" >&2
         continue
       fi ;;
     node) command -v "$NODE" >/dev/null 2>&1 || { echo "run.sh: node not found, skipping the node peer" >&2; continue; } ;;
@@ -277,11 +299,25 @@ for s in "${wanted[@]}"; do
   run_servers+=("$s")
 done
 
+# What runs in each cell: each server, and each sse-hub-redisK once per --redis-readers value
+# ("server:readers"; labelled server-rN when --redis-readers is given).
+variants=()
+for s in "${run_servers[@]}"; do
+  case "$s" in
+    sse-hub-redis[0-9]*)
+      if [ -n "$redis_readers" ]; then
+        for r in $redis_readers; do variants+=("$s:$r"); done
+        continue
+      fi ;;
+  esac
+  variants+=("$s:")
+done
+
 machine="$(uname -srm); $(nproc) cores: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 {
   echo "# sse fan-out benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "# machine: $machine"
-  echo "# servers: ${run_servers[*]}; server threads $threads; client threads $client_threads; publishers $publishers; repeat $repeat"
+  echo "# servers: ${run_servers[*]}; server threads $threads; client threads $client_threads; publishers $publishers; repeat $repeat${redis_readers:+; redis readers $redis_readers}; topics $topics_list"
 } | tee -a "$out" >&2
 
 runs=0
@@ -289,29 +325,35 @@ failed_runs=0
 for n in $clients; do
   for size in $sizes; do
     for rate in $rates; do
+     for topics in $topics_list; do
       m="$events"
       awk -v r="$rate" 'BEGIN { exit !(r < 50) }' && m="$slow_events"
       for _ in $(seq "$repeat"); do
-        for s in "${run_servers[@]}"; do
+        for v in "${variants[@]}"; do
+          s="${v%%:*}"
+          RUN_READERS="${v#*:}"
+          label="$s${RUN_READERS:+-r$RUN_READERS}"
           start_server "$s" || { keep_work=1; exit 2; }
           pid_args=()
           for p in "${server_pids[@]}"; do pid_args+=(--server-pid "$p"); done
           for p in "${side_pids[@]+"${side_pids[@]}"}"; do pid_args+=(--side-pid "$p" --side-label redis-server); done
           pub_args=()
           [ "$publishers" = 1 ] || pub_args=(--publishers "$publishers")
+          [ "$topics" = 1 ] || pub_args+=(--topics "$topics")
           rc=0
           "${nice_args[@]}" "$FANOUT" --url "$server_url" "${sub_args[@]}" --publish "$pub_path" \
             --clients "$n" --events "$m" --rate "$rate" --size "$size" --threads "$client_threads" \
-            "${pub_args[@]+"${pub_args[@]}"}" "${pid_args[@]}" --label "$s" --json "$out" >/dev/null || rc=$?
+            "${pub_args[@]+"${pub_args[@]}"}" "${pid_args[@]}" --label "$label" --json "$out" >/dev/null || rc=$?
           # 1: an invalid run, in the results file (the report shows it); more: no figures at all.
           if [ "$rc" -gt 1 ]; then
-            echo "run.sh: the generator failed against $s (exit $rc): this run has no figures" >&2
+            echo "run.sh: the generator failed against $label (exit $rc): this run has no figures" >&2
             failed_runs=$((failed_runs + 1))
           fi
           stop_server
           runs=$((runs + 1))
         done
       done
+     done
     done
   done
 done

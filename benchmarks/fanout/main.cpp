@@ -15,6 +15,14 @@
 // list of http://HOST:PORT/PATH): client k connects to the (k mod K)-th, publishing stays on --url.
 // This measures several instances that share topics (sse-hub --redis) against a single one.
 //
+// Many topics (`--topics T`): topic j is `<topic>-<j>` (the path's {topic} replaced by it); client k
+// subscribes to topic (k div K) mod T, K the number of subscribe targets, so each topic's subscribers
+// are spread evenly over the servers (with k mod T, a T that K divides would put each topic on one
+// server). Event k is published to a topic drawn from a seeded generator (--seed, reproducible), and
+// lost and duplicated are counted per (client, event) over exactly the clients of that event's topic;
+// an event on a client of another topic counts as unexpected. Readiness probes go to every topic
+// that still has an unprobed client.
+//
 // Output: a short human summary on stderr and one JSON line per run on stdout (and appended to
 // --json FILE). `--report FILE` prints the comparison table of a results file instead.
 //
@@ -94,6 +102,10 @@ Opens N SSE connections, publishes M events at R/s of S bytes, measures every de
                              Repeatable (or a comma list): client k uses the (k mod K)-th
   --publish PATH             publish path, {topic} replaced (default /publish/{topic})
   --topic NAME               topic (default: a fresh name per run)
+  --topics T                 T topics NAME-0 .. NAME-(T-1) (default 1: the topic itself): client k
+                             subscribes to topic (k div K) mod T (K: --subscribe targets), each event
+                             goes to a random topic (seeded); lost/dup counted per (client, event)
+  --seed S                   seed of the events' topics (default 1)
   --clients N                SSE connections (default 1000)
   --events M                 events to publish (default 200)
   --rate R                   events per second (default 50)
@@ -123,6 +135,8 @@ struct options {
   std::vector<std::string> subscribe;  // paths or http:// URLs; empty: /events/{topic}
   std::string publish = "/publish/{topic}";
   std::string topic;
+  std::size_t topics = 1;
+  std::uint64_t seed = 1;
   std::size_t clients = 1000;
   std::size_t events = 200;
   double rate = 50;
@@ -311,16 +325,26 @@ struct worker_stats {
                 connect_retries = 0, failed = 0, parse_errors = 0, id_out_of_order = 0;
 };
 
-/// A server the subscribers connect to: its address and the GET, identical for its connections.
+/// A server the subscribers connect to: its address and the GET of each topic.
 struct target {
-  std::string url;  // for messages: http://HOST:PORT/PATH with {topic} replaced
+  std::string url;  // for messages: http://HOST:PORT/PATH with {topic} replaced (the first topic)
   sockaddr_in addr{};
-  std::string request;
+  std::vector<std::string> requests;  // by topic index
 };
+
+/// splitmix64: the events' topics, the same for a seed on every machine and library.
+std::uint64_t splitmix64(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 
 struct worker {
   const options* opt = nullptr;
   const std::vector<target>* targets = nullptr;
+  const std::vector<std::uint32_t>* event_topic = nullptr;  // by seq (--topics)
+  std::vector<std::atomic<std::uint32_t>>* topic_probed = nullptr;  // clients probed, by topic
   std::size_t first = 0;  // global index of conns[0]: conns[i] subscribes on target (first + i) mod K
   std::vector<conn> conns;
   std::vector<std::uint8_t> seen;  // conns.size() * events: times each (client, seq) arrived
@@ -355,6 +379,8 @@ struct worker {
 
   std::size_t target_index(std::size_t i) const noexcept { return (first + i) % targets->size(); }
   const target& target_of(std::size_t i) const noexcept { return (*targets)[target_index(i)]; }
+  /// The topic of conns[i] (--topics): (global index div K) mod T.
+  std::size_t topic_index(std::size_t i) const noexcept { return (first + i) / targets->size() % opt->topics; }
 
   void start_connects() {
     while (in_flight < opt->concurrency && (!retry.empty() || next < conns.size())) {
@@ -416,7 +442,7 @@ struct worker {
       socklen_t len = sizeof err;
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0 || (ev.events & (EPOLLERR | EPOLLHUP))) return fail(i);
-      const std::string& request = target_of(i).request;
+      const std::string& request = target_of(i).requests[topic_index(i)];
       const ssize_t w = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
       if (w != static_cast<ssize_t>(request.size())) return fail(i);
       c.state = cstate::head;
@@ -579,6 +605,7 @@ struct worker {
       if (!c.probed) {
         c.probed = true;
         probed.fetch_add(1, std::memory_order_relaxed);
+        (*topic_probed)[topic_index(i)].fetch_add(1, std::memory_order_relaxed);
       }
       return;
     }
@@ -600,7 +627,7 @@ struct worker {
   }
 
   void record(std::size_t i, std::uint32_t seq, nanos ts, nanos t) {
-    if (seq >= opt->events) {
+    if (seq >= opt->events || (*event_topic)[seq] != topic_index(i)) {  // not this client's topic
       ++st.unexpected;
       return;
     }
@@ -867,6 +894,7 @@ int report(const std::string& file, const std::string& baseline) {
   for (auto& r : recs) {
     std::string key = r["clients"] + "/" + r["events"] + "/" + r["rate"] + "/" + r["size"];
     if (r.count("publishers") && r["publishers"] != "1") key += "/p" + r["publishers"];  // its own cell
+    if (r.count("topics")) key += "/T" + r["topics"];  // many topics (--topics): its own cell too
     if (!runs_by_cell.count(key)) cells.push_back(key);
     auto& v = runs_by_cell[key];
     auto it = std::find_if(v.begin(), v.end(), [&](const auto& o) { return o.front().at("server") == r["server"]; });
@@ -880,7 +908,9 @@ int report(const std::string& file, const std::string& baseline) {
       m["runs"] = std::to_string(runs.size());
       if (runs.size() > 1) {
         for (auto& [k, v] : m) {
-          if (k == "server" || k == "time" || k == "valid" || k == "runs" || k == "side_label") continue;
+          if (k == "server" || k == "time" || k == "valid" || k == "runs" || k == "side_label" || k == "topics" ||
+              k == "seed")
+            continue;
           std::vector<double> xs;
           for (auto& r : runs) xs.push_back(num(r, k.c_str()));
           if (k == "lost" || k == "duplicated" || k == "unexpected" || k == "id_out_of_order") {
@@ -937,7 +967,12 @@ int report(const std::string& file, const std::string& baseline) {
       any_variant = any_variant || is_variant(r["server"]);
       any_side = any_side || r.count("side_cpu_us_per_delivery");
     }
-  std::printf("%6s %5s %4s %4s  %-*s", "N", "M", "R/s", "S", lw, "server");
+  bool with_topics = false;  // results with --topics show a T column (topics) after S
+  for (auto& r : recs) with_topics = with_topics || r.count("topics");
+  const auto topics_of = [](const record_t& r) { return r.count("topics") ? r.at("topics") : std::string("1"); };
+  std::printf("%6s %5s %4s %4s  ", "N", "M", "R/s", "S");
+  if (with_topics) std::printf("%6s  ", "T");
+  std::printf("%-*s", lw, "server");
   for (auto& c : cols) std::printf(" %*s", c.width, c.title);
   std::printf(" %7s %5s %4s %4s\n", "lost", "dup", "ok", "runs");
   int bad = 0, bad_order = 0;
@@ -953,6 +988,7 @@ int report(const std::string& file, const std::string& baseline) {
                     fmt_size(num(r, "size")).c_str());
       else
         std::printf("%6s %5s %4s %4s  ", "", "", "", "");
+      if (with_topics) std::printf("%6s  ", first ? topics_of(r).c_str() : "");
       first = false;
       std::printf("%-*s", lw, r["server"].c_str());
       for (auto& c : cols) std::printf(" %*s", c.width, fmt_num(num(r, c.key), c.prec).c_str());
@@ -971,7 +1007,7 @@ int report(const std::string& file, const std::string& baseline) {
     for (auto& r : v) {
       if (&r == base) continue;
       const bool variant = is_variant(r["server"]);
-      std::printf("%6s %5s %4s %4s  %-*s", "", "", "", "", lw, ratio_label(r["server"]).c_str());
+      std::printf("%6s %5s %4s %4s  %s%-*s", "", "", "", "", with_topics ? "        " : "", lw, ratio_label(r["server"]).c_str());
       for (auto& c : cols)
         std::printf(" %*s", c.width,
                     std::string_view(c.key) == "publishers" ? ""
@@ -1024,6 +1060,8 @@ int main(int argc, char** argv) {
     }
     else if (flag == "--publish") opt.publish = value();
     else if (flag == "--topic") opt.topic = value();
+    else if (flag == "--topics") opt.topics = to_number<std::size_t>(flag, value());
+    else if (flag == "--seed") opt.seed = to_number<std::uint64_t>(flag, value());
     else if (flag == "--clients") opt.clients = to_number<std::size_t>(flag, value());
     else if (flag == "--events") opt.events = to_number<std::size_t>(flag, value());
     else if (flag == "--rate") opt.rate = to_number<double>(flag, value());
@@ -1064,8 +1102,9 @@ int main(int argc, char** argv) {
     opt.port = u.port;
   }
   if (opt.clients == 0 || opt.events == 0 || opt.rate <= 0 || opt.threads == 0 || opt.concurrency == 0 ||
-      opt.publishers == 0)
-    die("--clients, --events, --rate, --threads, --publishers and --connect-concurrency must be positive");
+      opt.publishers == 0 || opt.topics == 0)
+    die("--clients, --events, --rate, --threads, --publishers, --topics and --connect-concurrency must be positive");
+  if (opt.topics > 1'000'000) die("--topics: at most 1000000");
   if (opt.publishers > 256) die("--publishers: at most 256");
   if (opt.events > 0xFFFFFFFFu) die("--events is too large");
   if (opt.topic.empty()) opt.topic = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 1000000000);
@@ -1081,7 +1120,17 @@ int main(int argc, char** argv) {
 
   const sockaddr_in addr = resolve(opt.host, opt.port);
   const std::string host_header = opt.host + ":" + std::to_string(opt.port);
-  const std::string pub_path = replace_topic(opt.publish, opt.topic);
+  // Topics (--topics): their names and publish paths, and each event's topic (seeded).
+  std::vector<std::string> topic_names;
+  if (opt.topics == 1) topic_names.push_back(opt.topic);
+  else
+    for (std::size_t j = 0; j < opt.topics; ++j) topic_names.push_back(opt.topic + "-" + std::to_string(j));
+  std::vector<std::string> pub_paths;
+  for (const auto& t : topic_names) pub_paths.push_back(replace_topic(opt.publish, t));
+  std::vector<std::uint32_t> event_topic(opt.events, 0);
+  if (opt.topics > 1)
+    for (std::size_t k = 0; k < opt.events; ++k)
+      event_topic[k] = static_cast<std::uint32_t>(splitmix64(opt.seed * 0x100000001b3ull + k) % opt.topics);
   // The servers the subscribers connect to: client k on targets[k mod K].
   if (opt.subscribe.empty()) opt.subscribe.emplace_back("/events/{topic}");
   if (opt.subscribe.size() > 255) die("--subscribe: at most 255 targets");
@@ -1096,14 +1145,20 @@ int main(int argc, char** argv) {
       port = u.port;
       path = u.path.empty() ? "/events/{topic}" : u.path;
     }
-    path = replace_topic(path, opt.topic);
     const std::string host_port = host + ":" + std::to_string(port);
-    tg.url = "http://" + host_port + path;
+    tg.url = "http://" + host_port + replace_topic(path, topic_names.front());
     tg.addr = resolve(host, port);
-    tg.request = "GET " + path + " HTTP/1.1\r\nHost: " + host_port +
-                 "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+    for (const auto& t : topic_names)
+      tg.requests.push_back("GET " + replace_topic(path, t) + " HTTP/1.1\r\nHost: " + host_port +
+                            "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n");
     targets.push_back(std::move(tg));
   }
+  // Subscribers of each topic (client k: (k div K) mod T), and the deliveries expected.
+  std::vector<std::size_t> topic_clients(opt.topics, 0);
+  for (std::size_t k = 0; k < opt.clients; ++k) ++topic_clients[k / targets.size() % opt.topics];
+  std::size_t expected = 0;
+  for (std::size_t k = 0; k < opt.events; ++k) expected += topic_clients[event_topic[k]];
+  std::vector<std::atomic<std::uint32_t>> topic_probed(opt.topics);
 
   const long rss_before = tree_rss_kib(opt.pids);
   const long side_rss_before = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
@@ -1117,6 +1172,8 @@ int main(int argc, char** argv) {
     const std::size_t n = opt.clients / T + (t < opt.clients % T ? 1 : 0);
     w->opt = &opt;
     w->targets = &targets;
+    w->event_topic = &event_topic;
+    w->topic_probed = &topic_probed;
     w->first = first;
     first += n;
     w->conns.resize(n);
@@ -1144,30 +1201,49 @@ int main(int argc, char** argv) {
                static_cast<double>(t_connected - t_connect0) / 1e9);
 
   // Readiness: publish probes until every open client has seen one (the subscription is registered).
+  // With --topics, a round probes every topic that still has an unprobed client, spread over the
+  // --publishers connections (connected here, before the memory figure, in that mode only).
   publisher pub(addr, host_header);
-  std::size_t probes = 0;
-  const nanos probe_deadline = now_ns() + 60'000'000'000LL;
-  int pub_errors = 0;
-  while (sum(&worker::probed) < opened && now_ns() < probe_deadline) {
-    const int status = pub.post(pub_path, "p" + std::to_string(probes++));
-    if (status < 200 || status >= 300) {
-      ++pub_errors;
-      if (pub_errors > 5) die("publish " + pub_path + " answered " + std::to_string(status));
+  std::vector<std::unique_ptr<publisher>> extra_pubs;  // publishers 2..P (--publishers; the first is `pub`)
+  auto open_extra_pubs = [&] {
+    for (std::size_t k = extra_pubs.size() + 1; k < opt.publishers; ++k) {
+      extra_pubs.push_back(std::make_unique<publisher>(addr, host_header));
+      extra_pubs.back()->open();
     }
+  };
+  if (opt.topics > 1) open_extra_pubs();
+  std::atomic<std::size_t> probes{0};
+  const nanos probe_deadline = now_ns() + 120'000'000'000LL;
+  std::atomic<int> probe_errors{0};
+  auto probe_round = [&](publisher& p, std::size_t from, std::size_t step) {
+    for (std::size_t j = from; j < opt.topics; j += step) {  // each topic that still has an unprobed client
+      if (opt.topics > 1 && topic_probed[j].load(std::memory_order_relaxed) >= topic_clients[j]) continue;
+      char body[32];
+      const int bn = std::snprintf(body, sizeof body, "p%zu", probes.fetch_add(1));
+      const int status = p.post(pub_paths[j], std::string(body, static_cast<std::size_t>(bn)));
+      if (status < 200 || status >= 300) {
+        if (probe_errors.fetch_add(1) + 1 > 5) die("publish " + pub_paths[j] + " answered " + std::to_string(status));
+      }
+    }
+  };
+  while (sum(&worker::probed) < opened && now_ns() < probe_deadline) {
+    std::vector<std::thread> probe_threads;
+    const std::size_t step = extra_pubs.size() + 1;
+    for (std::size_t k = 0; k < extra_pubs.size(); ++k)
+      probe_threads.emplace_back([&probe_round, q = extra_pubs[k].get(), k, step] { probe_round(*q, k + 1, step); });
+    probe_round(pub, 0, step);
+    for (auto& th : probe_threads) th.join();
     const nanos until = now_ns() + 100'000'000;
     while (sum(&worker::probed) < opened && now_ns() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  int pub_errors = probe_errors.load();
   const std::size_t probed = sum(&worker::probed);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server settle before reading RSS
   const long rss_idle = tree_rss_kib(opt.pids);
   const long side_rss_idle = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
 
-  // Publishers 2..P (--publishers; the first is `pub`), connected before the measurement starts.
-  std::vector<std::unique_ptr<publisher>> extra_pubs;
-  for (std::size_t k = 1; k < opt.publishers; ++k) {
-    extra_pubs.push_back(std::make_unique<publisher>(addr, host_header));
-    extra_pubs.back()->open();
-  }
+  // Publishers 2..P, connected before the measurement starts.
+  open_extra_pubs();
 
   const double server_cpu0 = tree_cpu_s(opt.pids), client_cpu0 = self_cpu_s();
   const double side_cpu0 = opt.side_pids.empty() ? 0 : tree_cpu_s(opt.side_pids);
@@ -1194,7 +1270,7 @@ int main(int argc, char** argv) {
       const int hn = std::snprintf(head, sizeof head, "%zu:%" PRId64 ":", k, ts);
       body.assign(head, static_cast<std::size_t>(hn));
       if (body.size() < opt.size) body.append(opt.size - body.size(), 'x');
-      const int status = p.post(pub_path, body);
+      const int status = p.post(pub_paths[event_topic[k]], body);
       const nanos done = now_ns();
       if (status < 200 || status >= 300) pub_run_errors.fetch_add(1, std::memory_order_relaxed);
       pub_rtt[k] = done - ts;
@@ -1214,10 +1290,10 @@ int main(int argc, char** argv) {
   const nanos t_pub_last = *std::max_element(pub_sent.begin(), pub_sent.end());
 
   // Drain: wait until every delivery arrived, or no progress for --drain-timeout seconds.
-  const std::size_t expected = opt.clients * opt.events;
   std::size_t last = sum(&worker::delivered);
   nanos last_progress = now_ns();
-  while (last < static_cast<std::size_t>(opened) * opt.events) {
+  const std::size_t drain_until = opened == opt.clients ? expected : expected / opt.clients * opened;
+  while (last < drain_until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const std::size_t d = sum(&worker::delivered);
     if (d != last) {
@@ -1269,7 +1345,8 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < w->conns.size(); ++i) {
         auto& f = by_target[w->target_index(i)];
         ++f.clients;
-        for (std::size_t k = 0; k < opt.events; ++k) f.lost += w->seen[i * opt.events + k] == 0;
+        for (std::size_t k = 0; k < opt.events; ++k)
+          f.lost += w->seen[i * opt.events + k] == 0 && event_topic[k] == w->topic_index(i);
       }
       for (std::size_t k = 0; k < w->lat.size(); ++k) by_target[w->lat_tgt[k]].lat.push_back(w->lat[k]);
     }
@@ -1303,11 +1380,15 @@ int main(int argc, char** argv) {
   j.num("size", static_cast<double>(opt.size));
   j.num("threads", static_cast<double>(T));
   j.num("publishers", static_cast<double>(opt.publishers));
+  if (opt.topics > 1) {
+    j.num("topics", static_cast<double>(opt.topics));
+    j.num("seed", static_cast<double>(opt.seed));
+  }
   j.num("connected", static_cast<double>(opened));
   j.num("connect_errors", static_cast<double>(st.connect_errors));
   j.num("connect_s", connect_s);
   j.num("connect_p99_ms", pct(clat, 99));
-  j.num("probes", static_cast<double>(probes));
+  j.num("probes", static_cast<double>(probes.load()));
   j.num("probed", static_cast<double>(probed));
   j.num("expected", static_cast<double>(expected));
   j.num("delivered", static_cast<double>(st.delivered));
@@ -1359,10 +1440,10 @@ int main(int argc, char** argv) {
   const std::string line = j.done();
 
   std::fprintf(stderr,
-               "[%s] N=%zu M=%zu R=%g/s S=%zu: delivered %zu/%zu lost %zu dup %" PRIu64
+               "[%s] N=%zu T=%zu M=%zu R=%g/s S=%zu: delivered %zu/%zu lost %zu dup %" PRIu64
                " | latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms | %.0f deliveries/s | published %.1f/s on %zu "
                "connection%s (rtt p50 %.2f ms) | %.2f KiB/conn | connect %.2f s | cpu: server %.2f s, client %.2f s%s\n",
-               opt.label.c_str(), opt.clients, opt.events, opt.rate, opt.size, static_cast<std::size_t>(st.delivered),
+               opt.label.c_str(), opt.clients, opt.topics, opt.events, opt.rate, opt.size, static_cast<std::size_t>(st.delivered),
                expected, lost, st.duplicated, pct(lat, 50), pct(lat, 90), pct(lat, 99),
                lat.empty() ? 0.0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6,
                deliveries_per_s, pub_rate, opt.publishers, opt.publishers == 1 ? "" : "s", pct(pub_rtt, 50), mem_per_conn,
