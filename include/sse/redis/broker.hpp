@@ -91,8 +91,12 @@ struct broker_options {
   std::size_t replay_limit = 10000;   ///< most entries one read answers with; above: reset
   std::chrono::milliseconds block = std::chrono::milliseconds(2000);  ///< XREAD BLOCK
   /// Reader connections: each topic is read by one (by a hash of its name), each reader issues its
-  /// own XREAD BLOCK over its topics. More readers: shorter XREAD calls when thousands of topics are
-  /// watched, at one Redis connection each (idle readers cost nothing but the connection). 1..64.
+  /// own XREAD BLOCK over its topics (Redis spends about 1 us per key named in one XREAD). More
+  /// readers: shorter XREAD calls when thousands of topics are watched (16 readers, 2000 topics:
+  /// p50 delivery 0.1-0.2x of one reader's), at one Redis connection each (a reader without topics
+  /// issues no XREAD). But when redis-server's CPU is the limit, every XREAD has a fixed cost and
+  /// fewer readers deliver more (8000 topics: 16 readers published 0.3-0.65x of one reader's
+  /// rate). See benchmarks/README.md, many topics through Redis. 1..64.
   std::size_t readers = 4;
   std::size_t read_count = 512;       ///< XREAD COUNT
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
