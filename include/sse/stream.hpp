@@ -36,6 +36,7 @@
  */
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -48,12 +49,14 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
@@ -67,11 +70,15 @@
 
 namespace sse {
 
-/// Per-connection configuration.
+/// Per-connection configuration. A stream keeps its options by a shared pointer: many streams
+/// created from one `std::shared_ptr<const stream_options>` (basic_stream::create_sharing, as
+/// sse::server does) share one copy, so an idle stream does not carry its own.
 struct stream_options {
   std::string head = {};                                  ///< response head bytes, written first, unframed
-  /// The same, shared by many streams (one immutable buffer); takes precedence over `head`. Either
-  /// is released by the stream once it has been written (options().head is then empty).
+  /// The same, shared by many streams (one immutable buffer); takes precedence over `head`. A stream
+  /// holds its head apart from its options and releases it once it has been written; a stream
+  /// created from options by value takes it out of them (its options().head and shared_head are
+  /// empty).
   std::shared_ptr<const std::string> shared_head = {};
   framing body_framing = framing::chunked;                ///< framing of everything after the head
   std::optional<std::string> initial_comment = std::string("ok");  ///< `: ok`, flushed at once; nullopt = none
@@ -152,7 +159,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   virtual ~stream_base() = default;
 
   const asio::any_io_executor& get_executor() const noexcept { return ex_; }
-  const stream_options& options() const noexcept { return opts_; }
+  const stream_options& options() const noexcept { return *opts_; }
 
   /// True from start() until the stream closes (also false while closing gracefully).
   bool is_open() const noexcept { return writer_.state() == phase::open; }
@@ -232,16 +239,34 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// write_timeout option; returns true if it did.
   bool check_timeout(clock::time_point now) {
     if (!writer_.write_timed_out(now)) return false;
-    if (opts_.metrics) metrics::add(opts_.metrics->write_timeouts);
-    detail::log_to(opts_.on_log, log_level::info, "sse stream: write timed out after {} ms, closing",
+    if (opts_->metrics) metrics::add(opts_->metrics->write_timeouts);
+    detail::log_to(opts_->on_log, log_level::info, "sse stream: write timed out after {} ms, closing",
                    std::chrono::duration_cast<std::chrono::milliseconds>(now - writer_.write_started()).count());
     abort_with(stream_errc::write_timeout);
     return true;
   }
 
  protected:
-  stream_base(asio::any_io_executor ex, stream_options opts)
-      : ex_(std::move(ex)), opts_(std::move(opts)), writer_(detail::writer_options_of(opts_), clock::now()) {}
+  /// `opts` shared with other streams (never changed); `head` the response head (empty: none).
+  stream_base(asio::any_io_executor ex, std::shared_ptr<const stream_options> opts, std::shared_ptr<const std::string> head)
+      : ex_(std::move(ex)), opts_(std::move(opts)), head_(std::move(head)),
+        writer_(detail::writer_options_of(*opts_), clock::now()) {}
+
+  /// Options by value: the head taken out of them (see stream_options::shared_head).
+  static std::pair<std::shared_ptr<const stream_options>, std::shared_ptr<const std::string>> own(stream_options o) {
+    std::shared_ptr<const std::string> head = std::move(o.shared_head);
+    if (!head && !o.head.empty()) head = std::make_shared<const std::string>(std::move(o.head));
+    o.head.clear();
+    o.shared_head.reset();
+    return {std::make_shared<const stream_options>(std::move(o)), std::move(head)};
+  }
+
+  /// Shared options: the head is theirs (kept by them, referenced by the stream until written).
+  static std::shared_ptr<const std::string> head_of(const stream_options& o) {
+    if (o.shared_head) return o.shared_head;
+    if (o.head.empty()) return nullptr;
+    return std::make_shared<const std::string>(o.head);
+  }
 
   /// Starts one gathered write of `bufs` (valid until write_done); the derived class calls write_done.
   virtual void do_write(std::span<const std::string_view> bufs) = 0;
@@ -253,16 +278,13 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   void write_done(std::error_code ec, std::size_t n) {
     const clock::time_point now = clock::now();  // the one clock read of this write cycle
     const auto out = writer_.write_done(ec, n, now);
-    if (opts_.metrics) metrics::add(opts_.metrics->bytes_written, n);
-    if (out.head_written) {  // the head is never needed again
-      opts_.shared_head.reset();
-      std::string().swap(opts_.head);
-    }
+    if (opts_->metrics) metrics::add(opts_->metrics->bytes_written, n);
+    if (out.head_written) head_.reset();  // never needed again
     switch (out.next) {
       case stream_writer::after_write::ignored: return;
       case stream_writer::after_write::failed:
-        if (opts_.metrics) metrics::add(opts_.metrics->write_errors);
-        detail::log_to(opts_.on_log, log_level::debug, "sse stream: write failed: {}", ec.message());
+        if (opts_->metrics) metrics::add(opts_->metrics->write_errors);
+        detail::log_to(opts_->on_log, log_level::debug, "sse stream: write failed: {}", ec.message());
         shut(ec);
         return;
       case stream_writer::after_write::finish:
@@ -279,7 +301,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// The watch read completed: any error (EOF included) means the peer is gone.
   void read_done(std::error_code ec) {
     if (!ec || is_closed()) return;
-    detail::log_to(opts_.on_log, log_level::debug, "sse stream: peer closed: {}", ec.message());
+    detail::log_to(opts_->on_log, log_level::debug, "sse stream: peer closed: {}", ec.message());
     abort_with(ec);
   }
 
@@ -287,20 +309,20 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   using phase = stream_writer::phase;
   using item_kind = stream_writer::item_kind;
 
-  const std::string& head_bytes() const noexcept { return opts_.shared_head ? *opts_.shared_head : opts_.head; }
+  std::string_view head_bytes() const noexcept { return head_ ? std::string_view(*head_) : std::string_view(); }
 
   void count_delivered(const stream_writer::write_outcome& out) {
-    if (!opts_.metrics) return;
-    if (out.events) metrics::add(opts_.metrics->events_delivered, out.events);
-    if (out.pings) metrics::add(opts_.metrics->pings_sent, out.pings);
+    if (!opts_->metrics) return;
+    if (out.events) metrics::add(opts_->metrics->events_delivered, out.events);
+    if (out.pings) metrics::add(opts_->metrics->pings_sent, out.pings);
   }
 
   void do_start() {
     const clock::time_point now = clock::now();
     if (!writer_.start(now, head_bytes())) return;
-    if (opts_.metrics) {
-      metrics::add(opts_.metrics->connections_open);
-      metrics::add(opts_.metrics->connections_total);
+    if (opts_->metrics) {
+      metrics::add(opts_->metrics->connections_open);
+      metrics::add(opts_->metrics->connections_total);
     }
     start_watch();
     maybe_write(now);
@@ -327,8 +349,8 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   void shut(std::error_code ec) {
     close_transport();
     close_reason_ = ec;
-    if (writer_.started() && opts_.metrics) metrics::add(opts_.metrics->connections_open, std::int64_t{-1});
-    detail::log_to(opts_.on_log, log_level::debug, "sse stream: closed ({}), {} bytes written",
+    if (writer_.started() && opts_->metrics) metrics::add(opts_->metrics->connections_open, std::int64_t{-1});
+    detail::log_to(opts_->on_log, log_level::debug, "sse stream: closed ({}), {} bytes written",
                    ec ? ec.message() : std::string("graceful"), writer_.stats().bytes_written);
     auto listeners = std::move(close_listeners_);
     close_listeners_.clear();
@@ -339,7 +361,7 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     if (!ev) return;
     const std::size_t size = ev->bytes.size();
     const auto v = writer_.enqueue(std::move(ev), k);
-    if (v.dropped && opts_.metrics) metrics::add(opts_.metrics->events_dropped, v.dropped);
+    if (v.dropped && opts_->metrics) metrics::add(opts_->metrics->events_dropped, v.dropped);
     switch (v.status) {
       case stream_writer::enqueue_status::ignored: return;
       case stream_writer::enqueue_status::queued:
@@ -349,14 +371,14 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
         maybe_write();                               // nothing is in flight (else after that write)
         return;
       case stream_writer::enqueue_status::overflow:
-        if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
-        detail::log_to(opts_.on_log, log_level::info,
+        if (opts_->metrics) metrics::add(opts_->metrics->slow_consumer_disconnects);
+        detail::log_to(opts_->on_log, log_level::info,
                        "sse stream: slow consumer, {} bytes queued + {} would pass the bound of {}, closing",
-                       v.queued_before, size, opts_.max_queued_bytes);
+                       v.queued_before, size, opts_->max_queued_bytes);
         shut(stream_errc::slow_consumer);
         return;
       case stream_writer::enqueue_status::gap_overflow:
-        if (opts_.metrics) metrics::add(opts_.metrics->slow_consumer_disconnects);
+        if (opts_->metrics) metrics::add(opts_->metrics->slow_consumer_disconnects);
         shut(stream_errc::slow_consumer);
         return;
     }
@@ -374,14 +396,15 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
         shut({});
         return;
       case stream_writer::write_action::write:
-        if (plan.gap && opts_.metrics) metrics::add(opts_.metrics->gaps);
+        if (plan.gap && opts_->metrics) metrics::add(opts_->metrics->gaps);
         do_write(plan.buffers);
         return;
     }
   }
 
   asio::any_io_executor ex_;
-  stream_options opts_;
+  std::shared_ptr<const stream_options> opts_;  ///< never null; often shared by many streams
+  std::shared_ptr<const std::string> head_;     ///< the response head until written (then null)
   stream_writer writer_;  ///< every decision; called only on the executor (its state and counters are readable anywhere)
 
   std::error_code close_reason_;
@@ -401,11 +424,19 @@ class basic_stream final : public stream_base {
 
   /// Creates a stream over a connected transport; call start() (or hub::subscribe) to begin.
   static std::shared_ptr<basic_stream> create(Transport t, stream_options opts = {}) {
-    return std::make_shared<basic_stream>(private_tag{}, std::move(t), std::move(opts));
+    auto [o, head] = own(std::move(opts));
+    return std::make_shared<basic_stream>(private_tag{}, std::move(t), std::move(o), std::move(head));
   }
 
-  basic_stream(private_tag, Transport t, stream_options opts)
-      : stream_base(asio::any_io_executor(t.get_executor()), std::move(opts)), transport_(std::move(t)) {}
+  /// The same with options shared by many streams (not null; never changed afterwards): an idle
+  /// stream then carries no copy of them. Their head (usually `shared_head`) is written first.
+  static std::shared_ptr<basic_stream> create_sharing(Transport t, std::shared_ptr<const stream_options> opts) {
+    auto head = head_of(*opts);
+    return std::make_shared<basic_stream>(private_tag{}, std::move(t), std::move(opts), std::move(head));
+  }
+
+  basic_stream(private_tag, Transport t, std::shared_ptr<const stream_options> opts, std::shared_ptr<const std::string> head)
+      : stream_base(asio::any_io_executor(t.get_executor()), std::move(opts), std::move(head)), transport_(std::move(t)) {}
 
   /// The transport; touch it only on the stream's executor.
   Transport& transport() noexcept { return transport_; }
@@ -433,7 +464,23 @@ class basic_stream final : public stream_base {
   }
 
   void read_loop() {
-    if constexpr (readable_transport<Transport>) {
+    if constexpr (waitable_transport<Transport>) {
+      // No buffer while waiting; once readable, what the client sent is read and discarded.
+      transport_.async_wait_readable([self = self()](std::error_code ec) {
+        if (!ec) {
+          std::array<char, 256> discard;
+          // At most 4 KiB a wake-up: a client that keeps sending does not hold the thread; the wait
+          // again wakes at once while bytes are left.
+          for (int i = 0; i < 16 && !ec && !self->is_closed(); ++i) self->transport_.read_now(asio::buffer(discard), ec);
+          if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+        }
+        if (ec) {
+          self->read_done(ec);
+        } else if (!self->is_closed()) {
+          self->read_loop();
+        }
+      });
+    } else if constexpr (readable_transport<Transport>) {
       transport_.async_read_some(std::array<asio::mutable_buffer, 1>{asio::buffer(read_buf_)},
                                  [self = self()](std::error_code ec, std::size_t) {
                                    if (ec) {
@@ -445,8 +492,11 @@ class basic_stream final : public stream_base {
     }
   }
 
+  struct no_buffer {};
   Transport transport_;
-  char read_buf_[32] = {};  ///< discard buffer: the read only notices the peer closing
+  /// Discard buffer of a transport that cannot wait without one: the read only notices the peer
+  /// closing.
+  [[no_unique_address]] std::conditional_t<waitable_transport<Transport>, no_buffer, std::array<char, 32>> read_buf_{};
 };
 
 }  // namespace sse

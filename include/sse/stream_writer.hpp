@@ -409,9 +409,6 @@ class stream_writer {
       head_in_flight_ = false;
       head_ = {};
       out.head_written = true;
-      // The first write's vectors are small and idle streams may stay idle: give them back.
-      std::vector<std::string_view>().swap(bufs_);
-      release_inflight_after_ = true;  // once its items were counted below
     }
     if (st() == phase::closed) {
       inflight_.clear();
@@ -435,9 +432,13 @@ class stream_writer {
     sub_queued(inflight_live_bytes_);
     inflight_live_bytes_ = 0;
     inflight_.clear();
-    if (release_inflight_after_) {
-      release_inflight_after_ = false;
+    if (queue_.empty() && replay_.empty()) {
+      // Drained: an idle stream holds no buffer (most streams of a large fan-out are idle most of
+      // the time); a busy one (a backlog when its write completes) keeps them for the next write.
+      std::vector<std::string_view>().swap(bufs_);
       std::vector<item>().swap(inflight_);
+      std::vector<item>().swap(queue_);
+      std::vector<shared_event>().swap(replay_);
     }
     if (final_sent_) {
       set_state(phase::closed);
@@ -453,6 +454,14 @@ class stream_writer {
   bool needs_ping(time_point now, clock::duration idle) const noexcept {
     return st() == phase::open && !in_flight_ && queue_.empty() && replay_.empty() && !gap_pending_ &&
            now - last_write() >= idle;
+  }
+
+  /// Bytes of buffer the writer holds now (the capacity of its queue, its write's item and buffer
+  /// lists and its replay list, not the events they point to): 0 once a write has completed with
+  /// nothing queued, so that an idle stream holds no buffer; a busy one keeps them between writes.
+  std::size_t buffer_bytes() const noexcept {
+    return bufs_.capacity() * sizeof(std::string_view) + (queue_.capacity() + inflight_.capacity()) * sizeof(item) +
+           replay_.capacity() * sizeof(shared_event);
   }
 
   /// True when a write has been in flight for write_timeout or longer.
@@ -567,7 +576,6 @@ class stream_writer {
   bool started_ = false;
   bool head_pending_ = false;
   bool head_in_flight_ = false;
-  bool release_inflight_after_ = false;
   bool in_flight_ = false;
   bool final_sent_ = false;
   bool gap_pending_ = false;
@@ -576,6 +584,7 @@ class stream_writer {
   std::vector<shared_event> replay_;
   std::size_t replay_pos_ = 0;
   std::vector<item> queue_;  ///< live FIFO; always drained whole, so no head index; no allocation while empty
+                             ///< (every buffer is given back when a write completes with nothing queued)
   std::vector<item> inflight_;
   std::size_t inflight_live_bytes_ = 0;
   std::vector<std::string_view> bufs_;

@@ -30,7 +30,7 @@ struct row {
   std::string head;
   /// Each call with its expected output. Calls:
   ///   start | ev <n> | anon <n> | ping | comment | replay <n>... | close [ms] | abort
-  ///   write | done | fail <bytes> | wait <ms> | tick <idle ms> | stats | state
+  ///   write | done | fail <bytes> | wait <ms> | tick <idle ms> | stats | state | held
   std::vector<std::pair<std::string, std::string>> steps;
 };
 
@@ -181,6 +181,7 @@ struct driver {
              " last=" + std::to_string(ms(s.last_write - t0));
     }
     if (op == "state") return name_of(w.state());
+    if (op == "held") return w.buffer_bytes() == 0 ? "none" : "some";
     FAIL("unknown call in a table: ", line);
     return {};
   }
@@ -247,6 +248,54 @@ TEST_CASE("stream_writer: head, preamble, gathered writes, chunk framing") {
         {"write", "27\r\n: ok\n" + e("1") + e("2") + "\r\n"},
         {"done", "next events=2"},
         {"stats", "bytes=45 writes=1 events=2 pings=0 dropped=0 gaps=0 queued=0 max=34 last=0"}}},
+  });
+}
+
+TEST_CASE("stream_writer: a drained stream holds no buffer, a busy one keeps them") {
+  run({
+      {"each write completed with nothing queued gives the buffers back",
+       {.retry = 1000ms},
+       "HTTP/1.1 200 OK\r\n\r\n",
+       {{"held", "none"},
+        {"start", "started"},
+        {"write", "HTTP/1.1 200 OK\r\n\r\n12\r\n: ok\nretry: 1000\n\n\r\n"},
+        {"held", "some"},  // the write's buffer list, until it completes
+        {"done", "next head"},
+        {"held", "none"},
+        {"ev 1", "queued"},
+        {"held", "some"},
+        {"write", "11\r\n" + e("1") + "\r\n"},
+        {"done", "next events=1"},
+        {"held", "none"},
+        {"wait 20", ""},
+        {"tick 20", "ping"},
+        {"ping", "queued"},
+        {"write", "5\r\n: p\n\n\r\n"},
+        {"done", "next pings=1"},
+        {"held", "none"}}},
+      {"a backlog when a write completes: kept for the next write, given back once drained",
+       {.body_framing = close_delimited, .initial_comment = std::nullopt},
+       "",
+       {{"start", "started"},
+        {"ev 1", "queued"},
+        {"write", e("1")},
+        {"ev 2", "queued"},
+        {"done", "next events=1"},
+        {"held", "some"},
+        {"write", e("2")},
+        {"done", "next events=1"},
+        {"held", "none"}}},
+      {"a replay drained the same way",
+       {.body_framing = close_delimited, .initial_comment = std::nullopt, .max_replay_batch_bytes = 17},
+       "",
+       {{"replay 1 2", "ok"},
+        {"start", "started"},
+        {"write", e("1")},
+        {"done", "next events=1"},
+        {"held", "some"},  // the rest of the replay
+        {"write", e("2")},
+        {"done", "next events=1"},
+        {"held", "none"}}},
   });
 }
 

@@ -368,6 +368,36 @@ TEST_SUITE("runtime.stream") {
     CHECK(d->is_closed());
     CHECK(shared.use_count() == 1);
   }
+  TEST_CASE("shared options: one copy for many streams, each writes its head and keeps its own state") {
+    harness h;
+    auto opts = std::make_shared<const sse::stream_options>(sse::stream_options{
+        .shared_head = std::make_shared<const std::string>(head), .retry = 2000ms, .max_queued_bytes = 120, .metrics = &h.m});
+    sse::memory_transport at(h.ioc.get_executor()), bt(h.ioc.get_executor(), {.stalled = true});
+    auto a = sse::memory_stream::create_sharing(at, opts);
+    auto b = sse::memory_stream::create_sharing(bt, opts);
+    h.streams = {a, b};
+    CHECK(&a->options() == opts.get());  // no copy per stream
+    CHECK(&b->options() == opts.get());
+    CHECK(opts.use_count() == 3);
+    CHECK(opts->shared_head.use_count() == 3);  // the options' and each stream's until written
+    a->start();
+    b->start();
+    h.run();
+    const std::string preamble = chunk(": ok\nretry: 2000\n\n");
+    CHECK(at.data() == head + preamble);
+    CHECK(opts->shared_head.use_count() == 2);  // a wrote it; b's write is stalled
+    a->send(ev50(1));
+    a->send(ev50(2));
+    b->send(ev50(1));
+    b->send(ev50(2));  // b: 100 queued bytes, under its bound of 120
+    b->send(ev50(3));  // b: past the bound: b alone closes
+    h.run();
+    CHECK(at.data() == head + preamble + chunk(ev50(1)->bytes) + chunk(ev50(2)->bytes));
+    CHECK(a->is_open());
+    CHECK(b->is_closed());
+    CHECK(h.m.slow_consumer_disconnects == 1);
+    CHECK(opts->max_queued_bytes == 120);  // the shared options are never changed
+  }
 
   TEST_CASE("deliver_local on the executor queues like send(): order kept, gathered, bound applied") {
     harness h;

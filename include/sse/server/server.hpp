@@ -49,6 +49,7 @@
 #include "sse/server/io_pool.hpp"
 #include "sse/server/limits.hpp"
 #include "sse/server/options.hpp"
+#include "sse/server/registry.hpp"
 #include "sse/server/router.hpp"
 #include "sse/stream.hpp"
 #include "sse/transport/tcp.hpp"
@@ -241,10 +242,20 @@ class server {
     std::condition_variable cv;
     std::size_t open_connections = 0;  // guarded by mu
     std::atomic<bool> stopping{false};
-    // Live HTTP connections (not yet streams), so stop() can end idle keep-alive ones at once.
-    std::mutex conns_mu;
-    std::vector<std::weak_ptr<closable>> conns;  // guarded by conns_mu; expired entries pruned lazily
-    std::vector<std::weak_ptr<stream_base>> streams;  // guarded by conns_mu; likewise
+    // Live HTTP connections (not yet streams), so stop() can end idle keep-alive ones at once, and
+    // live streams; each entry given back when its connection or stream ends.
+    detail::registry<closable> conns;
+    detail::registry<stream_base> streams;
+    // The options of new streams, one copy shared by every stream with the same (HTTP/1.x minor
+    // version, CORS origin): the head and the framing depend on both, the rest is opts_.stream.
+    // At most 16 pairs (many echoed origins: the oldest out; its streams keep their copy).
+    struct shared_stream_options {
+      int version_minor;
+      std::string origin;
+      std::shared_ptr<const stream_options> opts;
+    };
+    std::mutex stream_opts_mu;
+    std::vector<shared_stream_options> stream_opts;  // guarded by stream_opts_mu
 
     bool acquire(std::size_t max) {
       std::lock_guard lk(mu);
@@ -259,40 +270,13 @@ class server {
       }
       cv.notify_all();
     }
-    void track(std::weak_ptr<closable> c) {
-      std::lock_guard lk(conns_mu);
-      if (conns.size() >= 64 && conns.size() == conns.capacity())
-        std::erase_if(conns, [](const auto& w) { return w.expired(); });
-      conns.push_back(std::move(c));
-    }
-    void track_stream(std::weak_ptr<stream_base> st) {
-      std::lock_guard lk(conns_mu);
-      if (streams.size() >= 64 && streams.size() == streams.capacity())
-        std::erase_if(streams, [](const auto& w) { return w.expired(); });
-      streams.push_back(std::move(st));
-    }
     /// Ends every connection and stream at once (their pending operations then complete).
     void abort_everything() {
-      std::vector<std::weak_ptr<closable>> cs;
-      std::vector<std::weak_ptr<stream_base>> ss;
-      {
-        std::lock_guard lk(conns_mu);
-        cs.swap(conns);
-        ss.swap(streams);
-      }
-      for (auto& w : cs)
-        if (auto c = w.lock()) c->shutdown_now();
-      for (auto& w : ss)
-        if (auto st = w.lock()) st->abort();
+      for (auto& c : conns.alive()) c->shutdown_now();
+      for (auto& st : streams.alive()) st->abort();
     }
     void close_idle_connections() {
-      std::vector<std::weak_ptr<closable>> all;
-      {
-        std::lock_guard lk(conns_mu);
-        all.swap(conns);
-      }
-      for (auto& w : all)
-        if (auto c = w.lock()) c->shutdown_if_idle();
+      for (auto& c : conns.alive()) c->shutdown_if_idle();
     }
   };
 

@@ -45,6 +45,21 @@ class socket_transport {
     return socket_.async_read_some(buffers, std::forward<ReadToken>(token));
   }
 
+  /// Waits until the socket is readable (bytes, the peer's FIN or an error), without a buffer.
+  template <class WaitToken>
+  auto async_wait_readable(WaitToken&& token) {
+    return socket_.async_wait(socket_type::wait_read, std::forward<WaitToken>(token));
+  }
+
+  /// Reads what is there now, never waiting: asio::error::would_block when nothing is; eof once the
+  /// peer has closed. Puts the socket in non-blocking mode (for the stream's own reads only).
+  std::size_t read_now(asio::mutable_buffer b, std::error_code& ec) {
+    ec = {};
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    if (ec) return 0;
+    return socket_.read_some(b, ec);
+  }
+
   /// Shuts both directions down (so queued bytes are followed by FIN) and closes.
   void close(std::error_code& ec) {
     std::error_code ignored;
