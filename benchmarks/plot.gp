@@ -3,8 +3,8 @@
 # meta.gp sets: servers (word list) and S, clients_tics ("(1000, 5000)"), clients_min, clients_max,
 # offered_tics, offered_min, offered_max (clients x rate), colors[S], foot[] (provenance lines), lat_P and
 # lat_title[lat_P] (latency panels), thr_P and thr_title[thr_P] (throughput panels), and the data files
-# lat_file, mem_file, thr_file: one block per (panel, server), block index (panel - 1) * S + server - 1
-# (memory: server - 1). Writes outdir/bench-latency.svg, bench-memory.svg, bench-throughput.svg.
+# mem_P and mem_title[mem_P] (memory panels: one per topic count), and the data files lat_file, mem_file,
+# thr_file: one block per (panel, server), block index (panel - 1) * S + server - 1. Writes outdir/bench-latency.svg, bench-memory.svg, bench-throughput.svg.
 load meta
 
 W = 1000            # width, px
@@ -58,19 +58,21 @@ do for [p = 1:P] {
 unset multiplot
 
 # ---------------------------------------------------------------- memory per connection
-P = 1
+P = mem_P
 outfile = outdir . '/bench-memory.svg'
 chart_title = 'SSE fan-out: resident memory per idle connection against clients'
 @frame
 unset logscale y
 set yrange [0:*]
 set ylabel "KiB per connection"
-p = 1
-@panel
-set title "(RSS with N idle connections - RSS before connecting) / N, of all the server's processes (nginx: master + workers)" noenhanced
-plot for [s = 1:S] mem_file index (s - 1) using 1:2 with linespoints lc rgb colors[s] lw 2 pt 7 ps 0.9 \
-     title word(servers, s)
-unset label
+do for [p = 1:P] {
+  @panel
+  set title "(RSS with N idle connections - RSS before connecting) / N, of all the server's processes (nginx: master + workers)" \
+    . (strlen(mem_title[p]) > 0 ? "; " . mem_title[p] : "") noenhanced
+  plot for [s = 1:S] mem_file index ((p - 1) * S + s - 1) using 1:2 with linespoints lc rgb colors[s] lw 2 pt 7 ps 0.9 \
+       title word(servers, s)
+  unset label
+}
 unset multiplot
 set autoscale y
 

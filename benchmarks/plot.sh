@@ -2,10 +2,11 @@
 # Renders a fan-out results file (benchmarks/run.sh --out: one JSON line per run, '#' comment lines)
 # into three SVG charts, each server a line:
 #   OUTDIR/bench-latency.svg     p50 (solid) and p99 (dashed) publish-to-delivery latency against the
-#                                number of clients; one panel per (rate, size[, publishers]) cell
+#                                number of clients; one panel per (rate, size[, publishers, topics])
 #   OUTDIR/bench-memory.svg      resident memory per idle connection against the number of clients
+#                                (one panel per topic count when the file has several)
 #   OUTDIR/bench-throughput.svg  delivered events/s against offered load (clients x rate), with the
-#                                offered load as a diagonal; one panel per size[, publishers]
+#                                offered load as a diagonal; one panel per size[, publishers, topics]
 # Every point is the median of the valid runs of its cell (run.sh --repeat K gives K runs); runs that
 # lost, duplicated or reordered events (valid: false) are left out, and the footer says how many.
 # Memory is measured idle (before publishing), so the memory chart takes the median over every rate
@@ -70,7 +71,7 @@ trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
             | need("valid"; "boolean") | need("time"; "string")
             | if (.server | test("^[A-Za-z0-9._+-]{1,40}$")) then . else error("bad server name") end
             | if .clients > 0 and .rate > 0 and .size > 0 then . else error("clients, rate and size must be > 0") end
-            | {server, clients, rate, size, publishers: (.publishers // 1), valid, time,
+            | {server, clients, rate, size, publishers: (.publishers // 1), topics: (.topics // 1), valid, time,
                p50: .lat_p50_ms, p99: .lat_p99_ms, mem: .mem_per_conn_kib, deliv: .deliveries_per_s, line: $n}
             | tojson)
           catch "ERROR\t\($n)\t\(.)"
@@ -124,26 +125,30 @@ fi
   | ($all | map(select(.valid | not))) as $bad
   | ($ok | reduce .[].server as $s ([]; if index([$s]) then . else . + [$s] end)) as $servers
   | ($servers | to_entries | map(palette[.value] // spare[.key % (spare | length)])) as $colors
-  # Latency panels: (size, publishers, rate); memory: one panel; throughput panels: (size, publishers).
-  | ($ok | map({rate, size, publishers}) | unique | sort_by(.size, .publishers, .rate)) as $lat_panels
-  | ($ok | map({size, publishers}) | unique | sort_by(.size, .publishers)) as $thr_panels
-  | def ptitle: "\(if .rate then "\(.rate) events/s, " else "" end)\(.size) B events"
-      + (if .publishers != 1 then ", \(.publishers) publishers" else "" end);
+  # Latency panels: (size, publishers, topics, rate); memory panels: topics; throughput panels:
+  # (size, publishers, topics).
+  | ($ok | map({rate, size, publishers, topics}) | unique | sort_by(.size, .publishers, .topics, .rate)) as $lat_panels
+  | ($ok | map({topics}) | unique | sort_by(.topics)) as $mem_panels
+  | ($ok | map({size, publishers, topics}) | unique | sort_by(.size, .publishers, .topics)) as $thr_panels
+  | def ptitle: [ (if .rate then "\(.rate) events/s" else empty end), (if .size then "\(.size) B events" else empty end),
+        (if (.publishers // 1) != 1 then "\(.publishers) publishers" else empty end),
+        (if .topics != 1 then "\(.topics) topics" else empty end) ] | join(", ");
     def block($rows): if ($rows | length) == 0 then "NaN NaN NaN NaN" else $rows | map(map(num) | join(" ")) | join("\n") end;
   # latency.dat: block (panel - 1) * S + (server - 1): clients p50 p99 runs
   ([ $lat_panels[] as $p | $servers[] as $s
-     | [ $ok[] | select(.server == $s and .rate == $p.rate and .size == $p.size and .publishers == $p.publishers) ]
+     | [ $ok[] | select(.server == $s and .rate == $p.rate and .size == $p.size and .publishers == $p.publishers
+                  and .topics == $p.topics) ]
      | group_by(.clients)
      | map([.[0].clients, (map(.p50) | median), (map(.p99) | median), length])
      | block(.) ] | join("\n\n\n")) as $lat_dat
-  # memory.dat: block server - 1: clients KiB/conn runs
-  | ([ $servers[] as $s
-     | [ $ok[] | select(.server == $s) ] | group_by(.clients)
+  # memory.dat: block (panel - 1) * S + (server - 1): clients KiB/conn runs
+  | ([ $mem_panels[] as $p | $servers[] as $s
+     | [ $ok[] | select(.server == $s and .topics == $p.topics) ] | group_by(.clients)
      | map([.[0].clients, (map(.mem) | median), length, 0])
      | block(.) ] | join("\n\n\n")) as $mem_dat
   # throughput.dat: block (panel - 1) * S + (server - 1): offered deliv/s clients rate (sorted by offered)
   | ([ $thr_panels[] as $p | $servers[] as $s
-     | [ $ok[] | select(.server == $s and .size == $p.size and .publishers == $p.publishers) ]
+     | [ $ok[] | select(.server == $s and .size == $p.size and .publishers == $p.publishers and .topics == $p.topics) ]
      | group_by([.clients * .rate, .clients, .rate])
      | map([.[0].clients * .[0].rate, (map(.deliv) | median), .[0].clients, .[0].rate])
      | block(.) ] | join("\n\n\n")) as $thr_dat
@@ -165,6 +170,8 @@ fi
       ($foot | garray("foot")),
       "lat_P = \($lat_panels | length)",
       ($lat_panels | map(ptitle) | garray("lat_title")),
+      "mem_P = \($mem_panels | length)",
+      ($mem_panels | map(ptitle) | garray("mem_title")),
       "thr_P = \($thr_panels | length)",
       ($thr_panels | map(del(.rate) | ptitle) | garray("thr_title")),
       "lat_file = \("\($work)/latency.dat" | gq)",

@@ -2,8 +2,9 @@
 # benchmarks/plot.sh (scripts/bench.sh --charts) on tests/bench/fixture.jsonl: a results file in the
 # generator's format (made-up figures; 4 servers x 2 client counts x 2 rates, sse-hub run three times
 # in one cell, one invalid node run). Checks, exactly: the three SVGs, every series (panel, server,
-# p50/p99) with its number of data points, the provenance lines, the medians; then that a malformed
-# line and a run without a needed field each fail the script, naming the line, and write no chart.
+# p50/p99) with its number of data points, the provenance lines, the medians, runs with several
+# topics drawn apart; then that a malformed line and a run without a needed field each fail the
+# script, naming the line, and write no chart.
 #   tests/bench/test_plot.sh PLOT_SH FIXTURE_DIR WORK_DIR
 set -euo pipefail
 plot="$1" fixture_dir="$2" work="$3"
@@ -103,7 +104,22 @@ grep -qF '<text>50 events/s, 128 B events</text>' "$work/out/bench-latency.svg" 
 [ "$(head -1 "$work/data/memory.dat")" = "1000 2.465 4 0" ] ||
   fail "memory median: first row $(head -1 "$work/data/memory.dat"), expected 1000 2.465 4 0"
 
-# 5. A malformed line (cut short) and a run without a field the charts need: exit 1, the line named,
+# 5. Runs with several topics (the generator's --topics T writes "topics"; T = 1 writes none) are
+# cells of their own: the four 1000-client runs at 50/s made 2000-topic runs give panels of their own.
+sed '/"clients":1000,"events":200/s/"publishers":1,/"publishers":1,"topics":2000,"seed":1,/' "$fixture" >"$work/topics.jsonl"
+"$plot" "$work/topics.jsonl" "$work/out-topics" >/dev/null 2>&1 || fail "plot.sh failed on the file with topics"
+expect_series "$work/out-topics/bench-memory.svg" "a sse-hub 2
+a nchan 2
+a node 2
+a floor 2
+b sse-hub 1
+b nchan 1
+b node 1
+b floor 1"
+grep -qF '<text>50 events/s, 128 B events, 2000 topics</text>' "$work/out-topics/bench-latency.svg" ||
+  fail "latency: no panel of its own for the 2000-topic runs"
+
+# 6. A malformed line (cut short) and a run without a field the charts need: exit 1, the line named,
 # no chart written.
 bad_case() {  # NAME SED-EXPRESSION EXPECTED-MESSAGE
   local name="$1" expr="$2" message="$3" rc=0
@@ -115,4 +131,4 @@ bad_case() {  # NAME SED-EXPRESSION EXPECTED-MESSAGE
 }
 bad_case truncated '10s/,"lat_p99_ms".*//' "$work/truncated.jsonl:10: malformed run: not JSON"
 bad_case no_field '12s/"lat_p99_ms":[0-9.]*,//' "$work/no_field.jsonl:12: malformed run: field \"lat_p99_ms\" is missing or not a number"
-echo "ok: 3 charts, $(series "$work/out/bench-latency.svg" | wc -l) + 4 + 5 series checked, medians, 2 malformed files refused"
+echo "ok: 3 charts, $(series "$work/out/bench-latency.svg" | wc -l) + 4 + 5 series checked, medians, topic counts apart, 2 malformed files refused"
