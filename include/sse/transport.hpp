@@ -49,6 +49,13 @@ concept readable_transport = transport<T> && requires(T& t, std::array<asio::mut
   t.async_read_some(b, detail::probe_handler{});
 };
 
+/// A transport that can also write what fits now, never waiting (a socket): a stream then writes
+/// at once and starts an asynchronous write only for what did not fit.
+template <class T>
+concept immediate_transport = transport<T> && requires(T& t, std::error_code& ec, const std::vector<asio::const_buffer>& bufs) {
+  { t.write_now(bufs, ec) } -> std::convertible_to<std::size_t>;
+};
+
 /// A readable transport that can also wait until it is readable without a buffer and then read
 /// what is there without waiting (a socket): a stream watching for the peer closing then holds
 /// no read buffer and a smaller pending operation while the client is silent, which it always is.

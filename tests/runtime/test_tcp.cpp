@@ -79,6 +79,60 @@ TEST_SUITE("runtime.net.tcp") {
     CHECK(m.connections_open == 0);
   }
 
+  TEST_CASE("writes that do not fit in the socket's buffer go on asynchronously: every byte, in order") {
+    static_assert(sse::immediate_transport<sse::tcp_transport>);
+    asio::io_context ioc;
+    sse::metrics m;
+    tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    std::shared_ptr<sse::tcp_stream> server;
+    acc.async_accept([&](std::error_code ec, tcp::socket s) {
+      REQUIRE_FALSE(ec);
+      s.set_option(asio::socket_base::send_buffer_size(4096));
+      server = sse::tcp_stream::create(sse::tcp_transport(std::move(s)),
+                                       {.head = sse_test::net_head, .initial_comment = std::nullopt,
+                                        .max_queued_bytes = std::size_t{8} << 20, .metrics = &m});
+      server->start();
+    });
+    tcp::socket client(ioc);
+    client.open(tcp::v4());
+    client.set_option(asio::socket_base::receive_buffer_size(4096));
+    client.connect(acc.local_endpoint());
+    REQUIRE(sse_test::run_until(ioc, [&] { return server && m.bytes_written > 0; }));
+    // 40 events of 30 000 bytes while the client reads nothing: the socket takes a few KiB, the
+    // rest waits in asynchronous writes (each taking what was queued meanwhile).
+    std::string want = sse_test::net_head;
+    for (int i = 0; i < 40; ++i) {
+      const std::string data = std::to_string(i) + std::string(30000, static_cast<char>('a' + i % 26));
+      server->send(sse::event{.data = data});
+    }
+    ioc.poll();
+    CHECK(m.bytes_written < 40 * 30000);  // not everything fitted at once
+    std::string got;
+    REQUIRE(sse_test::run_until(ioc, [&] {
+      std::error_code ec;
+      std::array<char, 65536> b;
+      if (client.available(ec) > 0) got.append(b.data(), client.read_some(asio::buffer(b), ec));
+      return m.events_delivered == 40 && got.size() == m.bytes_written;
+    }));
+    // Decode the chunks and compare the events, byte for byte and in order.
+    std::string body;
+    std::size_t pos = sse_test::net_head.size();
+    REQUIRE(got.compare(0, pos, sse_test::net_head) == 0);
+    while (pos < got.size()) {
+      const std::size_t eol = got.find("\r\n", pos);
+      REQUIRE(eol != std::string::npos);
+      const std::size_t len = std::stoul(got.substr(pos, eol - pos), nullptr, 16);
+      body += got.substr(eol + 2, len);
+      pos = eol + 2 + len + 2;
+    }
+    std::string expected;
+    for (int i = 0; i < 40; ++i)
+      expected += "data: " + std::to_string(i) + std::string(30000, static_cast<char>('a' + i % 26)) + "\n\n";
+    CHECK(body.size() == expected.size());
+    CHECK(body == expected);
+    CHECK(server->is_open());
+  }
+
   TEST_CASE("bytes a client sends are read and dropped, without a buffer held; its close is then noticed") {
     static_assert(sse::waitable_transport<sse::tcp_transport>);
     asio::io_context ioc;

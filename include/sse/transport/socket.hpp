@@ -60,6 +60,16 @@ class socket_transport {
     return socket_.read_some(b, ec);
   }
 
+  /// Writes what fits in the socket's buffer now, never waiting (one gathered send of at most 64
+  /// buffers): the bytes written; asio::error::would_block when none fit.
+  template <class ConstBufferSequence>
+  std::size_t write_now(const ConstBufferSequence& buffers, std::error_code& ec) {
+    ec = {};
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    if (ec) return 0;
+    return socket_.write_some(buffers, ec);
+  }
+
   /// Shuts both directions down (so queued bytes are followed by FIN) and closes.
   void close(std::error_code& ec) {
     std::error_code ignored;
