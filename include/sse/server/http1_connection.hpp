@@ -350,8 +350,6 @@ class server::connection final : public server::closable,
     }
     disarm_timer();
     handed_off_ = true;
-    std::error_code blocking;
-    socket_.non_blocking(false, blocking);  // as it came: read_ready() set it for its own reads only
     auto stream = basic_stream<transport_type>::create_sharing(transport_type(std::move(socket_)), std::move(so));
     // The stream now holds the connection slot: release it when the stream closes.
     counted_ = false;
