@@ -17,6 +17,9 @@ endif()
 if(TARGET sse_batch)
   install(TARGETS sse_batch EXPORT sse-targets)
 endif()
+if(TARGET sse_http2)
+  install(TARGETS sse_http2 EXPORT sse-targets)
+endif()
 install(EXPORT sse-targets NAMESPACE sse:: DESTINATION "${SSE_INSTALL_CMAKEDIR}")
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/sse-config.cmake.in"

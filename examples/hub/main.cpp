@@ -12,6 +12,9 @@
 #include <sse/probe.hpp>
 #include <sse/server.hpp>
 #include <sse/server/publish_batch.hpp>
+#ifdef SSE_HUB_HAS_HTTP2
+#include <sse/server/http2_connection.hpp>
+#endif
 #ifdef SSE_HUB_HAS_REDIS
 #include <sse/redis/broker.hpp>
 #endif
@@ -111,6 +114,10 @@ int main(int argc, char** argv) {
   cli.flag("--probe", probe,
            "serve the diagnostic probe at /.well-known/sse-probe (for sse-doctor;\n"
            "off by default; behind --publish-token when one is set)");
+  bool http2 = false;
+  cli.flag("--http2", http2,
+           "also serve HTTP/2 with prior knowledge (h2c) on the same port, for proxies\n"
+           "and service meshes that speak it (nghttp2); HTTP/1.1 is served as before");
   cli.log_level(min_level, "trace, debug (traces pings), info (default), warn, error");
   cli.text("--redis", redis_url, "URL",
            "share topics with other instances through Redis:\n"
@@ -149,6 +156,14 @@ int main(int argc, char** argv) {
     opts.hub.broker = sse::redis::broker::create(std::move(bo));
 #else
     cli.die("--redis: this sse-hub was built without Redis support (install libhiredis-dev and rebuild)");
+#endif
+  }
+
+  if (http2) {
+#ifdef SSE_HUB_HAS_HTTP2
+    opts.http2 = sse::h2c();
+#else
+    cli.die("--http2: this sse-hub was built without HTTP/2 support (install libnghttp2-dev and rebuild)");
 #endif
   }
 

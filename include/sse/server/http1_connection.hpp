@@ -135,6 +135,19 @@ class server::connection final : public server::closable,
       idle_ = false;
       arm_timer(srv_.opts_.head_timeout);
     }
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      if (!preface_checked_ && srv_.opts_.http2.h2c) {  // HTTP/2 with prior knowledge?
+        constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        const std::size_t n = std::min(buf_.size(), preface.size());
+        if (std::string_view(buf_).substr(0, n) != preface.substr(0, n)) {
+          preface_checked_ = true;
+        } else if (n < preface.size()) {
+          return read();
+        } else {
+          return hand_off_h2c();
+        }
+      }
+    }
     bool head_now = false;
     if (!parser_.done()) {
       std::error_code ec;
@@ -367,6 +380,17 @@ class server::connection final : public server::closable,
     }
   }
 
+  /// The client sent the HTTP/2 preface: the HTTP/2 glue takes the socket, the bytes read so far
+  /// and the connection's slot (counted in open_connections until it ends).
+  void hand_off_h2c() {
+    disarm_timer();
+    handed_off_ = true;
+    counted_ = false;
+    if (tracked_) state_->conns.remove(slot_);
+    tracked_ = false;
+    srv_.opts_.http2.h2c(srv_, std::move(socket_), std::move(buf_));
+  }
+
   /// Answers the current request with `r` (status 0, response::drop(): no answer at all).
   void finish(response r, const reply_to& to, bool head_only = false) {
     if (r.status == 0) return drop();
@@ -478,6 +502,7 @@ class server::connection final : public server::closable,
   bool idle_ = false;
   bool handed_off_ = false;
   bool tracked_ = false;
+  bool preface_checked_ = false;  // the first bytes are not the HTTP/2 preface (or h2c is off)
   std::uint32_t slot_ = 0;  // in state_->conns, once tracked_
 };
 

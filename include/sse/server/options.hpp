@@ -18,7 +18,28 @@
 #include "sse/server/handler.hpp"
 #include "sse/stream.hpp"
 
+#include <asio/ip/tcp.hpp>
+
 namespace sse {
+
+class server;
+
+/// HTTP/2 over cleartext TCP with prior knowledge (h2c): the limits, and the glue that serves it.
+/// Off unless `h2c` is set, which sse::h2c() does (sse/server/http2_connection.hpp, CMake target
+/// sse::http2, libnghttp2): `options.http2 = sse::h2c();`. A TCP connection whose first 24 bytes are
+/// the HTTP/2 connection preface then goes to the HTTP/2 glue; any other goes on as HTTP/1.1.
+/// A request's header list is bounded by request_limits (as an HTTP/1.1 head), its body by
+/// max_body_bytes; head_timeout, idle_timeout and write_timeout apply per connection as for HTTP/1.1.
+struct http2_options {
+  std::uint32_t max_concurrent_streams = 100;  ///< SETTINGS_MAX_CONCURRENT_STREAMS; more: RST_STREAM(REFUSED_STREAM)
+  /// RST_STREAM frames a client may send within reset_window; one more ends the connection with
+  /// GOAWAY(ENHANCE_YOUR_CALM) (the 2023 "rapid reset" attack, CVE-2023-44487).
+  std::uint32_t max_client_resets = 200;
+  std::chrono::milliseconds reset_window = std::chrono::seconds(10);
+  std::size_t max_output_bytes = std::size_t{64} << 10;  ///< frames gathered for one socket write at most
+  /// Serves a connection that sent the preface; set by sse::h2c(). nullptr: no HTTP/2.
+  void (*h2c)(server&, asio::ip::tcp::socket&&, std::string&&) = nullptr;
+};
 
 struct server_options {
   std::string bind = "127.0.0.1";
@@ -53,6 +74,7 @@ struct server_options {
   std::chrono::milliseconds shutdown_retry = std::chrono::seconds(1);  ///< `retry:` hint sent to streams on stop
   stream_options stream = {};        ///< template for every stream (head and framing are filled in)
   hub_options hub = {};              ///< the hub's options (metrics and logger are filled in)
+  http2_options http2 = {};          ///< h2c with prior knowledge; off unless set by sse::h2c()
   bool serve_metrics = true;         ///< GET /metrics
   bool serve_healthz = true;         ///< GET /healthz
   auth_hook metrics_auth = {};       ///< guards /metrics when set

@@ -228,6 +228,9 @@ class server {
     return state_->open_connections;
   }
 
+  /// One HTTP/2 connection (sse/server/http2_connection.hpp, sse::http2; see http2_options).
+  class http2_connection;
+
  private:
   /// What stop() needs of an HTTP connection: to end it if it waits between requests.
   struct closable {
