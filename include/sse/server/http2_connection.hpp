@@ -555,6 +555,7 @@ class server::http2_connection final : public server::closable,
     slot.req = std::move(parser.get());
     slot.req->version_major = 2;
     slot.req->version_minor = 0;
+    std::vector<std::pair<std::string, std::string>>().swap(slot.fields);  // in req now
     return {};
   }
 
@@ -678,7 +679,7 @@ class server::http2_connection final : public server::closable,
       if (origin != "*") fields.emplace_back("vary", "Origin");
     }
     const bool head_only = slot.req && slot.req->method == "HEAD";
-    if (!stream) fields.emplace_back("content-length", std::to_string(r.body.size()));
+    if (!stream && r.status != 204 && r.status != 304) fields.emplace_back("content-length", std::to_string(r.body.size()));
     const std::string status = std::to_string(r.status);
     std::vector<nghttp2_nv> nv;
     nv.reserve(fields.size() + 1);
@@ -799,6 +800,10 @@ class server::http2_connection final : public server::closable,
       srv_.log(log_level::warn, fmt::format("subscribe to '{}' failed: {}", sub.topic, e.what()));
       stream->abort();
     }
+    // The request is answered: a long-lived stream keeps none of it.
+    slot->ctx.reset();
+    slot->req.reset();
+    std::string().swap(slot->body);
   }
 
   server& srv_;
