@@ -3,7 +3,7 @@
 // Last-Event-ID resume), and an in-process nghttp2 client session for what those cannot do on
 // demand (live events on several streams of one connection, RST_STREAM, a flow-control window
 // that never opens, rapid reset, the concurrent-stream limit, GOAWAY on stop). HTTP/1.1 on the
-// same port is unchanged.
+// same port is unchanged. `sse-hub --http2` as a real process when the examples are built.
 #include "sse/server/http2_connection.hpp"
 
 #include <doctest/doctest.h>
@@ -17,6 +17,9 @@
 
 #include "../support/http_client.hpp"
 #include "../support/process.hpp"
+#ifdef SSE_HUB_PATH
+#include "../proxy/hub_process.hpp"  // sse-hub as a child process (needs SSE_HUB_PATH)
+#endif
 
 using namespace std::chrono_literals;
 
@@ -446,3 +449,22 @@ TEST_CASE("without h2c the preface is an HTTP/1.1 request like any other; with i
   const std::string id = sse_test::publish(on.port(), "p", "over HTTP/1.1");
   CHECK(id.ends_with("-1"));
 }
+
+#ifdef SSE_HUB_PATH
+TEST_CASE("sse-hub --http2: an h2c stream receives what HTTP/1.1 publishes; without the flag the preface is HTTP/1.1") {
+  sse_test::temp_dir dir("sse-h2");
+  sse_test::hub_process hub(dir.path(), {"--http2", "--threads", "1"});
+  h2_client c(hub.port());
+  const auto id = c.get("/events/hub");
+  REQUIRE(c.pump([&] { return c.stream(id).body == ": ok\n"; }));
+  const std::string ev = sse_test::publish_event(hub.port(), "hub", "from HTTP/1.1");
+  REQUIRE_FALSE(ev.empty());
+  REQUIRE(c.pump([&] { return c.stream(id).body == sse_body({{ev, "from HTTP/1.1"}}); }));
+  const auto m = c.get("/metrics");
+  REQUIRE(c.pump([&] { return c.stream(m).closed; }));
+  CHECK(c.stream(m).status == 200);
+  CHECK(c.stream(m).body.find("\nsse_http_connections_total 2\n") != std::string::npos);
+  sse_test::hub_process plain(dir.path(), {"--threads", "1"}, "plain");
+  CHECK(sse_test::request_raw(plain.port(), "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").status == 505);
+}
+#endif
