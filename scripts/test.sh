@@ -72,11 +72,12 @@ log "run: the whole suite (g++), then the sanitizer suites as their builds finis
 test_lane=$!
 trap 'pkill -P $test_lane 2>/dev/null; kill $test_lane 2>/dev/null || true' EXIT
 
-# build_tests_for DIR LABELS: builds only what the tests with those labels run (a C++ test's executable
-# has the test's name, test_* or rt_*, see sse_add_test) and the servers they start.
+# build_tests_for DIR LABELS: builds only what the tests with those labels run (the executable of each
+# C++ test is listed in DIR/sse-test-targets.txt, see sse_add_test) and the servers they start.
 build_tests_for() {
   local dir="$1" labels="$2" targets
-  targets=$(cd "$dir" && ctest -N -L "$labels" | sed -n 's/^ *Test *#[0-9]*: *\(\(test\|rt\)_[^ ]*\).*/\1/p')
+  targets=$(cd "$dir" && ctest -N -L "$labels" | sed -n 's/^ *Test *#[0-9]*: *\([^ ]*\).*/\1/p' |
+    awk 'NR == FNR { wanted[$1] = 1; next } wanted[$1] { print $2 }' - sse-test-targets.txt | sort -u)
   nice -n 19 cmake --build "$dir" -j "$JOBS" --target $targets sse-hub sse-installer sse-cat
 }
 

@@ -16,6 +16,9 @@
 #include "http_date_format.hpp"
 #include "test_server.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_client_cases {
+
 using namespace std::chrono_literals;
 using sse_test::expected_numbered;
 using sse_test::framing;
@@ -686,3 +689,5 @@ TEST_CASE("fault proxy: idle watchdog is kept quiet by pings") {
   CHECK(rec.events == expected_numbered(1, 2));
   CHECK(rec.retries.empty());
 }
+
+}  // namespace test_client_cases

@@ -14,6 +14,9 @@
 #include "client_support.hpp"
 #include "test_server.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_client_tls_cases {
+
 using namespace std::chrono_literals;
 using sse_test::reply;
 using sse_test::request;
@@ -207,3 +210,5 @@ TEST_CASE("tls: verification off accepts any certificate") {
   REQUIRE(sse_test::run_until(io, [&] { return rec.events.size() >= 2; }));
   CHECK(rec.events == sse_test::expected_numbered(1, 2));
 }
+
+}  // namespace test_client_tls_cases

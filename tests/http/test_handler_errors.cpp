@@ -17,6 +17,9 @@
 
 #include "../support/http_client.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_handler_errors_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -174,3 +177,5 @@ TEST_CASE("a throwing auth hook (a route's, metrics_auth): 500, logged escaped, 
                                             "POST /guarded: auth hook threw: " + escaped,
                                             "POST /guarded: auth hook threw: " + escaped});
 }
+
+}  // namespace test_handler_errors_cases

@@ -7,6 +7,9 @@
 
 #include "../support/process.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_backend_cases {
+
 using installer::job_row;
 
 TEST_SUITE("installer.json") {
@@ -103,3 +106,5 @@ TEST_SUITE("installer.local_backend") {
     again.close();
   }
 }
+
+}  // namespace test_backend_cases

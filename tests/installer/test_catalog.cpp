@@ -5,6 +5,9 @@
 
 #include <string>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_catalog_cases {
+
 namespace {
 
 std::string error_of(const std::string& text) {
@@ -79,3 +82,5 @@ TEST_SUITE("installer.catalog") {
                          "cat.ini:4: copy folder '/nonexistent/a/files' does not exist", installer::catalog_error);
   }
 }
+
+}  // namespace test_catalog_cases

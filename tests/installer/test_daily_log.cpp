@@ -9,6 +9,9 @@
 
 #include "../support/process.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_daily_log_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -48,3 +51,5 @@ TEST_SUITE("installer.daily_log") {
           "2026-11-27T23:59:59.500Z");
   }
 }
+
+}  // namespace test_daily_log_cases

@@ -8,6 +8,9 @@
 
 #include "installer_client.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_installer_api_cases {
+
 using namespace sse_test;
 
 namespace {
@@ -577,3 +580,5 @@ TEST_SUITE("installer.api") {
     CHECK(bad.log().find("--ping-form is event or comment, not 'smoke'") != std::string::npos);
   }
 }
+
+}  // namespace test_installer_api_cases

@@ -12,6 +12,9 @@
 #include "installer_client.hpp"
 #include "sse/redis/streams.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_installer_cluster_cases {
+
 using namespace sse_test;
 
 namespace {
@@ -203,3 +206,5 @@ TEST_SUITE("installer.cluster") {
     CHECK(json::parse(evs.back().data)["state"] == "succeeded");
   }
 }
+
+}  // namespace test_installer_cluster_cases

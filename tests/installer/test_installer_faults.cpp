@@ -16,6 +16,9 @@
 #include "installer_client.hpp"
 #include "sse/sqlite/event_store.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_installer_faults_cases {
+
 using namespace sse_test;
 
 namespace {
@@ -207,3 +210,5 @@ TEST_SUITE("installer.faults") {
       if (e.type != "reset") CHECK(stored.at(e.id) == std::pair(e.type, e.data));
   }
 }
+
+}  // namespace test_installer_faults_cases

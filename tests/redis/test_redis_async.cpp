@@ -34,6 +34,9 @@
 #include "sse/hub.hpp"
 #include "sse/redis/broker.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_redis_async_cases {
+
 #if !defined(ASIO_HAS_CO_AWAIT)
 #error "test_redis_async needs asio::use_awaitable: define ASIO_HAS_CO_AWAIT=1 (see tests/redis/CMakeLists.txt)"
 #endif
@@ -143,3 +146,5 @@ TEST_CASE("async_publish / async_seal through a Redis broker: use_future, a coro
   CHECK(sse_test::wait_for(failure) == "posted: " + sse::redis::make_error_code(sse::redis::errc::closed).message());
   sse_test::stop(check);
 }
+
+}  // namespace test_redis_async_cases

@@ -19,6 +19,9 @@
 #include "sse/redis/broker.hpp"
 #include "sse/server.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_redis_blocking_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -144,3 +147,5 @@ TEST_CASE("broker_options::own_thread: a blocking publish from another thread do
   srv->stop(std::chrono::milliseconds(300));
   srv.reset();  // the hub detaches the broker: its thread is joined
 }
+
+}  // namespace test_redis_blocking_cases

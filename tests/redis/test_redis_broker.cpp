@@ -23,6 +23,9 @@
 #include "sse/server/publish_batch.hpp"
 #endif
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_redis_broker_cases {
+
 using namespace std::chrono_literals;
 using sse_test::sse_subscriber;
 using sse_test::strictly_increasing;
@@ -445,3 +448,5 @@ TEST_CASE("through Redis: a batch's events of one topic keep line order, ids and
   srv.stop(300ms);
 }
 #endif  // SSE_TEST_HAS_BATCH
+
+}  // namespace test_redis_broker_cases

@@ -16,6 +16,9 @@
 #include "redis_process.hpp"
 #include "redis_test_util.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_redis_connection_cases {
+
 using namespace std::chrono_literals;
 using sse::redis::errc;
 using sse::redis::stream_entry;
@@ -378,3 +381,5 @@ TEST_CASE("connection: commands from many threads, replies in order per thread")
   CHECK(out_of_order.load() == 0);
   sse_test::stop(c);
 }
+
+}  // namespace test_redis_connection_cases

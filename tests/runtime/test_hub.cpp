@@ -15,6 +15,9 @@
 #include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -374,3 +377,5 @@ TEST_SUITE("runtime.hub") {
     runner.join();
   }
 }
+
+}  // namespace test_hub_cases

@@ -39,6 +39,9 @@
 #include <thread>
 #include <vector>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_async_cases {
+
 #if !defined(ASIO_HAS_CO_AWAIT)
 #error "test_hub_async needs asio::use_awaitable: define ASIO_HAS_CO_AWAIT=1 (see tests/runtime/CMakeLists.txt)"
 #endif
@@ -332,3 +335,5 @@ TEST_SUITE("hub async operations") {
     CHECK(seen == std::vector<std::string>{"ep-1 on b"});
   }
 }
+
+}  // namespace test_hub_async_cases

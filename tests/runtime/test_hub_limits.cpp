@@ -16,6 +16,9 @@
 
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_limits_cases {
+
 namespace {
 
 struct fixture {
@@ -273,3 +276,5 @@ TEST_SUITE("runtime.hub.limits") {
     CHECK(completions == 3);
   }
 }
+
+}  // namespace test_hub_limits_cases

@@ -19,6 +19,9 @@
 #include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_limits_threaded_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -129,3 +132,5 @@ TEST_SUITE("runtime.hub.limits.threaded") {
     }
   }
 }
+
+}  // namespace test_hub_limits_threaded_cases

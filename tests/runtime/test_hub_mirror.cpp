@@ -18,6 +18,9 @@
 #include "sse/hub.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_mirror_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -354,3 +357,5 @@ TEST_SUITE("runtime.hub.mirror") {
     CHECK(got.back() == "none error no such topic");
   }
 }
+
+}  // namespace test_hub_mirror_cases

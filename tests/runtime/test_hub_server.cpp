@@ -13,6 +13,9 @@
 #include "../support/runtime.hpp"
 #include "sse/server.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_server_cases {
+
 using namespace std::chrono_literals;
 
 TEST_CASE("120 unauthenticated subscriptions to new topics never lock out an authenticated publisher") {
@@ -65,3 +68,5 @@ TEST_CASE("120 unauthenticated subscriptions to new topics never lock out an aut
   CHECK(again.status() == 200);
   srv.stop(std::chrono::milliseconds(300));
 }
+
+}  // namespace test_hub_server_cases

@@ -17,6 +17,9 @@
 #include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_threaded_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -244,3 +247,5 @@ TEST_SUITE("runtime.hub.threaded") {
     close_and_wait(hub, subs);
   }
 }
+
+}  // namespace test_hub_threaded_cases

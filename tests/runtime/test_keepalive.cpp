@@ -11,6 +11,9 @@
 #include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_keepalive_cases {
+
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
 
@@ -142,3 +145,5 @@ TEST_SUITE("runtime.keepalive") {
     st.run();
   }
 }
+
+}  // namespace test_keepalive_cases

@@ -4,6 +4,9 @@
 
 #include <string>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_log_cases {
+
 TEST_SUITE("runtime.log") {
   TEST_CASE("ids are <epoch>-<seq> and parse strictly") {
     sse::event_log log({.epoch = "e1"});
@@ -158,3 +161,5 @@ TEST_SUITE("runtime.log") {
     CHECK(log.append(sse::event{.data = "next"}) == "ep-7");
   }
 }
+
+}  // namespace test_log_cases

@@ -8,6 +8,9 @@
 #include <string>
 #include <system_error>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_memory_transport_cases {
+
 TEST_SUITE("runtime.memory_transport") {
   TEST_CASE("models the transport concepts") {
     static_assert(sse::transport<sse::memory_transport>);
@@ -89,3 +92,5 @@ TEST_SUITE("runtime.memory_transport") {
     CHECK(ec == asio::error::eof);
   }
 }
+
+}  // namespace test_memory_transport_cases

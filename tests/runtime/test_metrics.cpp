@@ -4,6 +4,9 @@
 
 #include <string>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_metrics_cases {
+
 TEST_SUITE("runtime.metrics") {
   TEST_CASE("prometheus text exposition") {
     sse::metrics m;
@@ -45,3 +48,5 @@ TEST_SUITE("runtime.metrics") {
     CHECK(text.back() == '\n');
   }
 }
+
+}  // namespace test_metrics_cases

@@ -12,6 +12,9 @@
 
 #include "sse/hub.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_pull_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -100,3 +103,5 @@ TEST_CASE("pull_source: cancel() from the host ends the stream and frees its sub
   CHECK(src->pull(out, 50ms) == sse::pull_status::closed);
   CHECK(out.empty());
 }
+
+}  // namespace test_pull_cases

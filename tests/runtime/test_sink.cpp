@@ -9,6 +9,9 @@
 #include <system_error>
 #include <vector>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_sink_cases {
+
 using namespace std::chrono_literals;
 
 TEST_SUITE("runtime.sink") {
@@ -84,3 +87,5 @@ TEST_SUITE("runtime.sink") {
     CHECK(reason2 == asio::error::operation_aborted);
   }
 }
+
+}  // namespace test_sink_cases

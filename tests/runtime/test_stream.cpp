@@ -14,6 +14,9 @@
 #include "../support/runtime.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_stream_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -425,3 +428,5 @@ TEST_SUITE("runtime.stream") {
     CHECK(h.m.slow_consumer_disconnects == 1);
   }
 }
+
+}  // namespace test_stream_cases

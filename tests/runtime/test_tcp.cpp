@@ -17,6 +17,9 @@
 #include "../support/net.hpp"
 #include "sse/hub.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_tcp_cases {
+
 using asio::ip::tcp;
 
 namespace {
@@ -168,3 +171,5 @@ TEST_SUITE("runtime.net.tcp") {
     p.close_client();
   }
 }
+
+}  // namespace test_tcp_cases

@@ -15,6 +15,9 @@
 #include "../support/net.hpp"
 #include "sse/hub.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_unix_cases {
+
 using asio::local::stream_protocol;
 
 TEST_SUITE("runtime.net.unix") {
@@ -52,3 +55,5 @@ TEST_SUITE("runtime.net.unix") {
     std::remove(path.c_str());
   }
 }
+
+}  // namespace test_unix_cases

@@ -10,6 +10,9 @@
 #include <string_view>
 #include <vector>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_batch_parser_cases {
+
 
 namespace {
 
@@ -219,3 +222,5 @@ TEST_CASE("batch parser: every prefix of a good body either parses or names a li
   CHECK(parsed == 6);
   CHECK(refused == body.size() + 1 - 6);
 }
+
+}  // namespace test_batch_parser_cases

@@ -16,6 +16,9 @@
 
 #include "../support/http_client.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_drop_connection_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -112,3 +115,5 @@ TEST_CASE("response::drop(): the peer sees a reset and not one byte; the server 
     CHECK(srv.http_metrics().http_client_errors.load() == 0);
   }
 }
+
+}  // namespace test_drop_connection_cases

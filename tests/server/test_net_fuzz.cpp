@@ -18,6 +18,9 @@
 
 #include "../support/http_client.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_net_fuzz_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -202,3 +205,5 @@ TEST_CASE("network fuzz: mutated, pipelined, stalled request streams over real s
   while (srv.open_connections() > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
   CHECK(srv.open_connections() == 0);
 }
+
+}  // namespace test_net_fuzz_cases

@@ -17,6 +17,9 @@
 #include "../support/runtime.hpp"
 #include "sse/server.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_publish_batch_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -243,3 +246,5 @@ TEST_CASE("when the store refuses an event, the lines after it are not attempted
   CHECK(bs.srv->hub().since("a", "")->head == 1);
   CHECK_FALSE(bs.srv->hub().since("c", "").has_value());
 }
+
+}  // namespace test_publish_batch_cases

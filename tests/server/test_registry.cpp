@@ -9,6 +9,9 @@
 #include <memory>
 #include <vector>
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_registry_cases {
+
 namespace {
 
 /// Counts the blocks allocated and freed through it (shared by its copies).
@@ -97,3 +100,5 @@ TEST_SUITE("server.registry") {
     CHECK(n.freed == 100);
   }
 }
+
+}  // namespace test_registry_cases

@@ -13,6 +13,9 @@
 #include "../support/http_client.hpp"
 #include "../support/process.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_server_cases {
+
 using namespace std::chrono_literals;
 using sse_test::sse_subscriber;
 
@@ -443,3 +446,5 @@ TEST_CASE("graceful shutdown tells streams when to reconnect and leaves no threa
   CHECK(count_dir("/proc/self/task") == threads_before);
   CHECK(count_dir("/proc/self/fd") == fds_before);
 }
+
+}  // namespace test_server_cases

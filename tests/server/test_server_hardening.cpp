@@ -16,6 +16,9 @@
 
 #include "../support/http_client.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_server_hardening_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -367,3 +370,5 @@ TEST_CASE("log_escape keeps a log line one line, printable and bounded") {
   CHECK(sse::log_escape("caf\xc3\xa9 a\\x1b\x1b\n", 100, sse::escape_mode::line) == "caf\xc3\xa9 a\\x1b\\x1b\\x0a");
   CHECK(sse::log_escape("0123456789", 4, sse::escape_mode::line) == "0123...(+6 bytes)");
 }
+
+}  // namespace test_server_hardening_cases

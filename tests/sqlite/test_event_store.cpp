@@ -11,6 +11,9 @@
 
 #include "../support/process.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_event_store_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -190,3 +193,5 @@ TEST_SUITE("sqlite.store") {
     CHECK_THROWS_AS(sse::sqlite::event_store({.path = ""}), std::invalid_argument);
   }
 }
+
+}  // namespace test_event_store_cases

@@ -20,6 +20,9 @@
 #include "sse/sqlite/event_store.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_hub_store_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -349,3 +352,5 @@ TEST_SUITE("sqlite.hub") {
     CHECK(from_2.data().ends_with(wire(epoch + "-6", "6") + wire(epoch + "-7", "7")));
   }
 }
+
+}  // namespace test_hub_store_cases

@@ -12,6 +12,9 @@
 #include "../support/http_client.hpp"
 #include "../support/process.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_server_store_cases {
+
 using namespace std::chrono_literals;
 
 TEST_CASE("server + sqlite store: a locked database gives 503 with the reason on publish and /healthz, then recovers") {
@@ -85,3 +88,5 @@ TEST_CASE("server + sqlite store: a locked database gives 503 with the reason on
   CHECK(rows == accepted);
   srv.stop();
 }
+
+}  // namespace test_server_store_cases

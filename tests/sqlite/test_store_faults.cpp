@@ -27,6 +27,9 @@
 #include "sse/hub.hpp"
 #include "sse/transport/memory.hpp"
 
+// Own namespace: the file shares a translation unit with its test group's (tests/CMakeLists.txt).
+namespace test_store_faults_cases {
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -270,3 +273,5 @@ TEST_SUITE("sqlite.faults") {
     }
   }
 }
+
+}  // namespace test_store_faults_cases
