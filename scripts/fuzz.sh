@@ -22,11 +22,15 @@ for f in ("parser-cases.json", "writer-cases.json"):
 PY
 fi
 
-# fuzz_one NAME SOURCE: builds one target and runs it; its output goes to $out/NAME.log.
+# fuzz_one NAME SOURCE: builds one target and runs it; its output goes to $out/NAME.log. A target
+# that needs more than the headers (Asio, {fmt}, a library) names its flags on a line
+# `// fuzz-flags: ...` (tests/fuzz/fuzz_http2.cpp).
 fuzz_one() {
-  local name="$1" src="$2" corpus="$out/corpus-$1"
+  local name="$1" src="$2" corpus="$out/corpus-$1" flags
+  flags="$(sed -n 's|^// fuzz-flags: ||p' "$src")"
+  # shellcheck disable=SC2086 # the flags are words
   clang++-14 -std=c++20 -O1 -gline-tables-only -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -Iinclude "$src" -o "$out/$name" > "$out/$name.log" 2>&1 || return 1
+    -Iinclude "$src" $flags -o "$out/$name" > "$out/$name.log" 2>&1 || return 1
   mkdir -p "$corpus"
   "$out/$name" -max_total_time="$seconds" -print_final_stats=1 -max_len=4096 \
     -artifact_prefix="$out/$name-" "$corpus" "$seeds" >> "$out/$name.log" 2>&1
