@@ -49,6 +49,7 @@ struct h2_server {
     srv.route("GET", "/hello", [](const sse::request_context& ctx) {
       return sse::response::text(200, "hello over HTTP/" + std::to_string(ctx.request.version_major));
     });
+    srv.route("GET", "/big", [](const sse::request_context&) { return sse::response{200, "text/plain", std::string(100000, 'b'), {}}; });
     srv.start();
   }
   unsigned short port() const { return srv.port(); }
@@ -155,8 +156,8 @@ class h2_client {
   /// Data of stream `id` is taken at the connection level only: its own window never reopens.
   void stall(std::int32_t id) { stalled_.insert(id); }
   /// Opens a stream's (or with 0 the connection's) receive window to `size`.
-  void open_window(std::int32_t id, std::int32_t size) {
-    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, id, size);
+  bool open_window(std::int32_t id, std::int32_t size) {
+    return nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, id, size) == 0;
   }
 
   /// Writes everything nghttp2 has queued.
@@ -360,11 +361,11 @@ TEST_CASE("a stream whose window never opens is ended as a slow consumer; anothe
   o.stream.max_queued_bytes = 16 << 10;
   h2_server s(o);
   h2_client c(s.port(), {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1024}}, /*manual_window=*/true);
-  c.open_window(0, 1 << 22);
+  REQUIRE(c.open_window(0, 1 << 22));
   const auto slow = c.get("/events/w"), fast = c.get("/events/w");
   c.stall(slow);
-  c.open_window(fast, 1 << 22);
   REQUIRE(c.pump([&] { return c.stream(slow).body == ": ok\n" && c.stream(fast).body == ": ok\n"; }));
+  REQUIRE(c.open_window(fast, 1 << 22));  // once the stream is open
   std::vector<std::pair<std::string, std::string>> all;
   for (int batch = 0; batch < 10; ++batch) {
     for (int i = 0; i < 8; ++i) {
@@ -379,6 +380,24 @@ TEST_CASE("a stream whose window never opens is ended as a slow consumer; anothe
   CHECK_FALSE(c.stream(fast).closed);
   CHECK(s.srv.metrics().slow_consumer_disconnects.load() == 1);
   CHECK(s.srv.metrics().connections_open.load() == 1);
+}
+
+TEST_CASE("a body the client's window never lets out is reset after write_timeout; the connection goes on") {
+  auto o = h2_test_options();
+  o.write_timeout = 300ms;
+  h2_server s(o);
+  h2_client c(s.port(), {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1000}}, /*manual_window=*/true);
+  const auto big = c.get("/big");
+  c.stall(big);
+  REQUIRE(c.pump([&] { return c.stream(big).closed; }));
+  CHECK(c.stream(big).status == 200);
+  CHECK(c.stream(big).error == NGHTTP2_CANCEL);
+  CHECK(c.stream(big).body == std::string(1000, 'b'));
+  CHECK(s.srv.http_metrics().http_timeouts.load() == 1);
+  const auto h = c.get("/healthz");
+  REQUIRE(c.pump([&] { return c.stream(h).closed; }));
+  CHECK(c.stream(h).body == "ok\n");
+  CHECK(s.srv.open_connections() == 1);
 }
 
 TEST_CASE("rapid reset: one RST_STREAM more than max_client_resets ends the connection with GOAWAY(ENHANCE_YOUR_CALM)") {

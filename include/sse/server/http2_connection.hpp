@@ -28,8 +28,10 @@
  * Limits: SETTINGS_MAX_CONCURRENT_STREAMS (http2_options, default 100; more: REFUSED_STREAM), the
  * header list (SETTINGS_MAX_HEADER_LIST_SIZE and request_limits, as an HTTP/1.1 head: 431), the
  * body (max_body_bytes: 413), client RST_STREAMs per window (rapid reset: GOAWAY
- * ENHANCE_YOUR_CALM and close), a request head not complete within head_timeout (RST_STREAM), no
- * stream for idle_timeout (GOAWAY and close), a socket write not taken within write_timeout (close),
+ * ENHANCE_YOUR_CALM and close), a request head not complete within head_timeout (RST_STREAM), an
+ * ordinary body or a stream's END_STREAM not sent within write_timeout (the client's window stays
+ * closed: RST_STREAM), no stream for idle_timeout (GOAWAY and close), a socket write not taken
+ * within write_timeout (close),
  * and nghttp2's own bounds (queued SETTINGS/PING acknowledgements, settings per frame).
  * server::stop() ends the streams with their `retry:` hint, then sends GOAWAY(NO_ERROR) and closes
  * once the streams are done.
@@ -93,6 +95,9 @@ struct stream_slot {
   std::unique_ptr<detail::pending_op> op;
   bool transport_closed = false;  // the stream closed its transport; how to end is decided by its on_close
   bool end_ok = false;            // graceful end: END_STREAM once the last bytes are out
+  /// An ordinary body, or the END_STREAM of a stream that has ended, must leave by then (the
+  /// client's window may stay closed): else RST_STREAM, and the slot is freed.
+  std::optional<std::chrono::steady_clock::time_point> send_deadline;
 
   /// Completes the write in flight (posted) with `ec`.
   void complete(std::error_code ec) {
@@ -299,8 +304,10 @@ class server::http2_connection final : public server::closable,
       if (!next || t < *next) next = t;
     };
     if (writing_) consider(write_started_ + srv_.opts_.write_timeout);
-    for (const auto& [id, slot] : slots_)
+    for (const auto& [id, slot] : slots_) {
       if (!slot->dispatched) consider(slot->opened + srv_.opts_.head_timeout);
+      if (slot->send_deadline) consider(*slot->send_deadline);
+    }
     if (slots_.empty() && !going_away_) consider(idle_since_ + srv_.opts_.idle_timeout);
     if (!next) {
       if (armed_) {
@@ -335,12 +342,18 @@ class server::http2_connection final : public server::closable,
       go_away(NGHTTP2_NO_ERROR);
       return rearm();
     }
-    for (const auto& [id, slot] : slots_)
+    for (const auto& [id, slot] : slots_) {
       if (!slot->dispatched && now >= slot->opened + srv_.opts_.head_timeout) {
         state_->http.http_timeouts.fetch_add(1, std::memory_order_relaxed);
         slot->dispatched = true;  // never answered now
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
       }
+      if (slot->send_deadline && now >= *slot->send_deadline) {
+        state_->http.http_timeouts.fetch_add(1, std::memory_order_relaxed);
+        slot->send_deadline.reset();
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+      }
+    }
     flush();
     rearm();
   }
@@ -697,6 +710,7 @@ class server::http2_connection final : public server::closable,
     slot.is_stream = stream;
     if (!stream) slot.out = head_only ? std::string() : std::move(r.body);
     const bool with_body = stream || !slot.out.empty();
+    if (!stream && with_body) slot.send_deadline = clock::now() + srv_.opts_.write_timeout;
     if (nghttp2_submit_response(session_, slot.id, nv.data(), nv.size(), with_body ? &prd : nullptr) != 0)
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, slot.id, NGHTTP2_INTERNAL_ERROR);
   }
@@ -712,6 +726,7 @@ class server::http2_connection final : public server::closable,
       if (slot.out_off == slot.out.size()) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         std::string().swap(slot.out);
+        slot.send_deadline.reset();
       }
       return static_cast<ssize_t>(n);
     }
@@ -731,6 +746,7 @@ class server::http2_connection final : public server::closable,
     if (n > 0) return static_cast<ssize_t>(n);
     if (slot.end_ok) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      slot.send_deadline.reset();
       return 0;
     }
     return NGHTTP2_ERR_DEFERRED;
@@ -788,7 +804,9 @@ class server::http2_connection final : public server::closable,
         nghttp2_submit_rst_stream(s->session_, NGHTTP2_FLAG_NONE, slot->id, NGHTTP2_CANCEL);
       } else {
         slot->end_ok = true;
+        slot->send_deadline = clock::now() + s->srv_.opts_.write_timeout;
         nghttp2_session_resume_data(s->session_, slot->id);
+        s->rearm();
       }
       s->schedule_flush();
     });
