@@ -358,7 +358,9 @@ TEST_CASE("a client's RST_STREAM frees the stream at once; the connection goes o
 
 TEST_CASE("a stream whose window never opens is ended as a slow consumer; another on the connection keeps receiving") {
   auto o = h2_test_options();
-  o.stream.max_queued_bytes = 16 << 10;
+  // 32 KiB: the fast stream may hold one batch in flight (its completion not yet run) when the next
+  // comes (16 KiB at most); the slow one passes the bound after four batches.
+  o.stream.max_queued_bytes = 32 << 10;
   h2_server s(o);
   h2_client c(s.port(), {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1024}}, /*manual_window=*/true);
   REQUIRE(c.open_window(0, 1 << 22));
@@ -372,7 +374,11 @@ TEST_CASE("a stream whose window never opens is ended as a slow consumer; anothe
       std::string data = std::to_string(batch * 8 + i) + std::string(1000, 'w');
       all.emplace_back(s.srv.hub().publish("w", {.data = data}), data);
     }
-    REQUIRE(c.pump([&] { return c.stream(fast).body == sse_body(all); }));
+    const bool got = c.pump([&] { return c.stream(fast).body == sse_body(all); });
+    INFO("batch " << batch << ": fast closed " << c.stream(fast).closed << " (error " << c.stream(fast).error << "), "
+                  << c.stream(fast).body.size() << " of " << sse_body(all).size() << " bytes; slow closed "
+                  << c.stream(slow).closed);
+    REQUIRE(got);
   }
   REQUIRE(c.pump([&] { return c.stream(slow).closed; }));
   CHECK(c.stream(slow).error == NGHTTP2_CANCEL);
