@@ -110,6 +110,7 @@ class h2_client {
  public:
   struct stream_state {
     int status = 0;
+    std::vector<std::pair<std::string, std::string>> fields;  // response fields, :status excepted
     std::string body;
     bool closed = false;
     std::uint32_t error = 0;  // RST_STREAM / close error code
@@ -137,11 +138,15 @@ class h2_client {
   h2_client(const h2_client&) = delete;
   h2_client& operator=(const h2_client&) = delete;
 
-  /// Submits a GET (not sent until send() or pump()).
+  /// Submits a GET, or what `extra` makes of it (not sent until send() or pump()).
   std::int32_t get(const std::string& path, std::vector<std::pair<std::string, std::string>> extra = {}) {
     std::vector<std::pair<std::string, std::string>> h = {
         {":method", "GET"}, {":scheme", "http"}, {":authority", "127.0.0.1"}, {":path", path}};
-    for (auto& e : extra) h.push_back(std::move(e));
+    for (auto& e : extra) {  // a pseudo-header given replaces the default (":method", "HEAD")
+      auto same = std::find_if(h.begin(), h.end(), [&](const auto& f) { return e.first[0] == ':' && f.first == e.first; });
+      if (same != h.end()) same->second = std::move(e.second);
+      else h.push_back(std::move(e));
+    }
     std::vector<nghttp2_nv> nv;
     for (auto& [n, v] : h)
       nv.push_back({reinterpret_cast<std::uint8_t*>(n.data()), reinterpret_cast<std::uint8_t*>(v.data()), n.size(),
@@ -197,8 +202,10 @@ class h2_client {
   static h2_client& self(void* u) { return *static_cast<h2_client*>(u); }
   static int on_header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name, std::size_t namelen,
                        const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* u) {
-    if (std::string_view(reinterpret_cast<const char*>(name), namelen) == ":status")
-      self(u).streams_[f->hd.stream_id].status = std::stoi(std::string(reinterpret_cast<const char*>(value), valuelen));
+    auto& st = self(u).streams_[f->hd.stream_id];
+    const std::string n(reinterpret_cast<const char*>(name), namelen), v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":status") st.status = std::stoi(v);
+    else st.fields.emplace_back(n, v);
     return 0;
   }
   static int on_data(nghttp2_session* s, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len, void* u) {
@@ -338,6 +345,27 @@ TEST_CASE("live events on three SSE streams of one connection; a header list too
   CHECK(c.stream(ok).status == 200);
   CHECK(c.stream(ok).body == "hello over HTTP/2\n");
   CHECK_FALSE(c.stream(x1).closed);
+}
+
+TEST_CASE("the SSE response head over h2 (fields, CORS), keepalive pings, HEAD") {
+  auto o = h2_test_options();
+  o.hub.keepalive = sse::keepalive_options{.interval = 100ms};
+  o.allow_origins = {"https://app.example"};
+  h2_server s(o);
+  h2_client c(s.port());
+  const auto id = c.get("/events/k", {{"origin", "https://app.example"}});
+  const auto head = c.get("/events/k", {{":method", "HEAD"}});
+  REQUIRE(c.pump([&] { return c.stream(id).body.find("\n: ping ") != std::string::npos && c.stream(head).closed; }));
+  using fields = std::vector<std::pair<std::string, std::string>>;
+  CHECK(c.stream(id).fields == fields{{"content-type", "text/event-stream; charset=utf-8"},
+                                      {"cache-control", "no-cache, no-store, no-transform"},
+                                      {"x-accel-buffering", "no"},
+                                      {"access-control-allow-origin", "https://app.example"},
+                                      {"vary", "Origin"}});
+  CHECK(c.stream(id).body.starts_with(": ok\n: ping "));
+  CHECK(c.stream(head).status == 200);
+  CHECK(c.stream(head).body.empty());
+  CHECK(s.srv.metrics().pings_sent.load() >= 1);
 }
 
 TEST_CASE("a client's RST_STREAM frees the stream at once; the connection goes on") {
