@@ -1190,7 +1190,11 @@ class hub {
     else if (opts.close_after_replay) s->close(opts.close_retry);
     std::weak_ptr<detail::topic_state> wt = t;
     std::weak_ptr<core> wc = c;
-    s->on_close([wt, wc, shard, slot](std::error_code) {  // runs once, on the shard: O(1)
+    // Held by every subscribed stream until it closes: kept small (two weak pointers, two 32-bit
+    // indexes: 40 bytes).
+    const auto shard32 = static_cast<std::uint32_t>(shard);
+    s->on_close([wt, wc, shard32, slot](std::error_code) {  // runs once, on the shard: O(1)
+      const std::size_t shard = shard32;
       auto t = wt.lock();
       if (!t) return;
       bool unused = false;

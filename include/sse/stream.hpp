@@ -169,7 +169,8 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   stream_base& operator=(const stream_base&) = delete;
   virtual ~stream_base() = default;
 
-  const asio::any_io_executor& get_executor() const noexcept { return ex_; }
+  /// The transport's executor (the stream keeps no copy of its own).
+  virtual asio::any_io_executor get_executor() const noexcept = 0;
   const stream_options& options() const noexcept { return *opts_; }
 
   /// True from start() until the stream closes (also false while closing gracefully).
@@ -179,13 +180,13 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   /// Writes the head and the preamble (initial comment, retry, padding). Idempotent.
   void start() {
-    asio::dispatch(ex_, [self = shared_from_this()] { self->do_start(); });
+    asio::dispatch(get_executor(), [self = shared_from_this()] { self->do_start(); });
   }
 
   /// Queues a shared encoded event (live). Never blocks; applies the overflow policy.
   void send(shared_event ev) {
     if (!ev) return;
-    asio::dispatch(ex_, [self = shared_from_this(), ev = std::move(ev)]() mutable {
+    asio::dispatch(get_executor(), [self = shared_from_this(), ev = std::move(ev)]() mutable {
       self->enqueue(std::move(ev), item_kind::event);
     });
   }
@@ -201,14 +202,14 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
   /// Queues a comment (`: text`), counted in the queue bound like an event.
   void send_comment(std::string_view text) {
-    asio::dispatch(ex_, [self = shared_from_this(), ev = make_shared_event(encode_comment(text))]() mutable {
+    asio::dispatch(get_executor(), [self = shared_from_this(), ev = make_shared_event(encode_comment(text))]() mutable {
       self->enqueue(std::move(ev), item_kind::comment);
     });
   }
 
   /// Appends events to replay; they are written after the preamble and before any live event.
   void replay(std::vector<shared_event> events) {
-    asio::dispatch(ex_, [self = shared_from_this(), evs = std::move(events)]() mutable {
+    asio::dispatch(get_executor(), [self = shared_from_this(), evs = std::move(events)]() mutable {
       if (self->writer_.replay(std::move(evs))) self->maybe_write();
     });
   }
@@ -216,22 +217,29 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
   /// Graceful close: writes what is queued, an optional final `retry:` hint and (chunked) the last
   /// chunk, then closes the transport. Bounded by write_timeout like every write.
   void close(std::optional<std::chrono::milliseconds> retry = std::nullopt) {
-    asio::dispatch(ex_, [self = shared_from_this(), retry] { self->do_close(retry); });
+    asio::dispatch(get_executor(), [self = shared_from_this(), retry] { self->do_close(retry); });
   }
 
   /// Abortive close: drops the queue and closes the transport now.
   void abort() {
-    asio::dispatch(ex_, [self = shared_from_this()] { self->abort_with(stream_errc::aborted); });
+    asio::dispatch(get_executor(), [self = shared_from_this()] { self->abort_with(stream_errc::aborted); });
   }
 
-  /// Registers `f(reason)` to run (posted, on the stream's executor) once the stream has closed;
-  /// reason is empty after a graceful close. Runs at once (posted) if the stream is already closed.
-  void on_close(std::function<void(std::error_code)> f) {
-    asio::dispatch(ex_, [self = shared_from_this(), f = std::move(f)]() mutable {
-      if (self->writer_.state() == phase::closed)
-        asio::post(self->ex_, [f = std::move(f), ec = self->close_reason_] { f(ec); });
-      else
-        self->close_listeners_.push_back(std::move(f));
+  /// Registers `f(reason)` (any callable taking a std::error_code) to run, posted on the stream's
+  /// executor, once the stream has closed; reason is empty after a graceful close. Runs at once
+  /// (posted) if the stream is already closed. Listeners run in the order they were registered. Each
+  /// is one allocation holding the callable.
+  template <class F>
+  void on_close(F f) {
+    auto l = std::make_unique<close_listener_of<F>>(std::move(f));
+    asio::dispatch(get_executor(), [self = shared_from_this(), l = std::move(l)]() mutable {
+      if (self->writer_.state() == phase::closed) {
+        asio::post(self->get_executor(), [l = std::move(l), ec = self->close_reason_] { l->run_all(ec); });
+        return;
+      }
+      std::unique_ptr<close_listener>* tail = &self->close_listeners_;
+      while (*tail) tail = &(*tail)->next;
+      *tail = std::move(l);
     });
   }
 
@@ -259,8 +267,8 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
 
  protected:
   /// `opts` shared with other streams (never changed); `head` the response head (empty: none).
-  stream_base(asio::any_io_executor ex, std::shared_ptr<const stream_options> opts, std::shared_ptr<const std::string> head)
-      : ex_(std::move(ex)), opts_(std::move(opts)), head_(std::move(head)),
+  stream_base(std::shared_ptr<const stream_options> opts, std::shared_ptr<const std::string> head)
+      : opts_(std::move(opts)), head_(std::move(head)),
         writer_(detail::writer_options_of(*opts_), clock::now()) {}
 
   /// Options by value: the head taken out of them (see stream_options::shared_head).
@@ -356,16 +364,15 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     shut(ec);  // the write in flight (if any) completes with an error; its buffers live until then
   }
 
-  /// The writer has closed: close the transport and tell the listeners.
+  /// The writer has closed: close the transport and tell the listeners (one posted call, in order).
   void shut(std::error_code ec) {
     close_transport();
     close_reason_ = ec;
     if (writer_.started() && opts_->metrics) metrics::add(opts_->metrics->connections_open, std::int64_t{-1});
     detail::log_to(opts_->on_log, log_level::debug, "sse stream: closed ({}), {} bytes written",
                    ec ? ec.message() : std::string("graceful"), writer_.stats().bytes_written);
-    auto listeners = std::move(close_listeners_);
-    close_listeners_.clear();
-    for (auto& f : listeners) asio::post(ex_, [f = std::move(f), ec] { f(ec); });
+    if (close_listeners_)
+      asio::post(get_executor(), [l = std::move(close_listeners_), ec] { l->run_all(ec); });
   }
 
   void enqueue(shared_event ev, item_kind k) {
@@ -413,13 +420,29 @@ class stream_base : public std::enable_shared_from_this<stream_base> {
     }
   }
 
-  asio::any_io_executor ex_;
+  /// A close listener: one node of a singly linked list, the callable inline.
+  struct close_listener {
+    std::unique_ptr<close_listener> next;
+    virtual ~close_listener() = default;
+    virtual void run(std::error_code ec) = 0;
+    /// Runs this listener and the ones after it, in order.
+    void run_all(std::error_code ec) {
+      for (close_listener* l = this; l; l = l->next.get()) l->run(ec);
+    }
+  };
+  template <class F>
+  struct close_listener_of final : close_listener {
+    explicit close_listener_of(F fn) : f(std::move(fn)) {}
+    void run(std::error_code ec) override { f(ec); }
+    F f;
+  };
+
   std::shared_ptr<const stream_options> opts_;  ///< never null; often shared by many streams
   std::shared_ptr<const std::string> head_;     ///< the response head until written (then null)
   stream_writer writer_;  ///< every decision; called only on the executor (its state and counters are readable anywhere)
 
   std::error_code close_reason_;
-  std::vector<std::function<void(std::error_code)>> close_listeners_;
+  std::unique_ptr<close_listener> close_listeners_;
 };
 
 /// One client connection over `Transport`. Always owned by a std::shared_ptr (use create()).
@@ -447,7 +470,12 @@ class basic_stream final : public stream_base {
   }
 
   basic_stream(private_tag, Transport t, std::shared_ptr<const stream_options> opts, std::shared_ptr<const std::string> head)
-      : stream_base(asio::any_io_executor(t.get_executor()), std::move(opts), std::move(head)), transport_(std::move(t)) {}
+      : stream_base(std::move(opts), std::move(head)), transport_(std::move(t)) {}
+
+  /// The transport's executor, from any thread (Asio's accessor is not const, but only reads).
+  asio::any_io_executor get_executor() const noexcept override {
+    return asio::any_io_executor(const_cast<Transport&>(transport_).get_executor());
+  }
 
   /// The transport; touch it only on the stream's executor.
   Transport& transport() noexcept { return transport_; }

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "sse/detail/chunk.hpp"
+#include "sse/detail/inline_vector.hpp"
 #include "sse/detail/json.hpp"
 #include "sse/encoder.hpp"
 #include "sse/error_category.hpp"
@@ -218,7 +219,7 @@ class stream_writer {
     if (opts.initial_comment) encode_comment_to(pre, *opts.initial_comment);
     if (opts.retry) (void)encode_retry_to(pre, *opts.retry);
     if (opts.padding > 0) encode_padding_to(pre, opts.padding);
-    if (!pre.empty()) preamble_ = make_shared_event(std::move(pre));
+    if (!pre.empty()) act().preamble = make_shared_event(std::move(pre));
   }
 
   stream_writer(const stream_writer&) = delete;  // the buffers point into it
@@ -258,8 +259,10 @@ class stream_writer {
     set_state(phase::open);
     started_ = true;
     c_.last_write.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    head_ = head;
-    head_pending_ = !head.empty();
+    if (!head.empty()) {
+      act().head = head;
+      head_pending_ = true;
+    }
     return true;
   }
 
@@ -294,7 +297,7 @@ class stream_writer {
       }
     }
     add_queued(size);
-    queue_.push_back(item{std::move(ev), k, true});
+    act().queue.push_back(item{std::move(ev), k, true});
     v.status = enqueue_status::queued;
     return v;
   }
@@ -304,7 +307,7 @@ class stream_writer {
   bool replay(std::vector<shared_event> evs) {
     if (st() == phase::closing || st() == phase::closed) return false;
     for (auto& e : evs)
-      if (e) replay_.push_back(std::move(e));
+      if (e) act().replay.push_back(std::move(e));
     return true;
   }
 
@@ -314,15 +317,14 @@ class stream_writer {
     if (st() == phase::closing || st() == phase::closed) return close_action::ignored;
     if (st() == phase::idle) {
       set_state(phase::closed);
-      queue_.clear();
-      replay_.clear();
+      a_.reset();  // never started: nothing in flight
       return close_action::closed;
     }
     set_state(phase::closing);
     if (retry && retry->count() >= 0) {
       std::string s;
       (void)encode_retry_to(s, *retry);
-      queue_.push_back(item{make_shared_event(std::move(s)), item_kind::control, false});
+      act().queue.push_back(item{make_shared_event(std::move(s)), item_kind::control, false});
     }
     return close_action::finishing;
   }
@@ -339,30 +341,32 @@ class stream_writer {
   /// remembered as its start (for the write timeout).
   write_plan next_write(time_point now) {
     if (!can_write()) return {};
-    bufs_.clear();
-    inflight_.clear();
-    inflight_live_bytes_ = 0;
+    if (!a_ && st() == phase::open && !gap_pending_) return {};  // idle: nothing to write, nothing held
+    active& a = act();
+    a.bufs.clear();
+    a.inflight.clear();
+    a.inflight_live_bytes = 0;
     if (head_pending_) {
-      bufs_.push_back(head_);
+      a.bufs.push_back(a.head);
       head_pending_ = false;
       head_in_flight_ = true;
     }
     const bool chunked = framing_ == framing::chunked;
-    const std::size_t chunk_slot = bufs_.size();
-    if (chunked) bufs_.emplace_back();  // the chunk header, filled in below
+    const std::size_t chunk_slot = a.bufs.size();
+    if (chunked) a.bufs.emplace_back();  // the chunk header, filled in below
     std::size_t body = 0;
-    if (preamble_) take(std::move(preamble_), item_kind::comment, false, body);
-    preamble_.reset();
+    if (a.preamble) take(std::move(a.preamble), item_kind::comment, false, body);
+    a.preamble.reset();
     std::size_t replayed = 0;
-    while (replay_pos_ < replay_.size() &&
-           (replayed == 0 || replayed + replay_[replay_pos_]->bytes.size() <= max_replay_batch_bytes_)) {
-      replayed += replay_[replay_pos_]->bytes.size();
-      take(std::move(replay_[replay_pos_++]), item_kind::event, false, body);
+    while (a.replay_pos < a.replay.size() &&
+           (replayed == 0 || replayed + a.replay[a.replay_pos]->bytes.size() <= max_replay_batch_bytes_)) {
+      replayed += a.replay[a.replay_pos]->bytes.size();
+      take(std::move(a.replay[a.replay_pos++]), item_kind::event, false, body);
     }
     bool gap = false;
-    if (replay_pos_ == replay_.size()) {
-      replay_.clear();
-      replay_pos_ = 0;
+    if (a.replay_pos == a.replay.size()) {
+      a.replay.clear();
+      a.replay_pos = 0;
       if (gap_pending_) {
         bump(c_.gaps, 1);
         gap = true;
@@ -370,32 +374,33 @@ class stream_writer {
         gap_.reset();
         gap_pending_ = false;
       }
-      for (item& it : queue_) take(std::move(it.ev), it.k, it.counted, body);
-      queue_.clear();  // keeps its capacity for the next batch
+      for (item& it : a.queue) take(std::move(it.ev), it.k, it.counted, body);
+      a.queue.clear();  // keeps its capacity for the next batch
     }
     if (chunked) {
       if (body > 0) {
-        const std::size_t n = detail::chunk_header(chunk_head_, body);
-        bufs_[chunk_slot] = std::string_view(chunk_head_, n);
-        bufs_.push_back(detail::crlf);
+        const std::size_t n = detail::chunk_header(a.chunk_head, body);
+        a.bufs[chunk_slot] = std::string_view(a.chunk_head, n);
+        a.bufs.push_back(detail::crlf);
       } else {
-        bufs_.erase(bufs_.begin() + static_cast<std::ptrdiff_t>(chunk_slot));
+        a.bufs.erase(chunk_slot);
       }
     }
-    if (st() == phase::closing && replay_.empty() && queue_.empty()) {
-      if (chunked) bufs_.push_back(detail::last_chunk);
+    if (st() == phase::closing && a.replay.empty() && a.queue.empty()) {
+      if (chunked) a.bufs.push_back(detail::last_chunk);
       final_sent_ = true;
     }
-    if (bufs_.empty()) {
+    if (a.bufs.empty()) {
       if (final_sent_) {  // close-delimited and nothing left: done
         set_state(phase::closed);
+        a_.reset();
         return {write_action::finish, {}, false};
       }
       return {};
     }
     in_flight_ = true;
     write_started_ = now;
-    return {write_action::write, std::span<const std::string_view>(bufs_), gap};
+    return {write_action::write, std::span<const std::string_view>(a.bufs.data(), a.bufs.size()), gap};
   }
 
   /// The write in flight completed: `n` bytes were written (all of them unless `ec`). `now`: the
@@ -404,44 +409,45 @@ class stream_writer {
     write_outcome out;
     in_flight_ = false;
     bump(c_.bytes_written, n);
-    bufs_.clear();
     if (head_in_flight_) {  // written (or failed): the head is never needed again
       head_in_flight_ = false;
-      head_ = {};
       out.head_written = true;
     }
     if (st() == phase::closed) {
-      inflight_.clear();
+      a_.reset();  // nothing more is written: the write's buffers go too
       out.next = after_write::ignored;
       return out;
     }
     if (ec) {
-      inflight_.clear();
       close_now();
+      a_.reset();
       out.next = after_write::failed;
       return out;
     }
     bump(c_.writes, 1);
     c_.last_write.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    for (const auto& it : inflight_) {
-      if (it.k == item_kind::event) ++out.events;
-      else if (it.k == item_kind::ping) ++out.pings;
+    if (a_) {
+      for (const auto& it : a_->inflight) {
+        if (it.k == item_kind::event) ++out.events;
+        else if (it.k == item_kind::ping) ++out.pings;
+      }
+      sub_queued(a_->inflight_live_bytes);
+      if (a_->queue.empty() && a_->replay.empty()) {
+        // Drained: an idle stream holds none of this (most streams of a large fan-out are idle most
+        // of the time); a busy one (a backlog when its write completes) keeps it for the next write.
+        a_.reset();
+      } else {
+        a_->head = {};
+        a_->bufs.clear();
+        a_->inflight.clear();
+        a_->inflight_live_bytes = 0;
+      }
     }
     if (out.events) bump(c_.events_sent, out.events);
     if (out.pings) bump(c_.pings_sent, out.pings);
-    sub_queued(inflight_live_bytes_);
-    inflight_live_bytes_ = 0;
-    inflight_.clear();
-    if (queue_.empty() && replay_.empty()) {
-      // Drained: an idle stream holds no buffer (most streams of a large fan-out are idle most of
-      // the time); a busy one (a backlog when its write completes) keeps them for the next write.
-      std::vector<std::string_view>().swap(bufs_);
-      std::vector<item>().swap(inflight_);
-      std::vector<item>().swap(queue_);
-      std::vector<shared_event>().swap(replay_);
-    }
     if (final_sent_) {
       set_state(phase::closed);
+      a_.reset();
       out.next = after_write::finish;
       return out;
     }
@@ -452,16 +458,18 @@ class stream_writer {
   /// True when the stream is open, nothing is queued, in flight or pending (replay, gap marker),
   /// and nothing was written for `idle`.
   bool needs_ping(time_point now, clock::duration idle) const noexcept {
-    return st() == phase::open && !in_flight_ && queue_.empty() && replay_.empty() && !gap_pending_ &&
-           now - last_write() >= idle;
+    return st() == phase::open && !in_flight_ && (!a_ || (a_->queue.empty() && a_->replay.empty())) &&
+           !gap_pending_ && now - last_write() >= idle;
   }
 
-  /// Bytes of buffer the writer holds now (the capacity of its queue, its write's item and buffer
-  /// lists and its replay list, not the events they point to): 0 once a write has completed with
-  /// nothing queued, so that an idle stream holds no buffer; a busy one keeps them between writes.
+  /// Bytes the writer holds now for writing (its lists of queued, replayed and in-flight items and
+  /// buffers, not the events they point to): 0 once a write has completed with nothing queued, so
+  /// that an idle stream holds none; a busy one keeps them between writes.
   std::size_t buffer_bytes() const noexcept {
-    return bufs_.capacity() * sizeof(std::string_view) + (queue_.capacity() + inflight_.capacity()) * sizeof(item) +
-           replay_.capacity() * sizeof(shared_event);
+    if (!a_) return 0;
+    return sizeof(active) + a_->bufs.heap_capacity() * sizeof(std::string_view) +
+           (a_->queue.heap_capacity() + a_->inflight.heap_capacity()) * sizeof(item) +
+           a_->replay.capacity() * sizeof(shared_event);
   }
 
   /// True when a write has been in flight for write_timeout or longer.
@@ -482,6 +490,26 @@ class stream_writer {
     item_kind k;
     bool counted;  ///< counted in the live queue bound
   };
+  /// What the writer holds only while it has something to write: allocated by the first item (or by
+  /// the preamble), given back when a write completes with nothing left. The lists of a write hold
+  /// their first elements in place: a write of one event to an idle stream allocates this and
+  /// nothing else.
+  struct active {
+    std::string_view head;  ///< the response head until its write completes
+    shared_event preamble;
+    std::vector<shared_event> replay;
+    std::size_t replay_pos = 0;
+    detail::inline_vector<item, 2> queue;  ///< live FIFO; always drained whole, so no head index
+    detail::inline_vector<item, 2> inflight;
+    std::size_t inflight_live_bytes = 0;
+    detail::inline_vector<std::string_view, 4> bufs;  ///< chunk header, events, CRLF (and the last chunk)
+    char chunk_head[detail::chunk_header_max] = {};
+  };
+  active& act() {
+    if (!a_) a_ = std::make_unique<active>();
+    return *a_;
+  }
+
   /// State of the drop policy's pending gap marker; allocated only once something was dropped.
   struct gap_state {
     std::uint64_t skipped = 0;
@@ -503,10 +531,14 @@ class stream_writer {
 
   void close_now() noexcept {
     set_state(phase::closed);
-    queue_.clear();
-    replay_.clear();
-    replay_pos_ = 0;
-    preamble_.reset();
+    if (in_flight_) {  // the write in flight keeps its buffers until write_done()
+      a_->queue.clear();
+      a_->replay.clear();
+      a_->replay_pos = 0;
+      a_->preamble.reset();
+    } else {
+      a_.reset();
+    }
     gap_pending_ = false;
     gap_.reset();
     c_.queued.store(0, std::memory_order_relaxed);
@@ -521,14 +553,16 @@ class stream_writer {
   /// Discards the queued backlog; returns the number of events skipped.
   std::uint64_t drop_backlog() {
     std::uint64_t n = 0;
-    for (const auto& it : queue_) {
-      if (it.counted) sub_queued(it.ev->bytes.size());
-      if (it.k == item_kind::event) {
-        note_skipped(*it.ev);
-        ++n;
+    if (a_) {
+      for (const auto& it : a_->queue) {
+        if (it.counted) sub_queued(it.ev->bytes.size());
+        if (it.k == item_kind::event) {
+          note_skipped(*it.ev);
+          ++n;
+        }
       }
+      a_->queue.clear();
     }
-    queue_.clear();
     rebuild_gap();
     return n;
   }
@@ -562,9 +596,9 @@ class stream_writer {
 
   void take(shared_event ev, item_kind k, bool counted, std::size_t& body) {
     body += ev->bytes.size();
-    if (!ev->bytes.empty()) bufs_.push_back(ev->bytes);  // no empty buffer: an empty plan is no write
-    if (counted) inflight_live_bytes_ += ev->bytes.size();
-    inflight_.push_back(item{std::move(ev), k, counted});
+    if (!ev->bytes.empty()) a_->bufs.push_back(ev->bytes);  // no empty buffer: an empty plan is no write
+    if (counted) a_->inflight_live_bytes += ev->bytes.size();
+    a_->inflight.push_back(item{std::move(ev), k, counted});
   }
 
   std::size_t max_queued_bytes_;
@@ -579,16 +613,7 @@ class stream_writer {
   bool in_flight_ = false;
   bool final_sent_ = false;
   bool gap_pending_ = false;
-  std::string_view head_;
-  shared_event preamble_;
-  std::vector<shared_event> replay_;
-  std::size_t replay_pos_ = 0;
-  std::vector<item> queue_;  ///< live FIFO; always drained whole, so no head index; no allocation while empty
-                             ///< (every buffer is given back when a write completes with nothing queued)
-  std::vector<item> inflight_;
-  std::size_t inflight_live_bytes_ = 0;
-  std::vector<std::string_view> bufs_;
-  char chunk_head_[detail::chunk_header_max] = {};
+  std::unique_ptr<active> a_;  ///< null while there is nothing to write (an idle stream holds none of it)
   time_point write_started_{};
   std::unique_ptr<gap_state> gap_;
   /// The counters, readable from other threads: one writer (this machine's caller), relaxed.

@@ -26,7 +26,8 @@ const std::set<std::string> sans_io = {
     "sse/parser.hpp",      "sse/version.hpp",        "sse/url.hpp",
     "sse/http/error.hpp",  "sse/http/request_parser.hpp", "sse/http/response.hpp",
     "sse/http/response_parser.hpp", "sse/http/date.hpp", "sse/core.hpp", "sse/error_category.hpp", "sse/backoff.hpp", "sse/reconnect.hpp",
-    "sse/stream_writer.hpp", "sse/shared_event.hpp", "sse/detail/chunk.hpp", "sse/detail/json.hpp"};
+    "sse/stream_writer.hpp", "sse/shared_event.hpp", "sse/detail/chunk.hpp", "sse/detail/json.hpp",
+    "sse/detail/inline_vector.hpp"};
 
 std::string read(const std::string& rel) {
   std::ifstream in(std::string(SSE_TEST_DATA_DIR) + "/../include/" + rel);

@@ -86,6 +86,31 @@ TEST_SUITE("runtime.stream") {
     CHECK(s->is_closed());
   }
 
+  TEST_CASE("close listeners run once each, in the order registered; a late one runs at once") {
+    harness h;
+    auto [s, t] = h.make({.head = head, .initial_comment = std::nullopt});
+    std::vector<std::string> ran;
+    auto token = std::make_unique<int>(3);  // a move-only callable is accepted
+    s->on_close([&ran, token = std::move(token)](std::error_code ec) {
+      ran.push_back("first " + std::to_string(*token) + (ec ? " " + ec.message() : ""));
+    });
+    s->on_close([&](std::error_code ec) { ran.push_back(ec == sse::stream_errc::aborted ? "second aborted" : "second"); });
+    s->on_close([&](std::error_code) { ran.push_back("third"); });
+    s->start();
+    h.run();
+    CHECK(ran.empty());
+    s->abort();
+    h.run();
+    CHECK(ran == std::vector<std::string>{"first 3 stream aborted by the application", "second aborted", "third"});
+    s->on_close([&](std::error_code ec) { ran.push_back(ec == sse::stream_errc::aborted ? "late aborted" : "late"); });
+    h.run();
+    CHECK(ran.size() == 4);
+    CHECK(ran.back() == "late aborted");
+    s->abort();  // closed already: no listener runs again
+    h.run();
+    CHECK(ran.size() == 4);
+  }
+
   TEST_CASE("chunked framing of events and a graceful close with a retry hint") {
     harness h;
     auto [s, t] = h.make({.head = head, .initial_comment = std::nullopt});
