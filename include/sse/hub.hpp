@@ -120,6 +120,7 @@ class hub {
     std::atomic<std::size_t> topic_count{0};       // published topics (max_topics)
     std::atomic<std::size_t> subscribed_count{0};  // subscribed-only topics (max_subscribed_topics)
     std::size_t max_subscribed = 1;
+    detail::log_throttle refused_topic_log, refused_subscribed_log;  // one warning a second each
     std::atomic<std::size_t> round_robin{0};
     std::shared_ptr<detail::topic_reaper> reaper;
     // The global history budget (hub_options::max_history_bytes): every appended entry, in append
@@ -872,8 +873,11 @@ class hub {
     if (count.fetch_add(1, std::memory_order_relaxed) < bound) return true;
     count.fetch_sub(1, std::memory_order_relaxed);
     ec = sub ? hub_errc::too_many_subscribed_topics : hub_errc::too_many_topics;
-    detail::log_to(c.opts.on_log, log_level::warn, "sse hub: {} limit {} reached, refusing '{}'",
-                   sub ? "subscribed-only topic" : "topic", bound, log_escape(topic));
+    if (auto* m = c.opts.metrics) metrics::add(m->topics_refused);
+    // A client can ask for many new topics at once (a batch, a reconnect storm): one line a second.
+    if (const auto v = (sub ? c.refused_subscribed_log : c.refused_topic_log).admit(std::chrono::steady_clock::now()); v.log)
+      detail::log_to(c.opts.on_log, log_level::warn, "sse hub: {} limit {} reached, refusing '{}'{}",
+                     sub ? "subscribed-only topic" : "topic", bound, log_escape(topic), detail::held_back_note(v.held_back));
     return false;
   }
 

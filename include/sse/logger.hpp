@@ -4,9 +4,12 @@
  */
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -77,6 +80,41 @@ namespace detail {
 template <class... Args>
 void log_to(const logger& hook, log_level level, fmt::format_string<Args...> f, Args&&... args) {
   if (hook) hook(level, fmt::format(f, std::forward<Args>(args)...));
+}
+
+/// At most one log line per `interval` for one kind of repeated event (a limit refusing many
+/// requests: one batch of 1000 events to new topics would otherwise write 1000 warnings), from any
+/// thread. admit(now) says whether this occurrence may be logged and how many were held back since
+/// the last one logged, so that the line can say it; the time is a parameter (tests use a table).
+class log_throttle {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit log_throttle(clock::duration interval = std::chrono::seconds(1)) noexcept : interval_(interval.count()) {}
+
+  struct verdict {
+    bool log = false;             ///< write this occurrence's line
+    std::uint64_t held_back = 0;  ///< occurrences not logged since the last line (when `log`)
+  };
+
+  verdict admit(clock::time_point now) noexcept {
+    const clock::rep t = now.time_since_epoch().count();
+    clock::rep next = next_.load(std::memory_order_relaxed);
+    if (t < next || !next_.compare_exchange_strong(next, t + interval_, std::memory_order_relaxed)) {
+      held_back_.fetch_add(1, std::memory_order_relaxed);
+      return {};
+    }
+    return {true, held_back_.exchange(0, std::memory_order_relaxed)};
+  }
+
+ private:
+  clock::rep interval_;
+  std::atomic<clock::rep> next_{std::numeric_limits<clock::rep>::min()};
+  std::atomic<std::uint64_t> held_back_{0};
+};
+
+/// " (N more not logged)" when `held_back` > 0, else empty: the tail of a throttled line.
+inline std::string held_back_note(std::uint64_t held_back) {
+  return held_back == 0 ? std::string() : fmt::format(" ({} more since the last such line, not logged)", held_back);
 }
 }  // namespace detail
 

@@ -32,6 +32,8 @@ struct metrics {
   /// gauge: of those, topics that only have subscribers (nothing published to them yet; see
   /// hub_options::max_subscribed_topics). The others are published topics.
   std::atomic<std::int64_t> subscribed_only_topics{0};
+  /// topics refused because a bound was reached (hub_options::max_topics or max_subscribed_topics)
+  std::atomic<std::uint64_t> topics_refused{0};
   std::atomic<std::int64_t> history_bytes{0};            ///< gauge: encoded bytes retained in hub logs
   std::atomic<std::uint64_t> history_trimmed_events{0};  ///< events dropped by hub_options::max_history_bytes
 
@@ -81,6 +83,9 @@ inline std::string render_prometheus(const metrics& m) {
   prom_metric(out, "sse_subscribed_only_topics", "gauge",
                  "Topics that exist only because of subscribers (nothing published to them yet).",
                  m.subscribed_only_topics);
+  prom_metric(out, "sse_topics_refused_total", "counter",
+                 "New topics refused because a topic limit was reached (publishers' or subscribers').",
+                 m.topics_refused);
   prom_metric(out, "sse_history_bytes", "gauge", "Encoded event bytes retained in the hub's logs, all topics.",
                  m.history_bytes);
   prom_metric(out, "sse_history_trimmed_events_total", "counter",

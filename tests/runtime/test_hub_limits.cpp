@@ -48,6 +48,32 @@ std::string wire(const std::string& id, const std::string& data) { return "id: "
 }  // namespace
 
 TEST_SUITE("runtime.hub.limits") {
+  TEST_CASE("1000 topics refused at once: counted one by one, one warning line (not 1000)") {
+    fixture f;
+    std::vector<std::string> warnings;
+    sse::hub hub(f.ioc, {.max_topics = 2,
+                         .max_subscribed_topics = 1,
+                         .history = {.epoch = "ep"},
+                         .keepalive = std::nullopt,
+                         .metrics = &f.m,
+                         .on_log = [&](sse::log_level l, std::string_view m) {
+                           if (l == sse::log_level::warn) warnings.emplace_back(m);
+                         }});
+    CHECK(!hub.publish("a", sse::event{}).empty());
+    CHECK(!hub.publish("b", sse::event{}).empty());
+    std::size_t refused = 0;
+    for (int i = 0; i < 1000; ++i) {
+      std::error_code ec;
+      if (hub.publish(fmt::format("new-{}", i), sse::event{}, ec).empty() && ec == sse::hub_errc::too_many_topics)
+        ++refused;
+    }
+    CHECK(refused == 1000);
+    CHECK(f.m.topics_refused == 1000);
+    REQUIRE(warnings.size() == 1);  // the rest within the same second: held back
+    CHECK(warnings[0] == "sse hub: topic limit 2 reached, refusing 'new-0'");
+    CHECK(sse::render_prometheus(f.m).find("\nsse_topics_refused_total 1000\n") != std::string::npos);
+  }
+
   TEST_CASE("topic exhaustion: 120 subscriptions to new topics never lock a publisher out (max_topics 100)") {
     fixture f;
     sse::hub hub(f.ioc, {.max_topics = 100, .history = {.epoch = "ep"}, .keepalive = std::nullopt, .metrics = &f.m});

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sse/http/request_parser.hpp"
+#include "sse/logger.hpp"
 
 namespace sse {
 
@@ -59,17 +60,13 @@ class accept_backoff {
   decision on_error(const std::error_code& ec, clock::time_point now) noexcept {
     decision d;
     ++in_a_row_;
-    ++since_log_;
     if (is_exhaustion(ec) || in_a_row_ > 16) {
       delay_ = delay_.count() == 0 ? first : std::min(max, delay_ * 2);
       d.delay = delay_;
     }
-    if (!logged_once_ || now - last_log_ >= log_every) {
+    if (const auto v = log_.admit(now); v.log) {
       d.log = true;
-      d.errors_since_log = since_log_;
-      since_log_ = 0;
-      last_log_ = now;
-      logged_once_ = true;
+      d.errors_since_log = v.held_back + 1;
     }
     return d;
   }
@@ -81,9 +78,7 @@ class accept_backoff {
  private:
   std::chrono::milliseconds delay_{0};
   std::uint64_t in_a_row_ = 0;
-  std::uint64_t since_log_ = 0;
-  clock::time_point last_log_{};
-  bool logged_once_ = false;
+  log_throttle log_{log_every};
 };
 }  // namespace detail
 
