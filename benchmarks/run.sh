@@ -9,11 +9,13 @@
 # --topics "1 2000": each cell also per topic count (the generator's --topics: client k on topic
 # (k div K) mod T, events to seeded random topics). --redis-readers "1 4": each sse-hub-redisK run
 # once per value (sse-hub --redis-readers N), labelled sse-hub-redisK-rN; without it, the default.
+# --generators K: K generator processes per run (sse-bench-fanout --shard I/K), each holding N/K of
+# the clients (an open-file limit is per process), merged into one result line (--merge).
 #
 #   benchmarks/run.sh BUILD_DIR [--quick] [--servers LIST] [--clients "1000 5000"] [--rates "5 50 500"]
 #                     [--sizes "128 1024"] [--topics "1 2000"] [--events M] [--slow-events M]
 #                     [--threads N] [--client-threads N] [--publishers P] [--repeat K] [--nice N]
-#                     [--redis-readers "1 4"] [--out FILE] [--micro | --no-micro]
+#                     [--redis-readers "1 4"] [--generators K] [--out FILE] [--micro | --no-micro]
 #
 # Environment (each defaults to the build directory or PATH): SSE_HUB, FANOUT, FLOOR, MICRO, NGINX,
 # NODE, NCHAN_MODULE (checked to exist before nchan runs), REDIS_SERVER, REDIS_CLI.
@@ -24,7 +26,11 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+# The whole script is this function, called on its last line: bash reads a script as it runs it,
+# so an edit of this file during a long run would otherwise change what the rest of the run does.
+main() {
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 case "$1" in -h|--help) usage; exit 0 ;; esac
 BUILD="$(cd "$1" && pwd)"; shift
@@ -50,6 +56,7 @@ events=200
 slow_events=50      # events for rates below 50/s: keeps each run near 10 s
 threads=2           # sse-hub threads and nginx workers (node and the floor are single-threaded)
 client_threads=1
+generators=1        # --generators: generator processes per run (each holds its share of the clients)
 publishers=1        # publishing connections of the generator (--publishers), one POST in flight on each
 repeat=1            # runs of each server per cell, interleaved; the table shows medians
 nice_args=()        # --nice N: run servers and the generator at this niceness (negative: root only)
@@ -70,6 +77,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift ;;
     --client-threads) client_threads="$2"; shift ;;
     --publishers) publishers="$2"; shift ;;
+    --generators) generators="$2"; shift ;;
     --repeat) repeat="$2"; shift ;;
     --nice) nice_args=(nice -n "$2"); shift ;;
     --out) out="$2"; shift ;;
@@ -88,6 +96,7 @@ if [ "$quick" = 1 ]; then
   [ "$micro" = auto ] && micro=0
 fi
 [ "$micro" = auto ] && micro=1
+case "$generators" in ''|*[!0-9]*|0) echo "run.sh: --generators takes a positive number" >&2; exit 2 ;; esac
 out="${out:-$BUILD/bench-results-$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
 
 for b in "$FANOUT"; do
@@ -96,9 +105,9 @@ done
 
 # File descriptors: N clients in the generator, N connections in the server.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-need=$(( $(tr ' ' '\n' <<<"$clients" | sort -n | tail -1) + 100 ))
+need=$(( ($(tr ' ' '\n' <<<"$clients" | sort -n | tail -1) + generators - 1) / generators + 100 ))  # per generator
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-  echo "run.sh: open-file limit $(ulimit -n) is below $need; raise the hard limit (ulimit -Hn)" >&2
+  echo "run.sh: open-file limit $(ulimit -n) is below $need; raise the hard limit (ulimit -Hn) or use more --generators" >&2
   exit 2
 fi
 
@@ -266,6 +275,38 @@ stop_server() {
   server_pids=()
 }
 
+# run_generators: the run's clients over $generators generator processes (sse-bench-fanout --shard
+# I/K, one rendezvous directory per run; generator 0 measures the server and publishes), then one
+# merged JSON line into $out (--merge). Status: the merge's (0 valid, 1 invalid), or 2 when a
+# generator failed outright (no result file).
+run_generators() {
+  local dir="$work/gen.$runs" g gpids=() extra results=() grc=0 topic="bench-$$-$runs"
+  mkdir -p "$dir"
+  for g in $(seq 0 $((generators - 1))); do
+    extra=()
+    [ "$g" = 0 ] && extra=("${pid_args[@]}")
+    "${nice_args[@]}" "$FANOUT" --url "$server_url" "${sub_args[@]}" --publish "$pub_path" \
+      --clients "$n" --events "$m" --rate "$rate" --size "$size" --threads "$client_threads" \
+      "${pub_args[@]+"${pub_args[@]}"}" "${extra[@]+"${extra[@]}"}" --label "$label" --topic "$topic" \
+      --shard "$g/$generators" --shard-dir "$dir" --result "$dir/result.$g" >/dev/null 2>"$dir/gen.$g.log" &
+    gpids+=($!)
+    started+=("$!")
+    results+=("$dir/result.$g")
+  done
+  for g in "${!gpids[@]}"; do
+    wait "${gpids[$g]}" || { [ $? -gt 1 ] && grc=2; }
+  done
+  local q keep=()  # the generators have exited: forget their pids (a pid may be reused later)
+  for q in "${started[@]}"; do
+    for g in "${gpids[@]}"; do [ "$q" = "$g" ] && continue 2; done
+    keep+=("$q")
+  done
+  started=("${keep[@]+"${keep[@]}"}")
+  cat "$dir"/gen.*.log >&2
+  [ "$grc" = 0 ] || { echo "run.sh: a generator failed (see above)" >&2; return 2; }
+  "$FANOUT" --merge "${results[@]}" --json "$out" >/dev/null
+}
+
 # Which servers can run here.
 IFS=, read -r -a wanted <<<"$servers"
 run_servers=()
@@ -317,7 +358,7 @@ machine="$(uname -srm); $(nproc) cores: $(sed -n 's/^model name[[:space:]]*: //p
 {
   echo "# sse fan-out benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "# machine: $machine"
-  echo "# servers: ${run_servers[*]}; server threads $threads; client threads $client_threads; publishers $publishers; repeat $repeat${redis_readers:+; redis readers $redis_readers}; topics $topics_list"
+  echo "# servers: ${run_servers[*]}; server threads $threads; client threads $client_threads; publishers $publishers; repeat $repeat${redis_readers:+; redis readers $redis_readers}; topics $topics_list$( [ "$generators" = 1 ] || echo "; generators $generators")"
 } | tee -a "$out" >&2
 
 runs=0
@@ -341,9 +382,13 @@ for n in $clients; do
           [ "$publishers" = 1 ] || pub_args=(--publishers "$publishers")
           [ "$topics" = 1 ] || pub_args+=(--topics "$topics")
           rc=0
-          "${nice_args[@]}" "$FANOUT" --url "$server_url" "${sub_args[@]}" --publish "$pub_path" \
-            --clients "$n" --events "$m" --rate "$rate" --size "$size" --threads "$client_threads" \
-            "${pub_args[@]+"${pub_args[@]}"}" "${pid_args[@]}" --label "$label" --json "$out" >/dev/null || rc=$?
+          if [ "$generators" = 1 ]; then
+            "${nice_args[@]}" "$FANOUT" --url "$server_url" "${sub_args[@]}" --publish "$pub_path" \
+              --clients "$n" --events "$m" --rate "$rate" --size "$size" --threads "$client_threads" \
+              "${pub_args[@]+"${pub_args[@]}"}" "${pid_args[@]}" --label "$label" --json "$out" >/dev/null || rc=$?
+          else
+            run_generators || rc=$?
+          fi
           # 1: an invalid run, in the results file (the report shows it); more: no figures at all.
           if [ "$rc" -gt 1 ]; then
             echo "run.sh: the generator failed against $label (exit $rc): this run has no figures" >&2
@@ -372,3 +417,6 @@ if [ "$micro" = 1 ] && [ -x "$MICRO" ]; then
   "$MICRO"
 fi
 exit "$status"
+}
+
+main "$@"; exit

@@ -59,6 +59,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -127,6 +128,16 @@ Opens N SSE connections, publishes M events at R/s of S bytes, measures every de
                              duplicated events (the table shows --baseline / peer ratios)
   --baseline NAME            server the ratios are computed for (default sse-hub)
   --free-port                print a free loopback TCP port and exit (for scripts)
+
+Several generator processes (each holds its share of the clients; fd limits are per process):
+  --shard I/K                this process is generator I of K (0-based): it holds the clients
+                             [N*I/K, N*(I+1)/K) of the run (same targets and topics as one process);
+                             generator 0 measures the server (--server-pid, --side-pid) and publishes.
+                             Needs --shard-dir, --result and the same --topic/--seed/--clients in all
+  --shard-dir DIR            rendezvous files of the K generators (an empty directory per run)
+  --result FILE              write this generator's raw figures (exact counts, 1 us histograms)
+  --merge FILE...            merge K result files: prints the summary and JSON line of one run
+                             (exact totals, percentiles of the merged histograms); --json FILE too
 )";
 
 struct options {
@@ -151,6 +162,8 @@ struct options {
   std::string json_file;
   double drain_timeout = 10;
   bool per_event = false;
+  std::size_t shard = 0, shards = 1;  // --shard I/K: this process is shard I of K generators
+  std::string shard_dir, result_file;  // --shard-dir (rendezvous files), --result (raw figures)
 };
 
 std::string replace_topic(std::string s, const std::string& topic) {
@@ -1035,11 +1048,391 @@ int report(const std::string& file, const std::string& baseline) {
   return bad || bad_order ? 1 : 0;
 }
 
+// ---------------------------------------------------------------- several generator processes
+
+// A run can be split over K cooperating processes (--shard I/K --shard-dir DIR --result FILE): shard
+// I holds the global clients [N*I/K, N*(I+1)/K) (so each client keeps its target and topic of a
+// single-process run), probes its own topics, and writes its raw figures to FILE; shard 0 alone
+// measures the server, publishes and records the publish side. They meet through files in DIR:
+// `start` (shard 0 measured the server's RSS before any connect), `ready.I` (shard I's clients are
+// all subscribed: "opened probed"), `published` (shard 0 sent the last event), `done.I` (shard I
+// drained). --merge FILE... adds the shards' exact counts and merges their latency histograms
+// (1 µs buckets, exact counts) into the same summary and JSON line as one process prints.
+
+using histogram = std::map<std::int64_t, std::uint64_t>;  // µs -> deliveries
+
+histogram to_histogram(const std::vector<nanos>& v) {
+  histogram h;
+  for (const nanos x : v) ++h[x / 1000];
+  return h;
+}
+
+/// The same rank as pct() (ceil(p/100 n), nearest rank), read from a histogram; ms.
+double hist_pct(const histogram& h, double p) {
+  std::uint64_t n = 0;
+  for (const auto& [us, c] : h) n += c;
+  if (n == 0) return 0;
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(n));
+  const std::uint64_t k = std::min<std::uint64_t>(n - 1, rank < 1 ? 0 : static_cast<std::uint64_t>(rank) - 1);
+  std::uint64_t seen = 0;
+  for (const auto& [us, c] : h) {
+    seen += c;
+    if (seen > k) return static_cast<double>(us) / 1e3;
+  }
+  return static_cast<double>(h.rbegin()->first) / 1e3;
+}
+
+std::uint64_t hist_count(const histogram& h) {
+  std::uint64_t n = 0;
+  for (const auto& [us, c] : h) n += c;
+  return n;
+}
+
+struct target_summary {
+  std::string url;
+  std::size_t clients = 0, delivered = 0, lost = 0;
+  double p50 = 0, p99 = 0;
+};
+
+/// Everything one run prints: from one process's raw figures, or merged from K shards' files.
+struct summary {
+  std::string label;
+  std::size_t clients = 0, topics = 1, events = 0, size = 0, threads = 1, publishers = 1, generators = 1;
+  std::uint64_t seed = 1;
+  double rate = 0;
+  std::size_t opened = 0, probes = 0, probed = 0, expected = 0, lost = 0;
+  worker_stats st;
+  int pub_errors = 0;
+  double connect_s = 0, connect_p99_ms = 0;
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+  double deliveries_per_s = 0, span_s = 0, pub_rate = 0, publish_s = 0, rtt_p50 = 0, rtt_p99 = 0;
+  double server_cpu = 0, client_cpu = 0, mem_per_conn = 0;
+  long rss_before = 0, rss_idle = 0, rss_end = 0;
+  bool side = false;
+  std::string side_label;
+  double side_cpu = 0;
+  long side_rss_before = 0, side_rss_idle = 0, side_rss_end = 0;
+  std::vector<target_summary> targets;  // several subscribe targets only
+  bool valid = false;
+};
+
+/// Prints the human summary (stderr) and the JSON line (stdout, appended to json_file); 0 when valid.
+int emit(const summary& s, const std::string& json_file) {
+  json_writer j;
+  j.str("server", s.label);
+  j.num("clients", static_cast<double>(s.clients));
+  j.num("events", static_cast<double>(s.events));
+  j.num("rate", s.rate);
+  j.num("size", static_cast<double>(s.size));
+  j.num("threads", static_cast<double>(s.threads));
+  j.num("publishers", static_cast<double>(s.publishers));
+  if (s.generators > 1) j.num("generators", static_cast<double>(s.generators));
+  if (s.topics > 1) {
+    j.num("topics", static_cast<double>(s.topics));
+    j.num("seed", static_cast<double>(s.seed));
+  }
+  j.num("connected", static_cast<double>(s.opened));
+  j.num("connect_errors", static_cast<double>(s.st.connect_errors));
+  j.num("connect_s", s.connect_s);
+  j.num("connect_p99_ms", s.connect_p99_ms);
+  j.num("probes", static_cast<double>(s.probes));
+  j.num("probed", static_cast<double>(s.probed));
+  j.num("expected", static_cast<double>(s.expected));
+  j.num("delivered", static_cast<double>(s.st.delivered));
+  j.num("lost", static_cast<double>(s.lost));
+  j.num("duplicated", static_cast<double>(s.st.duplicated));
+  j.num("unexpected", static_cast<double>(s.st.unexpected));
+  j.num("id_out_of_order", static_cast<double>(s.st.id_out_of_order));
+  j.num("disconnects", static_cast<double>(s.st.disconnects));
+  j.num("publish_errors", s.pub_errors);
+  j.num("lat_p50_ms", s.p50);
+  j.num("lat_p90_ms", s.p90);
+  j.num("lat_p99_ms", s.p99);
+  j.num("lat_p999_ms", s.p999);
+  j.num("lat_max_ms", s.max);
+  j.num("deliveries_per_s", std::round(s.deliveries_per_s));
+  j.num("delivery_span_s", s.span_s);
+  j.num("publish_rate", s.pub_rate);
+  j.num("publish_s", s.publish_s);
+  j.num("publish_rtt_p50_ms", s.rtt_p50);
+  j.num("publish_rtt_p99_ms", s.rtt_p99);
+  j.num("server_cpu_s", s.server_cpu);
+  j.num("client_cpu_s", s.client_cpu);
+  j.num("server_cpu_us_per_delivery", s.st.delivered ? s.server_cpu * 1e6 / static_cast<double>(s.st.delivered) : 0);
+  j.num("rss_before_kib", static_cast<double>(s.rss_before));
+  j.num("rss_idle_kib", static_cast<double>(s.rss_idle));
+  j.num("rss_end_kib", static_cast<double>(s.rss_end));
+  j.num("mem_per_conn_kib", std::round(s.mem_per_conn * 100) / 100);
+  if (s.side) {  // a helper (redis-server): not included in the server's figures above
+    j.str("side_label", s.side_label);
+    j.num("side_cpu_s", s.side_cpu);
+    j.num("side_cpu_us_per_delivery", s.st.delivered ? s.side_cpu * 1e6 / static_cast<double>(s.st.delivered) : 0);
+    j.num("side_rss_before_kib", static_cast<double>(s.side_rss_before));
+    j.num("side_rss_idle_kib", static_cast<double>(s.side_rss_idle));
+    j.num("side_rss_end_kib", static_cast<double>(s.side_rss_end));
+  }
+  if (s.targets.size() > 1) {  // subscribers spread over several servers: figures per server
+    j.num("targets", static_cast<double>(s.targets.size()));
+    for (std::size_t k = 0; k < s.targets.size(); ++k) {
+      const std::string p = "t" + std::to_string(k) + "_";
+      j.num((p + "clients").c_str(), static_cast<double>(s.targets[k].clients));
+      j.num((p + "delivered").c_str(), static_cast<double>(s.targets[k].delivered));
+      j.num((p + "lost").c_str(), static_cast<double>(s.targets[k].lost));
+      j.num((p + "lat_p50_ms").c_str(), s.targets[k].p50);
+      j.num((p + "lat_p99_ms").c_str(), s.targets[k].p99);
+    }
+  }
+  j.boolean("valid", s.valid);
+  j.str("time", utc_now());
+  const std::string line = j.done();
+
+  std::fprintf(stderr,
+               "[%s] N=%zu T=%zu M=%zu R=%g/s S=%zu: delivered %zu/%zu lost %zu dup %" PRIu64
+               " | latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms | %.0f deliveries/s | published %.1f/s on %zu "
+               "connection%s (rtt p50 %.2f ms) | %.2f KiB/conn | connect %.2f s | cpu: server %.2f s, client %.2f s%s\n",
+               s.label.c_str(), s.clients, s.topics, s.events, s.rate, s.size, static_cast<std::size_t>(s.st.delivered),
+               s.expected, s.lost, s.st.duplicated, s.p50, s.p90, s.p99, s.max, s.deliveries_per_s, s.pub_rate,
+               s.publishers, s.publishers == 1 ? "" : "s", s.rtt_p50, s.mem_per_conn, s.connect_s, s.server_cpu,
+               s.client_cpu, s.valid ? "" : "  INVALID");
+  if (s.generators > 1)
+    std::fprintf(stderr, "[%s]   merged from %zu generator processes\n", s.label.c_str(), s.generators);
+  for (std::size_t k = 0; s.targets.size() > 1 && k < s.targets.size(); ++k)
+    std::fprintf(stderr, "[%s]   %s: %zu clients, delivered %zu, lost %zu | latency p50 %.2f p99 %.2f ms\n",
+                 s.label.c_str(), s.targets[k].url.c_str(), s.targets[k].clients, s.targets[k].delivered,
+                 s.targets[k].lost, s.targets[k].p50, s.targets[k].p99);
+  if (s.side)
+    std::fprintf(stderr, "[%s]   %s (not in the figures above): cpu %.2f s, RSS %.1f MiB at the end\n",
+                 s.label.c_str(), s.side_label.c_str(), s.side_cpu, static_cast<double>(s.side_rss_end) / 1024);
+  const worker_stats& st = s.st;
+  if (st.disconnects || st.connect_errors || st.unexpected || st.parse_errors || s.pub_errors || st.id_out_of_order)
+    std::fprintf(stderr,
+                 "[%s] disconnects %" PRIu64 ", connect errors %" PRIu64 " (failed %" PRIu64 ", bad status %" PRIu64
+                 "), unexpected %" PRIu64 ", parse errors %" PRIu64 ", publish errors %d, ids out of order %" PRIu64
+                 "\n",
+                 s.label.c_str(), st.disconnects, st.connect_errors, st.failed, st.bad_status, st.unexpected,
+                 st.parse_errors, s.pub_errors, st.id_out_of_order);
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  if (!json_file.empty()) {
+    std::ofstream out(json_file, std::ios::app);
+    out << line << '\n';
+  }
+  return s.valid ? 0 : 1;
+}
+
+// Rendezvous files (--shard-dir): written whole under a temporary name, then renamed.
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f) die("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) die("cannot rename " + tmp + ": " + std::strerror(errno));
+}
+
+/// Waits until `path` exists (polling every 20 ms) or the deadline passes; its contents, or nullopt.
+std::optional<std::string> wait_file(const std::string& path, nanos deadline) {
+  for (;;) {
+    std::ifstream f(path);
+    if (f) {
+      std::stringstream ss;
+      ss << f.rdbuf();
+      return ss.str();
+    }
+    if (now_ns() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+/// One shard's raw figures (the file --result writes, --merge reads): "key value" lines, histogram
+/// lines "h NAME US COUNT" (NAME lat, clat, rtt, t<k>), target lines "target K CLIENTS LOST URL".
+struct shard_result {
+  std::map<std::string, std::string> kv;
+  std::map<std::string, histogram> hist;
+  struct tgt {
+    std::size_t clients = 0, lost = 0;
+    std::string url;
+  };
+  std::map<std::size_t, tgt> targets;
+
+  double n(const std::string& k) const {
+    auto it = kv.find(k);
+    if (it == kv.end()) die("shard result without '" + k + "'");
+    return std::strtod(it->second.c_str(), nullptr);
+  }
+  std::uint64_t u(const std::string& k) const { return static_cast<std::uint64_t>(n(k)); }
+  std::int64_t i(const std::string& k) const {
+    auto it = kv.find(k);
+    if (it == kv.end()) die("shard result without '" + k + "'");
+    return std::strtoll(it->second.c_str(), nullptr, 10);
+  }
+  std::string s(const std::string& k) const {
+    auto it = kv.find(k);
+    return it == kv.end() ? std::string() : it->second;
+  }
+};
+
+constexpr const char* shard_magic = "sse-bench-fanout shard result 1";
+
+std::string format_shard(const shard_result& r) {
+  std::string out = std::string(shard_magic) + "\n";
+  for (const auto& [k, v] : r.kv) out += k + " " + v + "\n";
+  for (const auto& [name, h] : r.hist)
+    for (const auto& [us, c] : h) out += "h " + name + " " + std::to_string(us) + " " + std::to_string(c) + "\n";
+  for (const auto& [k, t] : r.targets)
+    out += "target " + std::to_string(k) + " " + std::to_string(t.clients) + " " + std::to_string(t.lost) + " " + t.url + "\n";
+  return out;
+}
+
+shard_result read_shard(const std::string& file) {
+  std::ifstream f(file);
+  if (!f) die("--merge: cannot read " + file);
+  shard_result r;
+  std::string line;
+  if (!std::getline(f, line) || line != shard_magic) die("--merge: " + file + " is not a shard result (" + shard_magic + ")");
+  std::size_t lineno = 1;
+  while (std::getline(f, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    std::istringstream in(line);
+    std::string key;
+    in >> key;
+    auto bad = [&] { die("--merge: " + file + ":" + std::to_string(lineno) + ": malformed line"); };
+    if (key == "h") {
+      std::string name;
+      std::int64_t us = 0;
+      std::uint64_t c = 0;
+      if (!(in >> name >> us >> c) || us < 0) bad();
+      r.hist[name][us] += c;
+    } else if (key == "target") {
+      std::size_t k = 0;
+      shard_result::tgt t;
+      if (!(in >> k >> t.clients >> t.lost >> t.url) || k > 255) bad();
+      r.targets[k] = t;
+    } else {
+      std::string v;
+      std::getline(in >> std::ws, v);
+      r.kv[key] = v;
+    }
+  }
+  return r;
+}
+
+/// --merge FILE...: the shards' results as one run (exact sums; percentiles of the merged histograms).
+int merge(const std::vector<std::string>& files, const std::string& json_file) {
+  if (files.empty()) die("--merge needs the shards' result files");
+  std::vector<shard_result> rs;
+  for (const auto& f : files) rs.push_back(read_shard(f));
+  const std::size_t K = static_cast<std::size_t>(rs.front().u("shards"));
+  if (rs.size() != K) die("--merge: " + std::to_string(rs.size()) + " files for " + std::to_string(K) + " shards");
+  std::vector<const shard_result*> by_index(K, nullptr);
+  for (const auto& r : rs) {
+    const std::size_t i = static_cast<std::size_t>(r.u("shard"));
+    if (r.u("shards") != K || i >= K || by_index[i]) die("--merge: shard indices must be 0.." + std::to_string(K - 1) + ", each once");
+    for (const char* k : {"clients", "events", "topics", "seed", "size"})
+      if (r.s(k) != rs.front().s(k)) die(std::string("--merge: the shards disagree on ") + k);
+    by_index[i] = &r;
+  }
+  const shard_result& p = *by_index[0];  // the publisher: server, publish side, side processes
+  summary s;
+  s.label = p.s("label");
+  s.clients = static_cast<std::size_t>(p.u("clients"));
+  s.topics = static_cast<std::size_t>(p.u("topics"));
+  s.events = static_cast<std::size_t>(p.u("events"));
+  s.size = static_cast<std::size_t>(p.u("size"));
+  s.threads = static_cast<std::size_t>(p.u("threads"));
+  s.publishers = static_cast<std::size_t>(p.u("publishers"));
+  s.seed = p.u("seed");
+  s.rate = p.n("rate");
+  s.generators = K;
+  s.probes = static_cast<std::size_t>(p.u("probes"));
+  histogram lat, clat;
+  std::map<std::size_t, histogram> tlat;
+  std::int64_t t_connect0 = p.i("t_connect0"), t_connected = p.i("t_connected"), last_recv = 0;
+  for (const shard_result* r : by_index) {
+    s.opened += r->u("opened");
+    s.probed += r->u("probed");
+    s.expected += r->u("expected");
+    s.lost += r->u("lost");
+    s.pub_errors += static_cast<int>(r->n("publish_errors"));
+    s.client_cpu += r->n("client_cpu_s");
+    s.st.delivered += r->u("delivered");
+    s.st.duplicated += r->u("duplicated");
+    s.st.unexpected += r->u("unexpected");
+    s.st.disconnects += r->u("disconnects");
+    s.st.bad_status += r->u("bad_status");
+    s.st.connect_errors += r->u("connect_errors");
+    s.st.connect_retries += r->u("connect_retries");
+    s.st.failed += r->u("failed");
+    s.st.parse_errors += r->u("parse_errors");
+    s.st.id_out_of_order += r->u("id_out_of_order");
+    t_connect0 = std::min(t_connect0, r->i("t_connect0"));
+    t_connected = std::max(t_connected, r->i("t_connected"));
+    last_recv = std::max(last_recv, r->i("last_recv"));
+    for (const auto& [name, h] : r->hist) {
+      histogram* into = name == "lat" ? &lat : name == "clat" ? &clat : nullptr;
+      if (name.size() > 1 && name[0] == 't')
+        into = &tlat[static_cast<std::size_t>(std::strtoul(name.c_str() + 1, nullptr, 10))];
+      if (!into) continue;
+      for (const auto& [us, c] : h) (*into)[us] += c;
+    }
+    for (const auto& [k, t] : r->targets) {
+      if (s.targets.size() <= k) s.targets.resize(k + 1);
+      s.targets[k].url = t.url;
+      s.targets[k].clients += t.clients;
+      s.targets[k].lost += t.lost;
+    }
+  }
+  if (hist_count(lat) != s.st.delivered) die("--merge: the latency histograms do not add up to the deliveries");
+  for (std::size_t k = 0; k < s.targets.size(); ++k) {
+    const histogram& h = tlat[k];
+    s.targets[k].delivered = static_cast<std::size_t>(hist_count(h));
+    s.targets[k].p50 = hist_pct(h, 50);
+    s.targets[k].p99 = hist_pct(h, 99);
+  }
+  s.p50 = hist_pct(lat, 50);
+  s.p90 = hist_pct(lat, 90);
+  s.p99 = hist_pct(lat, 99);
+  s.p999 = hist_pct(lat, 99.9);
+  std::int64_t max_ns = 0;
+  for (const shard_result* r : by_index) max_ns = std::max(max_ns, r->i("lat_max_ns"));
+  s.max = static_cast<double>(max_ns) / 1e6;
+  s.connect_s = static_cast<double>(t_connected - t_connect0) / 1e9;
+  s.connect_p99_ms = hist_pct(clat, 99);
+  const std::int64_t t_pub0 = p.i("t_pub0");
+  s.span_s = static_cast<double>(std::max<std::int64_t>(last_recv - t_pub0, 1)) / 1e9;
+  s.deliveries_per_s = static_cast<double>(s.st.delivered) / s.span_s;
+  s.pub_rate = p.n("publish_rate");
+  s.publish_s = p.n("publish_s");
+  const auto rtt = p.hist.find("rtt");
+  s.rtt_p50 = rtt == p.hist.end() ? 0 : hist_pct(rtt->second, 50);
+  s.rtt_p99 = rtt == p.hist.end() ? 0 : hist_pct(rtt->second, 99);
+  s.server_cpu = p.n("server_cpu_s");
+  s.rss_before = static_cast<long>(p.i("rss_before_kib"));
+  s.rss_idle = static_cast<long>(p.i("rss_idle_kib"));
+  s.rss_end = static_cast<long>(p.i("rss_end_kib"));
+  s.mem_per_conn = s.opened ? static_cast<double>(s.rss_idle - s.rss_before) / static_cast<double>(s.opened) : 0;
+  s.side = p.kv.count("side_label") != 0;
+  if (s.side) {
+    s.side_label = p.s("side_label");
+    s.side_cpu = p.n("side_cpu_s");
+    s.side_rss_before = static_cast<long>(p.i("side_rss_before_kib"));
+    s.side_rss_idle = static_cast<long>(p.i("side_rss_idle_kib"));
+    s.side_rss_end = static_cast<long>(p.i("side_rss_end_kib"));
+  }
+  s.valid = s.lost == 0 && s.st.duplicated == 0 && s.st.unexpected == 0 && s.st.id_out_of_order == 0 &&
+            s.opened == s.clients && s.pub_errors == 0 && p.s("all_ready") == "1";
+  return emit(s, json_file);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   options opt;
   std::string report_file, baseline = "sse-hub", url = "http://127.0.0.1:8080";
+  bool merging = false;
+  std::vector<std::string> merge_files;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     auto value = [&]() -> std::string_view {
@@ -1078,6 +1471,20 @@ int main(int argc, char** argv) {
     else if (flag == "--report") report_file = value();
     else if (flag == "--per-event") opt.per_event = true;
     else if (flag == "--baseline") baseline = value();
+    else if (flag == "--shard") {
+      const std::string_view v = value();
+      const auto slash = v.find('/');
+      if (slash == std::string_view::npos) die("--shard takes I/K");
+      opt.shard = to_number<std::size_t>(flag, v.substr(0, slash));
+      opt.shards = to_number<std::size_t>(flag, v.substr(slash + 1));
+      if (opt.shards == 0 || opt.shard >= opt.shards || opt.shards > 256) die("--shard I/K: 0 <= I < K <= 256");
+    }
+    else if (flag == "--shard-dir") opt.shard_dir = value();
+    else if (flag == "--result") opt.result_file = value();
+    else if (flag == "--merge") {
+      merging = true;
+      while (i + 1 < argc && std::string_view(argv[i + 1]).rfind("--", 0) != 0) merge_files.emplace_back(argv[++i]);
+    }
     else if (flag == "--free-port") {  // for scripts: a port that was free a moment ago
       const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in a{};
@@ -1094,6 +1501,12 @@ int main(int argc, char** argv) {
     else die("unknown option '" + std::string(flag) + "' (see --help)");
   }
   if (!report_file.empty()) return report(report_file, baseline);
+  if (merging) return merge(merge_files, opt.json_file);
+  const bool sharded = !opt.result_file.empty() || !opt.shard_dir.empty() || opt.shards > 1;
+  if (sharded && (opt.result_file.empty() || opt.shard_dir.empty() || opt.topic.empty()))
+    die("--shard needs --shard-dir, --result and --topic (the same topic in every generator)");
+  if (sharded && opt.shard != 0 && (!opt.pids.empty() || !opt.side_pids.empty()))
+    die("--server-pid and --side-pid belong to generator 0 (it measures the server)");
 
   // --url http://HOST:PORT
   {
@@ -1108,14 +1521,21 @@ int main(int argc, char** argv) {
   if (opt.publishers > 256) die("--publishers: at most 256");
   if (opt.events > 0xFFFFFFFFu) die("--events is too large");
   if (opt.topic.empty()) opt.topic = "bench-" + std::to_string(getpid()) + "-" + std::to_string(now_ns() % 1000000000);
+  // This process's clients: all of them, or its share (--shard I/K), global indices [own_begin, own_end).
+  const std::size_t own_begin = opt.clients * opt.shard / opt.shards;
+  const std::size_t own_end = opt.clients * (opt.shard + 1) / opt.shards;
+  const std::size_t own = own_end - own_begin;
+  if (own == 0) die("--shard: no clients for this generator (fewer clients than generators)");
+  const bool publishing = opt.shard == 0;  // generator 0 (or the only one) measures the server and publishes
+  auto shard_path = [&](const std::string& name) { return opt.shard_dir + "/" + name; };
 
   // File descriptors: the clients plus a few.
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < opt.clients + 64)
-    die("open-file limit " + std::to_string(rl.rlim_cur) + " is too low for " + std::to_string(opt.clients) +
+  if (rl.rlim_cur < own + 64)
+    die("open-file limit " + std::to_string(rl.rlim_cur) + " is too low for " + std::to_string(own) +
         " clients (ulimit -n)");
 
   const sockaddr_in addr = resolve(opt.host, opt.port);
@@ -1155,21 +1575,27 @@ int main(int argc, char** argv) {
   }
   // Subscribers of each topic (client k: (k div K) mod T), and the deliveries expected.
   std::vector<std::size_t> topic_clients(opt.topics, 0);
-  for (std::size_t k = 0; k < opt.clients; ++k) ++topic_clients[k / targets.size() % opt.topics];
+  for (std::size_t k = own_begin; k < own_end; ++k) ++topic_clients[k / targets.size() % opt.topics];
   std::size_t expected = 0;
   for (std::size_t k = 0; k < opt.events; ++k) expected += topic_clients[event_topic[k]];
   std::vector<std::atomic<std::uint32_t>> topic_probed(opt.topics);
 
   const long rss_before = tree_rss_kib(opt.pids);
   const long side_rss_before = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
+  // Several generators: the others connect once generator 0 has read the server's RSS before any client.
+  if (sharded) {
+    if (publishing) write_file_atomic(shard_path("start"), "1\n");
+    else if (!wait_file(shard_path("start"), now_ns() + 300'000'000'000LL))
+      die("generator 0 did not start within 300 s (" + shard_path("start") + ")");
+  }
 
   // Subscribers.
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<worker>> workers;
-  const std::size_t T = std::min(opt.threads, opt.clients);
-  for (std::size_t t = 0, first = 0; t < T; ++t) {
+  const std::size_t T = std::min(opt.threads, own);
+  for (std::size_t t = 0, first = own_begin; t < T; ++t) {
     auto w = std::make_unique<worker>();
-    const std::size_t n = opt.clients / T + (t < opt.clients % T ? 1 : 0);
+    const std::size_t n = own / T + (t < own % T ? 1 : 0);
     w->opt = &opt;
     w->targets = &targets;
     w->event_topic = &event_topic;
@@ -1193,11 +1619,11 @@ int main(int argc, char** argv) {
   const nanos t_connect0 = now_ns();
   for (auto& w : workers) w->th = std::thread([p = w.get()] { p->run(); });
   const nanos connect_deadline = t_connect0 + 120'000'000'000LL;
-  while (sum(&worker::settled) < opt.clients && now_ns() < connect_deadline)
+  while (sum(&worker::settled) < own && now_ns() < connect_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const nanos t_connected = now_ns();
   const std::size_t opened = sum(&worker::opened);
-  std::fprintf(stderr, "[%s] %zu/%zu connected in %.2f s\n", opt.label.c_str(), opened, opt.clients,
+  std::fprintf(stderr, "[%s] %zu/%zu connected in %.2f s\n", opt.label.c_str(), opened, own,
                static_cast<double>(t_connected - t_connect0) / 1e9);
 
   // Readiness: publish probes until every open client has seen one (the subscription is registered).
@@ -1238,12 +1664,32 @@ int main(int argc, char** argv) {
   }
   int pub_errors = probe_errors.load();
   const std::size_t probed = sum(&worker::probed);
+  // Several generators: each says when its clients are all subscribed; generator 0 waits for all of
+  // them before reading the server's memory and publishing.
+  bool all_ready = true;
+  std::size_t all_opened = opened;  // clients connected over every generator (memory per connection)
+  if (sharded) {
+    write_file_atomic(shard_path("ready." + std::to_string(opt.shard)),
+                      std::to_string(opened) + " " + std::to_string(probed) + "\n");
+    if (publishing) {
+      const nanos ready_deadline = now_ns() + 300'000'000'000LL;
+      for (std::size_t g = 1; g < opt.shards; ++g) {
+        const auto r = wait_file(shard_path("ready." + std::to_string(g)), ready_deadline);
+        if (!r) {
+          all_ready = false;
+          std::fprintf(stderr, "[%s] generator %zu was not ready within 300 s\n", opt.label.c_str(), g);
+          continue;
+        }
+        all_opened += std::strtoul(r->c_str(), nullptr, 10);
+      }
+    }
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server settle before reading RSS
   const long rss_idle = tree_rss_kib(opt.pids);
   const long side_rss_idle = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
 
   // Publishers 2..P, connected before the measurement starts.
-  open_extra_pubs();
+  if (publishing) open_extra_pubs();
 
   const double server_cpu0 = tree_cpu_s(opt.pids), client_cpu0 = self_cpu_s();
   const double side_cpu0 = opt.side_pids.empty() ? 0 : tree_cpu_s(opt.side_pids);
@@ -1253,12 +1699,13 @@ int main(int argc, char** argv) {
   // out in order), so with P > 1 up to P events are in flight and a slow answer delays only the
   // events behind it on that connection. Events may then reach the server out of seq order: lost and
   // duplicated are counted per (client, seq), and the order check compares the ids the server
-  // assigned (in arrival order), not seqs.
-  std::vector<nanos> pub_rtt(opt.events, 0), pub_sent(opt.events, 0);  // by seq
+  // assigned (in arrival order), not seqs. With several generators only generator 0 publishes; the
+  // others wait for its `published` file, then drain as it does.
+  std::vector<nanos> pub_rtt(publishing ? opt.events : 0, 0), pub_sent(publishing ? opt.events : 0, 0);  // by seq
   std::atomic<std::size_t> next_seq{0};
   std::atomic<int> pub_run_errors{0};
   const nanos period = static_cast<nanos>(1e9 / opt.rate);
-  const nanos t_pub0 = now_ns() + 1'000'000;
+  nanos t_pub0 = now_ns() + 1'000'000, t_pub_end = 0, t_pub_first = 0, t_pub_last = 0;
   auto publish_loop = [&](publisher& p) {
     std::string body;
     for (;;) {
@@ -1277,22 +1724,28 @@ int main(int argc, char** argv) {
       pub_sent[k] = ts;
     }
   };
-  {
+  if (publishing) {
     std::vector<std::thread> pub_threads;
     for (auto& p : extra_pubs) pub_threads.emplace_back([&publish_loop, q = p.get()] { publish_loop(*q); });
     publish_loop(pub);
     for (auto& th : pub_threads) th.join();
+    t_pub_end = now_ns();
+    pub_errors += pub_run_errors.load();
+    // The publish rate achieved: events after the first over the time from the first send to the last.
+    t_pub_first = *std::min_element(pub_sent.begin(), pub_sent.end());
+    t_pub_last = *std::max_element(pub_sent.begin(), pub_sent.end());
+    if (sharded) write_file_atomic(shard_path("published"), std::to_string(t_pub0) + "\n");
+  } else {
+    const nanos until = now_ns() + 600'000'000'000LL + static_cast<nanos>(static_cast<double>(opt.events) / opt.rate * 2e9);
+    if (const auto r = wait_file(shard_path("published"), until)) t_pub0 = std::strtoll(r->c_str(), nullptr, 10);
+    else std::fprintf(stderr, "[%s] generator 0 did not publish in time\n", opt.label.c_str());
+    t_pub_end = now_ns();
   }
-  const nanos t_pub_end = now_ns();
-  pub_errors += pub_run_errors.load();
-  // The publish rate achieved: events after the first over the time from the first send to the last.
-  const nanos t_pub_first = *std::min_element(pub_sent.begin(), pub_sent.end());
-  const nanos t_pub_last = *std::max_element(pub_sent.begin(), pub_sent.end());
 
   // Drain: wait until every delivery arrived, or no progress for --drain-timeout seconds.
   std::size_t last = sum(&worker::delivered);
   nanos last_progress = now_ns();
-  const std::size_t drain_until = opened == opt.clients ? expected : expected / opt.clients * opened;
+  const std::size_t drain_until = opened == own ? expected : expected / own * opened;
   while (last < drain_until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const std::size_t d = sum(&worker::delivered);
@@ -1304,6 +1757,13 @@ int main(int argc, char** argv) {
     }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // late duplicates, if any
+  if (sharded && !publishing) write_file_atomic(shard_path("done." + std::to_string(opt.shard)), "1\n");
+  if (sharded && publishing) {  // the server's figures cover every generator's drain
+    const nanos done_deadline = now_ns() + 120'000'000'000LL + static_cast<nanos>(opt.drain_timeout * 1e9);
+    for (std::size_t g = 1; g < opt.shards; ++g)
+      if (!wait_file(shard_path("done." + std::to_string(g)), done_deadline))
+        std::fprintf(stderr, "[%s] generator %zu did not finish draining in time\n", opt.label.c_str(), g);
+  }
   const long rss_end = tree_rss_kib(opt.pids);
   const double server_cpu = tree_cpu_s(opt.pids) - server_cpu0, client_cpu = self_cpu_s() - client_cpu0;
   const long side_rss_end = opt.side_pids.empty() ? 0 : tree_rss_kib(opt.side_pids);
@@ -1363,110 +1823,137 @@ int main(int argc, char** argv) {
     }
   }
   const double span_s = static_cast<double>(std::max<nanos>(last_recv - t_pub0, 1)) / 1e9;
-  const double deliveries_per_s = static_cast<double>(st.delivered) / span_s;
   const double connect_s = static_cast<double>(t_connected - t_connect0) / 1e9;
   const double pub_rate = opt.events > 1 && t_pub_last > t_pub_first
                               ? static_cast<double>(opt.events - 1) / (static_cast<double>(t_pub_last - t_pub_first) / 1e9)
                               : 0;
-  const double mem_per_conn = opened ? static_cast<double>(rss_idle - rss_before) / static_cast<double>(opened) : 0;
-  const bool valid = lost == 0 && st.duplicated == 0 && st.unexpected == 0 && st.id_out_of_order == 0 &&
-                     opened == opt.clients && pub_errors == 0;
 
-  json_writer j;
-  j.str("server", opt.label);
-  j.num("clients", static_cast<double>(opt.clients));
-  j.num("events", static_cast<double>(opt.events));
-  j.num("rate", opt.rate);
-  j.num("size", static_cast<double>(opt.size));
-  j.num("threads", static_cast<double>(T));
-  j.num("publishers", static_cast<double>(opt.publishers));
-  if (opt.topics > 1) {
-    j.num("topics", static_cast<double>(opt.topics));
-    j.num("seed", static_cast<double>(opt.seed));
-  }
-  j.num("connected", static_cast<double>(opened));
-  j.num("connect_errors", static_cast<double>(st.connect_errors));
-  j.num("connect_s", connect_s);
-  j.num("connect_p99_ms", pct(clat, 99));
-  j.num("probes", static_cast<double>(probes.load()));
-  j.num("probed", static_cast<double>(probed));
-  j.num("expected", static_cast<double>(expected));
-  j.num("delivered", static_cast<double>(st.delivered));
-  j.num("lost", static_cast<double>(lost));
-  j.num("duplicated", static_cast<double>(st.duplicated));
-  j.num("unexpected", static_cast<double>(st.unexpected));
-  j.num("id_out_of_order", static_cast<double>(st.id_out_of_order));
-  j.num("disconnects", static_cast<double>(st.disconnects));
-  j.num("publish_errors", pub_errors);
-  j.num("lat_p50_ms", pct(lat, 50));
-  j.num("lat_p90_ms", pct(lat, 90));
-  j.num("lat_p99_ms", pct(lat, 99));
-  j.num("lat_p999_ms", pct(lat, 99.9));
-  j.num("lat_max_ms", lat.empty() ? 0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6);
-  j.num("deliveries_per_s", std::round(deliveries_per_s));
-  j.num("delivery_span_s", span_s);
-  j.num("publish_rate", pub_rate);
-  j.num("publish_s", static_cast<double>(t_pub_end - t_pub0) / 1e9);
-  j.num("publish_rtt_p50_ms", pct(pub_rtt, 50));
-  j.num("publish_rtt_p99_ms", pct(pub_rtt, 99));
-  j.num("server_cpu_s", server_cpu);
-  j.num("client_cpu_s", client_cpu);
-  j.num("server_cpu_us_per_delivery", st.delivered ? server_cpu * 1e6 / static_cast<double>(st.delivered) : 0);
-  j.num("rss_before_kib", static_cast<double>(rss_before));
-  j.num("rss_idle_kib", static_cast<double>(rss_idle));
-  j.num("rss_end_kib", static_cast<double>(rss_end));
-  j.num("mem_per_conn_kib", std::round(mem_per_conn * 100) / 100);
-  if (!opt.side_pids.empty()) {  // a helper (redis-server): not included in the server's figures above
-    j.str("side_label", opt.side_label);
-    j.num("side_cpu_s", side_cpu);
-    j.num("side_cpu_us_per_delivery", st.delivered ? side_cpu * 1e6 / static_cast<double>(st.delivered) : 0);
-    j.num("side_rss_before_kib", static_cast<double>(side_rss_before));
-    j.num("side_rss_idle_kib", static_cast<double>(side_rss_idle));
-    j.num("side_rss_end_kib", static_cast<double>(side_rss_end));
-  }
-  if (targets.size() > 1) {  // subscribers spread over several servers: figures per server
-    j.num("targets", static_cast<double>(targets.size()));
-    for (std::size_t k = 0; k < targets.size(); ++k) {
-      const std::string p = "t" + std::to_string(k) + "_";
-      j.num((p + "clients").c_str(), static_cast<double>(by_target[k].clients));
-      j.num((p + "delivered").c_str(), static_cast<double>(by_target[k].lat.size()));
-      j.num((p + "lost").c_str(), static_cast<double>(by_target[k].lost));
-      j.num((p + "lat_p50_ms").c_str(), pct(by_target[k].lat, 50));
-      j.num((p + "lat_p99_ms").c_str(), pct(by_target[k].lat, 99));
+  if (sharded) {  // this generator's raw figures, for --merge
+    shard_result r;
+    auto put = [&r](const char* k, auto v) {
+      if constexpr (std::is_floating_point_v<decltype(v)>) {
+        char b[64];
+        std::snprintf(b, sizeof b, "%.9g", v);
+        r.kv[k] = b;
+      } else {
+        r.kv[k] = std::to_string(v);
+      }
+    };
+    r.kv["label"] = opt.label;
+    put("shard", opt.shard);
+    put("shards", opt.shards);
+    put("clients", opt.clients);
+    put("own_clients", own);
+    put("events", opt.events);
+    put("rate", opt.rate);
+    put("size", opt.size);
+    put("threads", T);
+    put("publishers", opt.publishers);
+    put("topics", opt.topics);
+    put("seed", opt.seed);
+    put("opened", opened);
+    put("probes", probes.load());
+    put("probed", probed);
+    put("expected", expected);
+    put("delivered", st.delivered);
+    put("lost", lost);
+    put("duplicated", st.duplicated);
+    put("unexpected", st.unexpected);
+    put("id_out_of_order", st.id_out_of_order);
+    put("disconnects", st.disconnects);
+    put("bad_status", st.bad_status);
+    put("connect_errors", st.connect_errors);
+    put("connect_retries", st.connect_retries);
+    put("failed", st.failed);
+    put("parse_errors", st.parse_errors);
+    put("publish_errors", pub_errors);
+    put("client_cpu_s", client_cpu);
+    put("t_connect0", t_connect0);
+    put("t_connected", t_connected);
+    put("last_recv", last_recv);
+    put("lat_max_ns", lat.empty() ? nanos{0} : *std::max_element(lat.begin(), lat.end()));
+    r.hist["lat"] = to_histogram(lat);
+    r.hist["clat"] = to_histogram(clat);
+    if (publishing) {
+      put("all_ready", all_ready ? 1 : 0);
+      put("t_pub0", t_pub0);
+      put("publish_rate", pub_rate);
+      put("publish_s", static_cast<double>(t_pub_end - t_pub0) / 1e9);
+      r.hist["rtt"] = to_histogram(pub_rtt);
+      put("server_cpu_s", server_cpu);
+      put("rss_before_kib", rss_before);
+      put("rss_idle_kib", rss_idle);
+      put("rss_end_kib", rss_end);
+      put("all_opened", all_opened);
+      if (!opt.side_pids.empty()) {
+        r.kv["side_label"] = opt.side_label;
+        put("side_cpu_s", side_cpu);
+        put("side_rss_before_kib", side_rss_before);
+        put("side_rss_idle_kib", side_rss_idle);
+        put("side_rss_end_kib", side_rss_end);
+      }
     }
-  }
-  j.boolean("valid", valid);
-  j.str("time", utc_now());
-  const std::string line = j.done();
-
-  std::fprintf(stderr,
-               "[%s] N=%zu T=%zu M=%zu R=%g/s S=%zu: delivered %zu/%zu lost %zu dup %" PRIu64
-               " | latency p50 %.2f p90 %.2f p99 %.2f max %.2f ms | %.0f deliveries/s | published %.1f/s on %zu "
-               "connection%s (rtt p50 %.2f ms) | %.2f KiB/conn | connect %.2f s | cpu: server %.2f s, client %.2f s%s\n",
-               opt.label.c_str(), opt.clients, opt.topics, opt.events, opt.rate, opt.size, static_cast<std::size_t>(st.delivered),
-               expected, lost, st.duplicated, pct(lat, 50), pct(lat, 90), pct(lat, 99),
-               lat.empty() ? 0.0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6,
-               deliveries_per_s, pub_rate, opt.publishers, opt.publishers == 1 ? "" : "s", pct(pub_rtt, 50), mem_per_conn,
-               connect_s, server_cpu, client_cpu, valid ? "" : "  INVALID");
-  for (std::size_t k = 0; targets.size() > 1 && k < targets.size(); ++k)
-    std::fprintf(stderr, "[%s]   %s: %zu clients, delivered %zu, lost %zu | latency p50 %.2f p99 %.2f ms\n",
-                 opt.label.c_str(), targets[k].url.c_str(), by_target[k].clients, by_target[k].lat.size(),
-                 by_target[k].lost, pct(by_target[k].lat, 50), pct(by_target[k].lat, 99));
-  if (!opt.side_pids.empty())
-    std::fprintf(stderr, "[%s]   %s (not in the figures above): cpu %.2f s, RSS %.1f MiB at the end\n",
-                 opt.label.c_str(), opt.side_label.c_str(), side_cpu, static_cast<double>(side_rss_end) / 1024);
-  if (st.disconnects || st.connect_errors || st.unexpected || st.parse_errors || pub_errors || st.id_out_of_order)
+    for (std::size_t k = 0; k < by_target.size(); ++k) {
+      r.targets[k] = shard_result::tgt{by_target[k].clients, by_target[k].lost, targets[k].url};
+      r.hist["t" + std::to_string(k)] = to_histogram(by_target[k].lat);
+    }
+    write_file_atomic(opt.result_file, format_shard(r));
+    const bool ok = lost == 0 && st.duplicated == 0 && st.unexpected == 0 && st.id_out_of_order == 0 && opened == own &&
+                    pub_errors == 0;
     std::fprintf(stderr,
-                 "[%s] disconnects %" PRIu64 ", connect errors %" PRIu64 " (failed %" PRIu64 ", bad status %" PRIu64
-                 "), unexpected %" PRIu64 ", parse errors %" PRIu64 ", publish errors %d, ids out of order %" PRIu64
-                 "\n",
-                 opt.label.c_str(), st.disconnects, st.connect_errors, st.failed, st.bad_status, st.unexpected,
-                 st.parse_errors, pub_errors, st.id_out_of_order);
-  std::printf("%s\n", line.c_str());
-  std::fflush(stdout);
-  if (!opt.json_file.empty()) {
-    std::ofstream out(opt.json_file, std::ios::app);
-    out << line << '\n';
+                 "[%s] generator %zu/%zu: clients %zu..%zu, connected %zu, delivered %" PRIu64 "/%zu, lost %zu, dup %" PRIu64
+                 "%s -> %s\n",
+                 opt.label.c_str(), opt.shard, opt.shards, own_begin, own_end - 1, opened, st.delivered, expected, lost,
+                 st.duplicated, ok ? "" : "  INVALID", opt.result_file.c_str());
+    return ok ? 0 : 1;
   }
-  return valid ? 0 : 1;
+
+  summary s;
+  s.label = opt.label;
+  s.clients = opt.clients;
+  s.topics = opt.topics;
+  s.events = opt.events;
+  s.rate = opt.rate;
+  s.size = opt.size;
+  s.threads = T;
+  s.publishers = opt.publishers;
+  s.seed = opt.seed;
+  s.opened = opened;
+  s.st = st;
+  s.connect_s = connect_s;
+  s.connect_p99_ms = pct(clat, 99);
+  s.probes = probes.load();
+  s.probed = probed;
+  s.expected = expected;
+  s.lost = lost;
+  s.pub_errors = pub_errors;
+  s.p50 = pct(lat, 50);
+  s.p90 = pct(lat, 90);
+  s.p99 = pct(lat, 99);
+  s.p999 = pct(lat, 99.9);
+  s.max = lat.empty() ? 0 : static_cast<double>(*std::max_element(lat.begin(), lat.end())) / 1e6;
+  s.span_s = span_s;
+  s.deliveries_per_s = static_cast<double>(st.delivered) / span_s;
+  s.pub_rate = pub_rate;
+  s.publish_s = static_cast<double>(t_pub_end - t_pub0) / 1e9;
+  s.rtt_p50 = pct(pub_rtt, 50);
+  s.rtt_p99 = pct(pub_rtt, 99);
+  s.server_cpu = server_cpu;
+  s.client_cpu = client_cpu;
+  s.rss_before = rss_before;
+  s.rss_idle = rss_idle;
+  s.rss_end = rss_end;
+  s.mem_per_conn = opened ? static_cast<double>(rss_idle - rss_before) / static_cast<double>(opened) : 0;
+  s.side = !opt.side_pids.empty();
+  s.side_label = opt.side_label;
+  s.side_cpu = side_cpu;
+  s.side_rss_before = side_rss_before;
+  s.side_rss_idle = side_rss_idle;
+  s.side_rss_end = side_rss_end;
+  for (std::size_t k = 0; k < by_target.size(); ++k)
+    s.targets.push_back(target_summary{targets[k].url, by_target[k].clients, by_target[k].lat.size(), by_target[k].lost,
+                                       pct(by_target[k].lat, 50), pct(by_target[k].lat, 99)});
+  s.valid = lost == 0 && st.duplicated == 0 && st.unexpected == 0 && st.id_out_of_order == 0 && opened == opt.clients &&
+            pub_errors == 0;
+  return emit(s, opt.json_file);
 }
