@@ -10,7 +10,9 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -491,6 +493,40 @@ TEST_CASE("stop(): every stream ends with its retry hint and END_STREAM, then GO
     CHECK(c.stream(id).body == ": ok\nretry: 1500\n\n");
   }
   CHECK(s.srv.open_connections() == 0);
+}
+
+TEST_CASE("HAProxy in front (HTTP/1.1 from the client, h2c to the server: `proto h2`) serves an SSE stream") {
+  if (!has_tool("haproxy") || !has_tool("curl")) {
+    MESSAGE("haproxy or curl is not installed: skipped");
+    return;
+  }
+  h2_server s;
+  std::atomic<int> version{0};
+  s.srv.sse_route("/seen/{topic}", [&](const sse::request_context& ctx) -> std::variant<sse::subscription, sse::response> {
+    version = ctx.request.version_major;
+    sse::subscription sub{std::string(ctx.param("topic"))};
+    sub.close_after_replay = true;
+    return sub;
+  });
+  sse_test::temp_dir dir("sse-h2");
+  const unsigned short front = sse_test::free_port();
+  {
+    std::ofstream cfg(dir.path() / "haproxy.cfg");
+    cfg << "defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n"
+        << "frontend fe\n  bind 127.0.0.1:" << front << "\n  default_backend be\n"
+        << "backend be\n  server s1 127.0.0.1:" << s.port() << " proto h2\n";
+  }
+  sse_test::child_process haproxy({"haproxy", "-f", (dir.path() / "haproxy.cfg").string()}, dir.path() / "haproxy.log");
+  const bool up = sse_test::wait_for_port(front, 5s);
+  INFO("haproxy's output: " << haproxy.log());
+  REQUIRE(up);
+  const auto ev = publish_n(s.srv, "px", 4, "through haproxy ");
+  const auto r = run({"curl", "-s", "--max-time", "10", "-w", "|%{http_version}",
+                      "http://127.0.0.1:" + std::to_string(front) + "/seen/px?lastEventId=" + ev[0].first},
+                     dir, "via-haproxy");
+  CHECK(r.output == sse_body(ev, 1) + "|1.1");  // HTTP/1.1 to the client...
+  CHECK(version.load() == 2);                    // ...HTTP/2 to the server
+  haproxy.stop();
 }
 
 TEST_CASE("without h2c the preface is an HTTP/1.1 request like any other; with it, HTTP/1.1 POST still works") {
