@@ -340,6 +340,20 @@ for s in "${wanted[@]}"; do
   run_servers+=("$s")
 done
 
+# Each server process holds its share of the connections (sse-hub-redisK: N/K each, the others all N)
+# and needs a descriptor for each: refuse a cell no process can hold rather than fail in mid-run.
+max_clients=$(tr ' ' '\n' <<<"$clients" | sort -n | tail -1)
+if [ "$(ulimit -n)" != unlimited ]; then
+  for s in "${run_servers[@]}"; do
+    per=$max_clients
+    case "$s" in sse-hub-redis[0-9]*) per=$(( (max_clients + ${s#sse-hub-redis} - 1) / ${s#sse-hub-redis} )) ;; esac
+    if [ $((per + 64)) -gt "$(ulimit -n)" ]; then
+      echo "run.sh: $s would hold $per connections per process: above the open-file limit $(ulimit -n) (less 64)" >&2
+      exit 2
+    fi
+  done
+fi
+
 # What runs in each cell: each server, and each sse-hub-redisK once per --redis-readers value
 # ("server:readers"; labelled server-rN when --redis-readers is given).
 variants=()
