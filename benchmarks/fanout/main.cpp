@@ -997,7 +997,7 @@ int report(const std::string& file, const std::string& baseline) {
     bool first = true;
     for (auto& r : v) {
       if (first)
-        std::printf("%6s %5s %4s %4s  ", r["clients"].c_str(), r["events"].c_str(), fmt_num(num(r, "rate"), 0).c_str(),
+        std::printf("%6s %5s %4s %4s  ", r["clients"].c_str(), r["events"].c_str(), fmt_num(num(r, "rate"), std::floor(num(r, "rate")) == num(r, "rate") ? 0 : 1).c_str(),
                     fmt_size(num(r, "size")).c_str());
       else
         std::printf("%6s %5s %4s %4s  ", "", "", "", "");
