@@ -25,11 +25,13 @@ TEST_SUITE("runtime.metrics") {
     sse::metrics::add(m.history_bytes, std::int64_t{1234});
     sse::metrics::add(m.history_trimmed_events, 5);
     sse::metrics::add(m.subscribed_only_topics, std::int64_t{2});
+    sse::metrics::add(m.topics_refused, 3);
     const std::string more = sse::render_prometheus(m);
     CHECK(more.find("# TYPE sse_history_bytes gauge\nsse_history_bytes 1234\n") != std::string::npos);
     CHECK(more.find("# TYPE sse_history_trimmed_events_total counter\nsse_history_trimmed_events_total 5\n") !=
           std::string::npos);
     CHECK(more.find("# TYPE sse_subscribed_only_topics gauge\nsse_subscribed_only_topics 2\n") != std::string::npos);
+    CHECK(more.find("# TYPE sse_topics_refused_total counter\nsse_topics_refused_total 3\n") != std::string::npos);
     // Every sample line is preceded by its HELP and TYPE lines, and every name starts with sse_.
     std::size_t samples = 0, helps = 0, types = 0;
     std::size_t pos = 0;
@@ -42,9 +44,9 @@ TEST_SUITE("runtime.metrics") {
       else if (line.rfind("sse_", 0) == 0) ++samples;
       else FAIL("unexpected line: " << line);
     }
-    CHECK(samples == 18);
-    CHECK(helps == 18);
-    CHECK(types == 18);
+    CHECK(samples == 19);
+    CHECK(helps == 19);
+    CHECK(types == 19);
     CHECK(text.back() == '\n');
   }
 }
